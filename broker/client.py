@@ -1,0 +1,89 @@
+"""A synchronous bus client for tools, tests and users' scripts (the CLI uses it).
+
+It does not register: it sends requests through the broker and waits for the reply, and it can
+subscribe to event topics. One client per thread.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any, Iterator
+
+import zmq
+
+from broker.envelope import Envelope
+from broker.node import BusNode
+from broker.timers import TimerQueue
+from topology.model import BrokerSettings
+
+
+class BusError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class BusClient:
+    def __init__(self, settings: BrokerSettings, name: str = "cli"):
+        self.ctx = zmq.Context()
+        self.timers = TimerQueue()
+        self.node = BusNode(f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}", settings, self.timers,
+                            incarnation=0, ctx=self.ctx)
+        self._events: list[tuple[str, Envelope]] = []
+        self.node.on_event = lambda topic, env: self._events.append((topic, env))
+        self.node.start()
+
+    def request(self, dst: str, kind: str, body: dict | None = None, timeout: float = 3.0) -> dict[str, Any]:
+        """Send a request and wait for its reply; raise BusError for an error reply."""
+        result: list[dict] = []
+        self.node.request(dst, kind, body or {}, result.append, timeout=timeout)
+        while not result:
+            self.node.poll_once(0.05)
+        reply = result[0]
+        if not reply.get("ok"):
+            raise BusError(reply.get("error", "error"), reply.get("message", "request failed"))
+        return reply
+
+    def subscribe(self, topic: str) -> None:
+        self.node.subscribe(topic)
+
+    def sync(self, timeout: float = 5.0) -> None:
+        """Wait until this client's subscriptions are in force at the broker: publish a probe on a
+        topic of our own until it comes back. Subscriptions travel in order on one connection,
+        so once the probe's is active, so are all the earlier ones."""
+        probe = f"probe:{self.node.node_id}|"
+        self.node.subscribe(probe)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.node.publish([probe], "probe", {})
+            end = time.monotonic() + 0.05
+            while time.monotonic() < end:
+                self.node.poll_once(0.01)
+                if any(topic == probe for topic, _ in self._events):
+                    self._events = [e for e in self._events if e[0] != probe]
+                    self.node.unsubscribe(probe)
+                    return
+        raise BusError("timeout", "subscriptions did not reach the broker (is the exchange running?)")
+
+    def events(self, timeout: float | None = None) -> Iterator[tuple[str, Envelope]]:
+        """Yield (topic, event) as they arrive; stop after `timeout` seconds of waiting in all."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            while self._events:
+                yield self._events.pop(0)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+            self.node.poll_once(wait)
+
+    def close(self) -> None:
+        self.node.close()
+        self.ctx.term()
+
+    def __enter__(self) -> "BusClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

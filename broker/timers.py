@@ -1,0 +1,81 @@
+"""A timer queue with an injected clock, shared by every process loop and by the tests.
+
+Process loops use `time.monotonic`; unit tests use `FakeClock` and call `advance()`, so timeouts
+(no answer, heartbeats, liveness) run deterministically and instantly.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from typing import Callable
+
+
+class Timer:
+    __slots__ = ("deadline", "fn", "cancelled")
+
+    def __init__(self, deadline: float, fn: Callable[[], None]):
+        self.deadline = deadline
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class TimerQueue:
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()  # ties fire in scheduling order
+
+    def now(self) -> float:
+        return self.clock()
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(self.clock() + delay, fn)
+        heapq.heappush(self._heap, (timer.deadline, next(self._order), timer))
+        return timer
+
+    def next_delay(self, default: float) -> float:
+        """Seconds until the next live timer is due (for a poll timeout), at most `default`."""
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        if not self._heap:
+            return default
+        return max(0.0, min(default, self._heap[0][0] - self.clock()))
+
+    def run_due(self) -> int:
+        """Run every timer whose deadline has passed; returns how many ran."""
+        ran = 0
+        while self._heap and self._heap[0][0] <= self.clock():
+            _, _, timer = heapq.heappop(self._heap)
+            if not timer.cancelled:
+                timer.cancelled = True
+                timer.fn()
+                ran += 1
+        return ran
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1000.0):
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float, timers: TimerQueue | None = None) -> None:
+        """Move time forward, firing due timers step by step so each sees its own deadline."""
+        target = self.t + seconds
+        if timers is not None:
+            while True:
+                delay = timers.next_delay(default=float("inf"))
+                if delay == float("inf") or self.t + delay > target:
+                    break
+                self.t += delay
+                timers.run_due()
+        self.t = target
+        if timers is not None:
+            timers.run_due()

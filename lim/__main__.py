@@ -1,0 +1,5 @@
+import sys
+
+from lim.process import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""Calls and connections as ECMA-269 models them. Pure data, no I/O.
+
+A call is a set of connections, one per device taking part, each with an ECMA-269 connection
+state. The LIM where a call starts controls it: its copy is authoritative and it publishes every
+event of the call. Every other LIM with a device in the call keeps a mirror, refreshed by
+`call.update` messages, so it can check a physical action locally before forwarding it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ConnState(StrEnum):
+    NULL = "null"
+    INITIATED = "initiated"
+    ALERTING = "alerting"
+    CONNECTED = "connected"
+    HOLD = "hold"
+    QUEUED = "queued"
+    FAIL = "fail"
+
+
+# ECMA-269 event causes used by the exchange (the name on the wire).
+class Cause:
+    NEW_CALL = "newCall"
+    NORMAL = "normalClearing"
+    BUSY = "busy"
+    NOT_ANSWERED = "callNotAnswered"
+    DEST_NOT_OBTAINABLE = "destNotObtainable"   # no terminal logged on, or nothing to ring
+    TRUNKS_BUSY = "trunksBusy"
+    NETWORK_NOT_OBTAINABLE = "networkNotObtainable"  # the LIM holding a party failed
+    NETWORK_SIGNAL = "networkSignal"             # the call left the exchange over a trunk
+
+
+@dataclass
+class Party:
+    state: ConnState
+    lim: int
+
+
+@dataclass
+class Call:
+    call_id: str
+    controller: int                   # the LIM whose copy is authoritative
+    calling: str                      # the device that started the call
+    called: str | None = None         # the number dialled
+    parties: dict[str, Party] = field(default_factory=dict)  # device -> connection, in join order
+    cleared: bool = False
+    timer: Any = None                 # the controller's no-answer timer, if any
+
+    def state_of(self, device: str) -> ConnState:
+        party = self.parties.get(device)
+        return party.state if party else ConnState.NULL
+
+    def connections(self) -> list[list[str]]:
+        return [[device, str(p.state)] for device, p in self.parties.items()]
+
+    def lims(self) -> set[int]:
+        return {p.lim for p in self.parties.values()}
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "controller": self.controller, "calling": self.calling,
+                "called": self.called, "cleared": self.cleared,
+                "parties": [[d, str(p.state), p.lim] for d, p in self.parties.items()]}
+
+    @classmethod
+    def from_wire(cls, body: dict[str, Any]) -> "Call":
+        call = cls(call_id=body["call_id"], controller=body["controller"], calling=body["calling"],
+                   called=body.get("called"), cleared=bool(body.get("cleared")))
+        for device, state, lim in body["parties"]:
+            call.parties[device] = Party(ConnState(state), lim)
+        return call

@@ -1,0 +1,120 @@
+"""The default topology under supervisord: a cross-LIM call, LIM 2 killed with SIGKILL through
+supervisord's XML-RPC interface, the broker declaring it dead, supervisord restarting it, and a new
+call through it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lim.phone import Exchange
+from tests.procs import EventLog, lim_states, wait_for, write_topology
+from topology.cluster import Cluster
+
+pytestmark = pytest.mark.cluster
+
+
+def mxone(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    topo = write_topology(tmp_path / "exchange.yaml")
+    run_dir = tmp_path / "run"
+    up = mxone("up", str(topo), "--detach", "--run-dir", str(run_dir))
+    assert up.returncode == 0, up.stderr
+    assert "is up" in up.stdout
+    cluster = Cluster(run_dir)
+    try:
+        yield cluster
+    finally:
+        down = mxone("down", "--run-dir", str(run_dir))
+        assert down.returncode == 0, down.stderr
+        assert cluster.supervisord_pid() is None
+
+
+def status(run_dir) -> dict:
+    result = mxone("status", "--json", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_kill_a_lim_and_it_comes_back(cluster):
+    run_dir = cluster.run_dir
+    first = status(run_dir)
+    assert [(l["number"], l["state"]) for l in first["lims"]] == [(1, "up"), (2, "up")]
+    assert all(isinstance(l["pid"], int) and l["pid"] > 0 for l in first["lims"])
+    assert first["calls"] == []
+
+    with Exchange.from_run_dir(run_dir) as ex:
+        log = EventLog(ex.client, ["1000", "2000"])
+        ex.client.subscribe("sys|")
+        ex.client.sync()
+        call_id = ex.phone("1000").dial("2000")["call_id"]
+        ex.phone("2000").answer()
+        log.wait("1000", ["ServiceInitiated", "Originated", "Delivered", "Established"])
+
+        during = status(run_dir)
+        assert during["calls"] == [{"call_id": call_id, "controller": 1, "connections": [
+            {"device": "1000", "state": "connected", "lim": 1},
+            {"device": "2000", "state": "connected", "lim": 2}]}]
+
+        old_pid = during["lims"][1]["pid"]
+        old_incarnation = during["lims"][1]["incarnation"]
+        killed_at = time.monotonic()
+        cluster.rpc().supervisor.signalProcess("lim-2", "KILL")
+
+        # The broker declares LIM 2 dead from heartbeats (or, if supervisord is quicker, from the
+        # new incarnation registering); the surviving party's call is released either way.
+        events = log.wait("1000", ["ServiceInitiated", "Originated", "Delivered", "Established",
+                                   "ConnectionCleared", "ConnectionCleared"], timeout=5)
+        released_after = time.monotonic() - killed_at
+        assert events[4]["dropped"] == "2000" and events[4]["cause"] == "networkNotObtainable"
+        assert events[5]["dropped"] == "1000"
+        assert released_after < 3.0
+
+        def restarted():
+            lim2 = status(run_dir)["lims"][1]
+            return lim2["state"] == "up" and lim2["incarnation"] > old_incarnation and lim2["pid"] != old_pid
+        wait_for(restarted, 20, "supervisord to restart LIM 2 and LIM 2 to re-register")
+        info = cluster.rpc().supervisor.getProcessInfo("lim-2")
+        assert info["statename"] == "RUNNING"
+        assert status(run_dir)["calls"] == []
+
+        log.clear()
+        call_id = ex.phone("2000").dial("1001")["call_id"]
+        ex.phone("1001").answer()
+        ex.phone("1001").hangup()
+        log.wait("2000", ["ServiceInitiated", "Originated", "Delivered", "Established",
+                          "ConnectionCleared", "ConnectionCleared"])
+        assert {e["call_id"] for e in log.by_device["2000"]} == {call_id}
+
+
+def test_cli_phone_events_and_status(cluster):
+    run_dir = str(cluster.run_dir)
+    watcher = subprocess.Popen([sys.executable, "-m", "topology.cli", "events", "--device", "2000",
+                                "--count", "2", "--timeout", "20", "--run-dir", run_dir],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert watcher.stderr.readline().startswith("Watching")  # subscribed: nothing will be missed
+    out = mxone("phone", "1000", "dial", "2000", "--run-dir", run_dir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("1000: dial 2000: call ")
+    answer = mxone("phone", "2000", "answer", "--run-dir", run_dir)
+    assert answer.returncode == 0 and "connected" in answer.stdout
+    lines = watcher.communicate(timeout=20)[0].splitlines()
+    assert "Delivered" in lines[0] and "calling 1000" in lines[0]
+    assert "Established" in lines[1] and "answering 2000" in lines[1]
+    human = mxone("status", "--run-dir", run_dir)
+    assert "Calls in progress: 1" in human.stdout and "1000 connected (LIM 1)" in human.stdout
+
+    refused = mxone("phone", "2000", "answer", "--run-dir", run_dir)
+    assert refused.returncode == 1 and refused.stderr.strip() == "mxone: 2000 is not ringing"
+    unknown = mxone("phone", "1001", "dial", "4999", "--run-dir", run_dir)
+    assert unknown.returncode == 1 and "4999 is not allocated" in unknown.stderr
+    again = mxone("up", "--run-dir", run_dir, "--detach")
+    assert again.returncode == 1 and "already running" in again.stderr

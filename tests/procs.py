@@ -1,0 +1,127 @@
+"""Helpers for tests that run real processes: free ports, topology files, waiting by polling."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from broker.client import BusClient, BusError
+from topology.loader import default_topology_path
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def write_topology(path: Path, *, dead_after_ms: int = 600, no_answer_s: float | None = None,
+                   edit: Callable[[dict], None] | None = None) -> Path:
+    """The built-in topology with the broker on free ports (tests never collide with `make run`)."""
+    data = yaml.safe_load(default_topology_path().read_text())
+    router, pub, sub = free_ports(3)
+    data["broker"].update(router_port=router, pub_port=pub, sub_port=sub, dead_after_ms=dead_after_ms)
+    if no_answer_s is not None:
+        data.setdefault("timers", {})["no_answer_s"] = no_answer_s
+    if edit:
+        edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
+             interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except BusError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def lim_states(client: BusClient) -> dict[int, tuple[str, int]]:
+    members = client.request("broker", "status", timeout=1.0)["members"]
+    return {m["lim"]: (m["state"], m["incarnation"]) for m in members if m["role"] == "lim"}
+
+
+class EventLog:
+    """Collects bus events for some devices through a BusClient."""
+
+    def __init__(self, client: BusClient, devices: list[str]):
+        self.client = client
+        self.by_device: dict[str, list[dict]] = {d: [] for d in devices}
+        for d in devices:
+            client.subscribe(f"d:{d}|")
+        client.sync()
+
+    def pump(self, seconds: float = 0.05) -> None:
+        for topic, env in self.client.events(timeout=seconds):
+            device = topic[2:-1]
+            if device in self.by_device:
+                self.by_device[device].append(env.body)
+
+    def names(self, device: str) -> list[str]:
+        return [e["event"] for e in self.by_device[device]]
+
+    def wait(self, device: str, names: list[str], timeout: float = 10.0) -> list[dict]:
+        """Wait until `device` has seen exactly `names` (more would also fail the test)."""
+        deadline = time.monotonic() + timeout
+        while len(self.by_device[device]) < len(names) and time.monotonic() < deadline:
+            self.pump(0.05)
+        self.pump(0.05)  # anything extra shows up too
+        assert self.names(device) == names, f"{device}: {self.names(device)} != {names}"
+        return self.by_device[device]
+
+    def clear(self) -> None:
+        for events in self.by_device.values():
+            events.clear()
+
+
+class Processes:
+    """Broker and LIMs as plain subprocesses (no supervisord): the integration tests' exchange."""
+
+    def __init__(self, topology_file: Path, data_dir: Path, log_dir: Path):
+        self.topology_file = topology_file
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def start_broker(self) -> None:
+        self.start("broker", "broker", "--topology", str(self.topology_file))
+
+    def start_lim(self, n: int) -> None:
+        self.start(f"lim-{n}", "lim", "--topology", str(self.topology_file), "--lim", str(n),
+                   "--data-dir", str(self.data_dir))
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

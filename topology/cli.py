@@ -1,0 +1,307 @@
+"""`mxone`: start, stop and inspect the exchange, work its phones, watch its events.
+
+Exit status: 0 done, 1 the exchange refused or failed, 2 bad command line or bad topology.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
+
+PHONE_ACTIONS = ("offhook", "onhook", "dial", "answer", "hangup", "logon", "logoff")
+
+
+class CliError(Exception):
+    """A one-line message for the user; `status` is the exit code."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mxone", description="A simulated MX-ONE exchange.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_run_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--run-dir", type=Path, default=None,
+                       help="the cluster's run directory (default: $MXONE_RUN_DIR or ./run)")
+        return p
+
+    up = with_run_dir(sub.add_parser("up", help="start the exchange under supervisord"))
+    up.add_argument("topology", nargs="?", type=Path, help="topology YAML (default: the built-in two-LIM exchange)")
+    up.add_argument("--detach", action="store_true", help="return once the exchange is up")
+    up.add_argument("--timeout", type=float, default=None, help="seconds to wait for every LIM (default: scales with size)")
+
+    with_run_dir(sub.add_parser("down", help="stop the exchange"))
+
+    status = with_run_dir(sub.add_parser("status", help="processes, LIMs and calls in progress"))
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+
+    kill = with_run_dir(sub.add_parser("kill", help="send a signal to one process of the cluster"))
+    kill.add_argument("process", help="broker or lim-N")
+    kill.add_argument("--signal", default="KILL", help="signal name (default KILL)")
+
+    phone = with_run_dir(sub.add_parser("phone", help="act at a phone: offhook, onhook, dial, answer, hangup, logon, logoff"))
+    phone.add_argument("extension")
+    phone.add_argument("action", choices=PHONE_ACTIONS)
+    phone.add_argument("digits", nargs="?", help="the number to dial (dial only)")
+
+    events = with_run_dir(sub.add_parser("events", help="print the exchange's events as they happen"))
+    events.add_argument("--device", action="append", default=[], help="only this device (repeatable)")
+    events.add_argument("--count", type=int, default=None, help="stop after this many events")
+    events.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    topo = sub.add_parser("topology", help="validate, show or generate topology files")
+    topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
+    validate = topo_sub.add_parser("validate", help="check a topology file")
+    validate.add_argument("file", type=Path)
+    show = topo_sub.add_parser("show", help="describe a topology")
+    show.add_argument("file", type=Path, nargs="?", help="default: the built-in topology")
+    gen = topo_sub.add_parser("generate", help="write a topology for a large exchange")
+    gen.add_argument("--lims", type=int, required=True)
+    gen.add_argument("--extensions-per-lim", type=int, required=True)
+    gen.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_kill,
+                "phone": cmd_phone, "events": cmd_events, "topology": cmd_topology}
+    from broker.client import BusError
+    from topology.loader import TopologyError
+    try:
+        return handlers[args.command](args) or 0
+    except TopologyError as exc:
+        print(f"mxone: {exc}", file=sys.stderr)
+        return 2
+    except (CliError, ClusterError) as exc:
+        print(f"mxone: {exc}", file=sys.stderr)
+        return getattr(exc, "status", 1)
+    except BusError as exc:
+        print(f"mxone: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_dir_of(args: argparse.Namespace) -> Path:
+    return args.run_dir if args.run_dir is not None else default_run_dir()
+
+
+# -- cluster ---------------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    from topology.loader import default_topology_path
+    cluster = Cluster(run_dir_of(args))
+    topology = cluster.prepare(args.topology or default_topology_path())
+    proc = cluster.start_supervisord(detach=args.detach)
+    timeout = args.timeout or 20 + 0.5 * len(topology.lims)
+    try:
+        wait_until_up(cluster, topology, timeout, proc)
+    except (ClusterError, KeyboardInterrupt) as exc:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ClusterError(f"{exc}; see the logs in {cluster.run_dir / 'logs'}") from None
+    print_summary(cluster, topology)
+    if args.detach:
+        return 0
+    print("Ctrl-C stops the exchange.", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.wait()  # supervisord got the same SIGINT and is stopping every process
+    return 0
+
+
+def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
+    from broker.client import BusClient, BusError
+    wanted = {lim.number for lim in topology.lims}
+    with BusClient(topology.broker) as client:
+        def ready() -> bool:
+            if proc.poll() is not None and proc.returncode != 0:
+                raise ClusterError(f"supervisord exited with status {proc.returncode}")
+            try:
+                members = client.request("broker", "status", timeout=0.5)["members"]
+            except BusError:
+                return False
+            up = {m["lim"] for m in members if m["role"] == "lim" and m["state"] == "up"}
+            return wanted <= up
+        wait_for(ready, timeout, f"{len(wanted)} LIMs to register", interval=0.1)
+
+
+def print_summary(cluster: Cluster, topology) -> None:
+    ep = topology.broker.primary
+    print(f"Exchange {topology.name!r} is up: {len(topology.lims)} LIMs, "
+          f"{len(topology.extensions)} extensions (run directory {cluster.run_dir}).")
+    print(f"Broker on {ep.address} ports {ep.router_port}/{ep.pub_port}/{ep.sub_port}.")
+    for lim in topology.lims:
+        exts = topology.extensions_on(lim.number)
+        span = f"{exts[0].number}..{exts[-1].number}" if exts else "no extensions"
+        print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span})")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cluster = Cluster(run_dir_of(args))
+    cluster.shutdown()
+    print(f"Exchange in {cluster.run_dir} stopped.")
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    cluster = Cluster(run_dir_of(args))
+    cluster.signal(args.process, args.signal.upper().removeprefix("SIG"))
+    print(f"Sent SIG{args.signal.upper().removeprefix('SIG')} to {args.process}.")
+    return 0
+
+
+def collect_status(cluster: Cluster) -> dict[str, Any]:
+    from broker.client import BusError
+    from lim.phone import Exchange
+    topology = cluster.topology()
+    processes = cluster.processes()
+    pids = {p["name"]: (p["pid"] or None) for p in processes}
+    members: dict[int, dict] = {}
+    calls: list[dict] = []
+    broker_reachable = True
+    with Exchange(topology) as exchange:
+        try:
+            for member in exchange.members():
+                if member["role"] == "lim":
+                    members[member["lim"]] = member
+            calls = exchange.calls()
+        except BusError:
+            broker_reachable = False
+    lims = []
+    for lim in topology.lims:
+        member = members.get(lim.number)
+        state = member["state"] if member else ("unknown" if not broker_reachable else "down")
+        lims.append({"number": lim.number, "address": lim.address, "state": state,
+                     "pid": pids.get(lim.node_id), "incarnation": member["incarnation"] if member else None})
+    return {
+        "exchange": topology.name,
+        "run_dir": str(cluster.run_dir),
+        "broker": {"reachable": broker_reachable, "pid": pids.get("broker")},
+        "processes": [{"name": p["name"], "state": p["statename"], "pid": p["pid"] or None} for p in processes],
+        "lims": lims,
+        "calls": [{"call_id": c["call_id"], "controller": c["controller"],
+                   "connections": [{"device": x["device"], "state": x["state"], "lim": x["lim"]}
+                                   for x in c["connections"]]} for c in calls],
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = collect_status(Cluster(run_dir_of(args)))
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    broker = status["broker"]
+    print(f"Exchange {status['exchange']!r} (run directory {status['run_dir']})")
+    print(f"Broker: {'reachable' if broker['reachable'] else 'NOT reachable'}, pid {broker['pid']}")
+    print(f"{'LIM':<5}{'address':<16}{'state':<9}{'pid':<9}incarnation")
+    for lim in status["lims"]:
+        print(f"{lim['number']:<5}{lim['address']:<16}{lim['state']:<9}{str(lim['pid'] or '-'):<9}"
+              f"{lim['incarnation'] if lim['incarnation'] is not None else '-'}")
+    print(f"Calls in progress: {len(status['calls'])}")
+    for call in status["calls"]:
+        parties = ", ".join(f"{c['device']} {c['state']} (LIM {c['lim']})" for c in call["connections"])
+        print(f"  {call['call_id']}  {parties}")
+    return 0
+
+
+# -- phones and events -----------------------------------------------------------------------------
+def cmd_phone(args: argparse.Namespace) -> int:
+    from lim.phone import Exchange
+    if args.action == "dial" and not args.digits:
+        raise CliError("phone: dial needs the number to dial", 2)
+    if args.action != "dial" and args.digits:
+        raise CliError(f"phone: {args.action} takes no number", 2)
+    with Exchange(Cluster(run_dir_of(args)).topology()) as exchange:
+        phone = exchange.phone(args.extension)
+        reply = phone.dial(args.digits) if args.action == "dial" else getattr(phone, args.action)()
+    detail = f"call {reply['call_id']}, {reply['state']}" if "call_id" in reply else \
+        f"logged {'on' if reply.get('logged_on') else 'off'}"
+    print(f"{args.extension}: {args.action}{' ' + args.digits if args.digits else ''}: {detail}")
+    return 0
+
+
+def format_event(body: dict[str, Any]) -> str:
+    stamp = datetime.fromtimestamp(body.get("time") or time.time()).strftime("%H:%M:%S.%f")[:-3]
+    parts = [stamp, f"{body.get('event', '?'):<18}"]
+    if body.get("device"):
+        parts.append(f"device {body['device']}")
+    if body.get("call_id"):
+        parts.append(f"call {body['call_id']}")
+    for field in ("calling", "called", "alerting", "answering", "dropped", "failing"):
+        if body.get(field):
+            parts.append(f"{field} {body[field]}")
+    if body.get("cause"):
+        parts.append(f"cause {body['cause']}")
+    if body.get("connections"):
+        parts.append("[" + ", ".join(f"{d} {s}" for d, s in body["connections"]) + "]")
+    return "  ".join(parts)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from broker.client import BusClient
+    from broker.envelope import device_topic
+    topology = Cluster(run_dir_of(args)).topology()
+    with BusClient(topology.broker, name="events") as client:
+        topics = [device_topic(d) for d in args.device] or ["d:"]
+        for topic in topics:
+            client.subscribe(topic)
+        client.sync()
+        print("Watching " + (", ".join(args.device) if args.device else "every device") + " (Ctrl-C stops).",
+              file=sys.stderr, flush=True)
+        seen: set[tuple] = set()
+        count = 0
+        for topic, env in client.events(timeout=args.timeout):
+            # Without a device filter an event arrives once per device in the call: print it once.
+            key = (env.src, env.incarnation, env.seq)
+            if key in seen:
+                continue
+            seen.add(key)
+            print(json.dumps(env.body) if args.json else format_event(env.body), flush=True)
+            count += 1
+            if args.count is not None and count >= args.count:
+                break
+    return 0
+
+
+# -- topology files ----------------------------------------------------------------------------------
+def cmd_topology(args: argparse.Namespace) -> int:
+    from topology.describe import describe_topology
+    from topology.generate import generate_topology
+    from topology.loader import load_default_topology, load_topology
+    if args.topology_command == "validate":
+        topology = load_topology(args.file)
+        print(f"{args.file}: valid: {len(topology.lims)} LIMs, {len(topology.extensions)} extensions, "
+              f"{len(topology.acd_groups) + len(topology.hunt_groups)} groups, {len(topology.trunks)} trunks")
+    elif args.topology_command == "show":
+        print(describe_topology(load_topology(args.file) if args.file else load_default_topology()))
+    else:
+        try:
+            text = generate_topology(args.lims, args.extensions_per_lim)
+        except ValueError as exc:
+            raise CliError(f"topology generate: {exc}", 2) from None
+        if args.output:
+            args.output.write_text(text)
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

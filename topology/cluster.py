@@ -1,0 +1,174 @@
+"""The cluster on this machine: a run directory, a supervisord config rendered from the topology,
+and control of the running supervisord through its XML-RPC interface.
+
+Run directory layout:
+    topology.yaml      the topology every process loads (a copy of the one given to `up`)
+    supervisord.conf   rendered from it
+    supervisor.sock    supervisord's XML-RPC endpoint (a unix socket: no port to collide)
+    supervisord.pid
+    logs/              one log per process, plus supervisord's own
+    data/              each LIM's persistent store
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+from topology.model import Topology
+
+DEFAULT_RUN_DIR = "run"
+
+
+class ClusterError(Exception):
+    """A one-line problem with the cluster, for the CLI to print."""
+
+
+def default_run_dir() -> Path:
+    return Path(os.environ.get("MXONE_RUN_DIR", DEFAULT_RUN_DIR))
+
+
+def program_names(topology: Topology) -> list[str]:
+    return ["broker"] + [lim.node_id for lim in topology.lims]
+
+
+def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable) -> str:
+    run = run_dir.resolve()
+    topo = run / "topology.yaml"
+
+    def program(name: str, args: str, priority: int) -> str:
+        return (f"[program:{name}]\n"
+                f"command={python} -m {args}\n"
+                f"directory={run}\n"
+                "autostart=true\nautorestart=true\nstartsecs=1\nstartretries=10\n"
+                "stopsignal=TERM\nstopwaitsecs=5\n"
+                f"priority={priority}\n"
+                "redirect_stderr=true\n"
+                f"stdout_logfile={run}/logs/{name}.log\n"
+                "stdout_logfile_maxbytes=20MB\nstdout_logfile_backups=2\n"
+                "environment=PYTHONUNBUFFERED=\"1\"\n")
+
+    sections = [
+        f"[unix_http_server]\nfile={run}/supervisor.sock\nchmod=0700\n",
+        (f"[supervisord]\nlogfile={run}/logs/supervisord.log\npidfile={run}/supervisord.pid\n"
+         f"childlogdir={run}/logs\ndirectory={run}\nnodaemon=true\nloglevel=info\n"),
+        "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
+        f"[supervisorctl]\nserverurl=unix://{run}/supervisor.sock\n",
+        program("broker", f"broker --topology {topo}", 10),
+    ]
+    for lim in topology.lims:
+        sections.append(program(lim.node_id, f"lim --topology {topo} --lim {lim.number} --data-dir {run}/data", 20))
+    return "\n".join(sections)
+
+
+def check_ports_free(topology: Topology) -> None:
+    """Fail before starting anything if a port the broker needs is taken."""
+    ep = topology.broker.primary
+    for port in (ep.router_port, ep.pub_port, ep.sub_port):
+        with socket.socket(socket.AF_INET6 if ":" in ep.address else socket.AF_INET) as sock:
+            try:
+                sock.bind((ep.address, port))
+            except OSError as exc:
+                raise ClusterError(f"broker port {ep.address}:{port} is not free ({exc.strerror})") from None
+
+
+class Cluster:
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.sock = self.run_dir / "supervisor.sock"
+        self.conf = self.run_dir / "supervisord.conf"
+        self.pidfile = self.run_dir / "supervisord.pid"
+
+    # -- files -----------------------------------------------------------------------------------
+    def topology(self) -> Topology:
+        from topology.loader import load_topology
+        path = self.run_dir / "topology.yaml"
+        if not path.exists():
+            raise ClusterError(f"no exchange in {self.run_dir} (no topology.yaml); start one with `mxone up`")
+        return load_topology(path)
+
+    def prepare(self, topology_file: Path) -> Topology:
+        from topology.loader import load_topology
+        topology = load_topology(topology_file)  # validate before touching the run directory
+        if self.is_running():
+            raise ClusterError(f"an exchange is already running in {self.run_dir}; stop it with `mxone down`")
+        check_ports_free(topology)
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
+        target = self.run_dir / "topology.yaml"
+        if Path(topology_file).resolve() != target.resolve():
+            shutil.copyfile(topology_file, target)
+        loaded = load_topology(target)
+        self.conf.write_text(render_supervisord_conf(loaded, self.run_dir))
+        return loaded
+
+    # -- supervisord -------------------------------------------------------------------------------
+    def supervisord_pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def is_running(self) -> bool:
+        if self.supervisord_pid() is None or not self.sock.exists():
+            return False
+        try:
+            self.rpc().supervisor.getState()
+            return True
+        except (OSError, xmlrpc.client.Error):
+            return False
+
+    def start_supervisord(self, detach: bool) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf.resolve())]
+        return subprocess.Popen(cmd, start_new_session=detach, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL if detach else None,
+                                stderr=subprocess.DEVNULL if detach else None)
+
+    def rpc(self) -> Any:
+        from supervisor.xmlrpc import SupervisorTransport
+        transport = SupervisorTransport(None, None, f"unix://{self.sock.resolve()}")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+    def processes(self) -> list[dict[str, Any]]:
+        try:
+            return self.rpc().supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Error) as exc:
+            raise ClusterError(f"no exchange running in {self.run_dir} ({exc})") from None
+
+    def signal(self, name: str, sig: str) -> None:
+        try:
+            self.rpc().supervisor.signalProcess(name, sig)
+        except xmlrpc.client.Fault as fault:
+            raise ClusterError(f"cannot signal {name}: {fault.faultString}") from None
+        except OSError as exc:
+            raise ClusterError(f"no exchange running in {self.run_dir} ({exc})") from None
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        pid = self.supervisord_pid()
+        if pid is None:
+            raise ClusterError(f"no exchange running in {self.run_dir}")
+        try:
+            self.rpc().supervisor.shutdown()
+        except (OSError, xmlrpc.client.Error):
+            os.kill(pid, 15)  # XML-RPC is gone but the process is not: ask it the plain way
+        wait_for(lambda: self.supervisord_pid() is None, timeout, f"supervisord (pid {pid}) to stop")
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; raise ClusterError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,145 @@
+"""The exchange as a topology describes it: plain frozen data, no I/O.
+
+`topology.loader` builds a `Topology` from YAML and validates it; every process of the cluster
+loads the same file from the run directory, so all of them share one view of the number plan.
+Device numbers are strings: leading zeros matter for external numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Extension types the seed lists as monitorable ("IP/SIP extension, remote extension, cordless
+# DECT extension, virtual extension, digital extension, analog extension, CAS extension").
+EXTENSION_TYPES = ("ip", "remote", "dect", "virtual", "digital", "analog", "cas")
+HUNT_MODES = ("linear", "circular", "parallel", "cascade")
+CSTA_SERVER_TYPES = ("XML", "TR87_uaCSTA")
+
+
+@dataclass(frozen=True)
+class CstaSettings:
+    """Initial settings of the CSTA server installed on a LIM (`csta -i` changes them later)."""
+    server_type: str = "XML"
+    port: int = 8882
+    tls_port: int | None = None
+    system_status_on_connect: bool = False
+    authentication_mandatory: bool = False
+    max_sessions: int = 100
+    max_monitors: int = 5600
+
+
+@dataclass(frozen=True)
+class Lim:
+    number: int
+    address: str
+    csta: CstaSettings | None = None
+    host: str | None = None
+
+    @property
+    def node_id(self) -> str:
+        return f"lim-{self.number}"
+
+
+@dataclass(frozen=True)
+class Extension:
+    number: str
+    type: str
+    lim: int
+    logged_on: bool  # a terminal is logged on; virtual extensions never have one
+
+
+@dataclass(frozen=True)
+class AcdGroup:
+    number: str
+    lim: int
+    agents: tuple[str, ...]
+    queue_timeout_s: float = 60.0
+    overflow_to: str | None = None
+    wrapup_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class HuntGroup:
+    number: str
+    lim: int
+    mode: str  # one of HUNT_MODES
+    members: tuple[str, ...] = ()
+    steps: tuple[tuple[str, ...], ...] = ()  # cascade ring group only
+    step_timeout_s: float = 10.0
+
+    def all_members(self) -> tuple[str, ...]:
+        if self.mode == "cascade":
+            return tuple(m for step in self.steps for m in step)
+        return self.members
+
+
+@dataclass(frozen=True)
+class TrunkRoute:
+    """A prefix that leaves the exchange to the simulated public network (which can also call in)."""
+    name: str
+    prefix: str
+    lim: int
+    channels: int = 30
+    answer_after_s: float | None = None  # simulated external party answers by itself after this
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    address: str = "127.0.0.1"
+    router_port: int = 7800  # requests and replies between nodes (ROUTER)
+    pub_port: int = 7801     # nodes publish events here (XSUB)
+    sub_port: int = 7802     # nodes subscribe to events here (XPUB)
+    host: str | None = None
+
+    def url(self, which: str) -> str:
+        port = {"router": self.router_port, "pub": self.pub_port, "sub": self.sub_port}[which]
+        return f"tcp://{self.address}:{port}"
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    primary: BrokerEndpoint = field(default_factory=BrokerEndpoint)
+    backup: BrokerEndpoint | None = None
+    heartbeat_interval_ms: int = 100
+    dead_after_ms: int = 600  # no heartbeat for this long: dead (suspect after two missed beats)
+
+
+@dataclass(frozen=True)
+class Timers:
+    no_answer_s: float = 30.0  # an alerting call nobody answers is released after this
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    broker: BrokerSettings
+    lims: tuple[Lim, ...]
+    extensions: tuple[Extension, ...]
+    acd_groups: tuple[AcdGroup, ...] = ()
+    hunt_groups: tuple[HuntGroup, ...] = ()
+    trunks: tuple[TrunkRoute, ...] = ()
+    timers: Timers = field(default_factory=Timers)
+    source: str = "<built-in>"  # file the topology came from, for messages
+
+    def lim(self, number: int) -> Lim:
+        for lim in self.lims:
+            if lim.number == number:
+                return lim
+        raise KeyError(f"no LIM {number} in topology {self.name}")
+
+    def extensions_on(self, lim: int) -> tuple[Extension, ...]:
+        return tuple(e for e in self.extensions if e.lim == lim)
+
+    def directory(self) -> dict[str, int]:
+        """Every internal number (extensions and groups) and the LIM that owns it."""
+        owners = {e.number: e.lim for e in self.extensions}
+        owners.update({g.number: g.lim for g in self.acd_groups})
+        owners.update({g.number: g.lim for g in self.hunt_groups})
+        return owners
+
+    def trunk_for(self, number: str) -> TrunkRoute | None:
+        """The trunk route whose prefix is the longest that starts `number`."""
+        best = None
+        for trunk in self.trunks:
+            if number.startswith(trunk.prefix) and (best is None or len(trunk.prefix) > len(best.prefix)):
+                best = trunk
+        return best
