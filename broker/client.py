@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import zmq
 
-from broker.envelope import Envelope
+from broker.envelope import SYSTEM_TOPIC, Envelope
 from broker.node import BusNode
 from broker.timers import TimerQueue
 from topology.model import BrokerSettings
@@ -33,6 +33,8 @@ class BusClient:
                             incarnation=0, ctx=self.ctx)
         self._events: list[tuple[str, Envelope]] = []
         self.node.on_event = lambda topic, env: self._events.append((topic, env))
+        # Membership changes (topic sys|, after `subscribe(SYSTEM_TOPIC)`) arrive as events too.
+        self.node.on_member = lambda change: self._events.append((SYSTEM_TOPIC, Envelope("member", "broker", body=change)))
         self.node.start()
 
     def request(self, dst: str, kind: str, body: dict | None = None, timeout: float = 3.0) -> dict[str, Any]:
@@ -53,7 +55,7 @@ class BusClient:
         """Wait until this client's subscriptions are in force at the broker: publish a probe on a
         topic of our own until it comes back. Subscriptions travel in order on one connection,
         so once the probe's is active, so are all the earlier ones."""
-        probe = f"probe:{self.node.node_id}|"
+        probe = f"sync:{self.node.node_id}|"
         self.node.subscribe(probe)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

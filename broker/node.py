@@ -41,6 +41,7 @@ class BusNode:
         self._pending: dict[int, tuple[ReplyHandler | None, Any]] = {}
         self._topics: set[str] = set()
         self.registered = False
+        self.publishing = False  # our PUB socket's events are known to reach the broker
         self.last_heard = timers.now()
         self.membership_version = -1
         # Callbacks the owner sets.
@@ -67,8 +68,21 @@ class BusNode:
         self._connect_dealer()
         if self.role is not None:
             self.sub.setsockopt(zmq.SUBSCRIBE, SYSTEM_TOPIC.encode())
-            self._register()
+            # Register only once our own events are known to flow: a PUB socket drops what it
+            # sends before its connection to the broker is up, and a peer acting on our
+            # registration at once (a call offered to us) would otherwise lose our first events.
+            self.sub.setsockopt(zmq.SUBSCRIBE, self._probe_topic.encode())
+            self._probe()
             self.timers.call_later(self.interval, self._heartbeat)
+
+    @property
+    def _probe_topic(self) -> str:
+        return f"probe:{self.node_id}|"
+
+    def _probe(self) -> None:
+        if not self.publishing:
+            self.publish([self._probe_topic], "probe", {})
+            self.timers.call_later(0.02, self._probe)
 
     def close(self) -> None:
         for sock in (self.dealer, self.pub, self.sub):
@@ -87,6 +101,8 @@ class BusNode:
 
     def _register(self) -> None:
         self.registered = False
+        if not self.publishing:
+            return  # _on_sub registers when the probe comes back
         self.request("broker", "register", {"role": self.role, "lim": self.lim},
                      self._on_register_reply, timeout=max(1.0, self.dead_after))
 
@@ -215,6 +231,12 @@ class BusNode:
             log.warning("dropped a bad event: %s", exc)
             return
         topic = frames[0].decode(errors="replace")
+        if topic == self._probe_topic:
+            if not self.publishing and self.role is not None:
+                self.publishing = True
+                self.sub.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
+                self._register()
+            return
         if topic == SYSTEM_TOPIC and env.kind == "member":
             self.membership_version = env.body.get("mv", self.membership_version)
             self.on_member(env.body)

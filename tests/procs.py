@@ -66,12 +66,17 @@ class EventLog:
     def __init__(self, client: BusClient, devices: list[str]):
         self.client = client
         self.by_device: dict[str, list[dict]] = {d: [] for d in devices}
+        self.members: list[dict] = []  # membership changes from the broker
         for d in devices:
             client.subscribe(f"d:{d}|")
+        client.subscribe("sys|")
         client.sync()
 
     def pump(self, seconds: float = 0.05) -> None:
         for topic, env in self.client.events(timeout=seconds):
+            if topic == "sys|":
+                self.members.append(env.body)
+                continue
             device = topic[2:-1]
             if device in self.by_device:
                 self.by_device[device].append(env.body)
