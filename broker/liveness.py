@@ -39,9 +39,14 @@ class Liveness:
         self.members: dict[str, Member] = {}
 
     def register(self, node_id: str, role: str, lim: int | None, incarnation: int,
-                 now: float) -> list[Change]:
+                 now: float) -> tuple[str, list[Change]]:
+        """Returns (verdict, changes): "ok", or "rejoin" for an incarnation already declared dead
+        or older than the registered one (a hung node must come back as a new incarnation)."""
         changes = []
         old = self.members.get(node_id)
+        if old is not None and (incarnation < old.incarnation
+                                or (incarnation == old.incarnation and old.state == DEAD)):
+            return "rejoin", []
         if old is not None and old.state != DEAD and old.incarnation != incarnation:
             old.state = DEAD  # a restart the heartbeats did not catch: the old one is gone
             changes.append(self._change(old))
@@ -51,19 +56,24 @@ class Liveness:
             changes.append(self._change(member))
         else:
             old.last_seen = now
-        return changes
+        return "ok", changes
 
-    def heard(self, node_id: str, incarnation: int, now: float) -> tuple[bool, list[Change]]:
-        """A heartbeat or any message arrived. Returns (known, changes); known=False means the
-        sender must register again (unknown to us, or its incarnation was declared dead)."""
+    def heard(self, node_id: str, incarnation: int, now: float) -> tuple[str, list[Change]]:
+        """A heartbeat or any message arrived. Returns (verdict, changes), verdict one of:
+        "ok"; "unknown" (never registered: a client); "stale" (sent by an older incarnation than
+        the registered one: drop it); "rejoin" (its incarnation was declared dead)."""
         member = self.members.get(node_id)
-        if member is None or member.incarnation != incarnation or member.state == DEAD:
-            return False, []
+        if member is None:
+            return "unknown", []
+        if incarnation < member.incarnation:
+            return "stale", []
+        if incarnation != member.incarnation or member.state == DEAD:
+            return "rejoin", []
         member.last_seen = now
         if member.state == SUSPECT:
             member.state = UP
-            return True, [self._change(member)]
-        return True, []
+            return "ok", [self._change(member)]
+        return "ok", []
 
     def check(self, now: float) -> list[Change]:
         changes = []

@@ -55,6 +55,7 @@ class BusNode:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         ep = self.settings.primary
+        self.ctx.setsockopt(zmq.IPV6, 1)  # the topology may give an IPv6 address
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
@@ -107,6 +108,9 @@ class BusNode:
                      self._on_register_reply, timeout=max(1.0, self.dead_after))
 
     def _on_register_reply(self, reply: dict) -> None:
+        if reply.get("error") == "rejoin":
+            self._rejoin()
+            return
         if not reply.get("ok"):
             log.warning("register failed: %s; retrying", reply.get("message"))
             self.timers.call_later(self.interval, self._register)
@@ -115,6 +119,11 @@ class BusNode:
         self.membership_version = reply.get("mv", -1)
         self.on_members(reply.get("members", []))
         self.on_registered()
+
+    def _rejoin(self) -> None:
+        log.warning("the broker declared this node dead: rejoining with fresh state")
+        self.incarnation = self.on_rejoin()
+        self._register()
 
     def _heartbeat(self) -> None:
         now = self.timers.now()
@@ -200,10 +209,9 @@ class BusNode:
                     self.request("broker", "members", {}, self._on_members_reply)
                 return
             if env.kind == "rejoin":
-                log.warning("the broker declared this node dead: rejoining with fresh state")
-                self.incarnation = self.on_rejoin()
-                self._register()
-                return
+                if env.body.get("incarnation") == self.incarnation:
+                    self._rejoin()
+                return  # otherwise about an incarnation we have already left behind
         if env.reply_to:
             entry = self._pending.pop(env.reply_to, None)
             if entry is None:

@@ -44,17 +44,18 @@ class Broker:
     # -- sockets -------------------------------------------------------------------------------
     def bind(self) -> None:
         ep = self.endpoint
+        self.ctx.setsockopt(zmq.IPV6, 1)  # the topology may give an IPv6 address
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown destination raises, so we can answer
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted node takes its identity back
         self.router.setsockopt(zmq.LINGER, 0)
-        self.router.bind(f"tcp://{ep.address}:{ep.router_port}")
+        self.router.bind(ep.url("router"))
         self.xsub = self.ctx.socket(zmq.XSUB)
         self.xsub.setsockopt(zmq.LINGER, 0)
-        self.xsub.bind(f"tcp://{ep.address}:{ep.pub_port}")
+        self.xsub.bind(ep.url("pub"))
         self.xpub = self.ctx.socket(zmq.XPUB)
         self.xpub.setsockopt(zmq.LINGER, 0)
-        self.xpub.bind(f"tcp://{ep.address}:{ep.sub_port}")
+        self.xpub.bind(ep.url("sub"))
         # Every publisher sends everything to the broker and the XPUB filters per subscriber: a
         # subscriber that has seen its subscription reach the broker (BusClient.sync) then misses
         # nothing, whichever node publishes.
@@ -130,12 +131,15 @@ class Broker:
         if env.kind == "register":
             self._register(env, body, now)
             return
-        known, changes = self.liveness.heard(env.src, env.incarnation, now)
+        verdict, changes = self.liveness.heard(env.src, env.incarnation, now)
         self._announce(changes)
-        if not known and env.src in self.liveness.members:
-            # Declared dead (it hung, or it restarted unseen): it must rejoin with fresh state
-            # rather than act on calls the rest of the exchange has already released.
-            self._send_raw(env.src, self._header("rejoin", env.src), msgpack.packb({}))
+        if verdict == "stale":
+            return  # queued by an incarnation that has since rejoined
+        if verdict == "rejoin":
+            # Declared dead (it hung): it must rejoin with fresh state rather than act on calls
+            # the rest of the exchange has already released.
+            self._send_raw(env.src, self._header("rejoin", env.src),
+                           msgpack.packb({"incarnation": env.incarnation}))
             return
         if env.kind == "heartbeat":
             return
@@ -178,7 +182,10 @@ class Broker:
         if role not in ("lim", "front") or not (lim is None or isinstance(lim, int)):
             self._error(env, "bad_request", "register needs role lim|front and an integer lim")
             return
-        changes = self.liveness.register(env.src, role, lim, env.incarnation, now)
+        verdict, changes = self.liveness.register(env.src, role, lim, env.incarnation, now)
+        if verdict == "rejoin":
+            self._error(env, "rejoin", f"incarnation {env.incarnation} was declared dead")
+            return
         self._announce(changes)
         self._reply(env, {"ok": True, "members": self.members_snapshot(), "mv": self.membership_version})
         log.info("%s registered (incarnation %d)", env.src, env.incarnation)

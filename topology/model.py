@@ -92,7 +92,8 @@ class BrokerEndpoint:
 
     def url(self, which: str) -> str:
         port = {"router": self.router_port, "pub": self.pub_port, "sub": self.sub_port}[which]
-        return f"tcp://{self.address}:{port}"
+        host = f"[{self.address}]" if ":" in self.address else self.address  # IPv6 needs brackets
+        return f"tcp://{host}:{port}"
 
 
 @dataclass(frozen=True)

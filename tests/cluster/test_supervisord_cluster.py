@@ -53,6 +53,7 @@ def test_kill_a_lim_and_it_comes_back(cluster):
 
     with Exchange.from_run_dir(run_dir) as ex:
         log = EventLog(ex.client, ["1000", "2000"])
+        ex.phone("2005").logoff()  # persistent state that must survive the kill
         call_id = ex.phone("1000").dial("2000")["call_id"]
         ex.phone("2000").answer()
         log.wait("1000", ["ServiceInitiated", "Originated", "Delivered", "Established"])
@@ -87,6 +88,8 @@ def test_kill_a_lim_and_it_comes_back(cluster):
                 and lim2["pid"] != old_pid
         wait_for(restarted, 20, "supervisord to restart LIM 2 and LIM 2 to re-register")
         assert status(run_dir)["calls"] == []
+        assert ex.phone("2005").state()["logged_on"] is False
+        assert ex.phone("2004").state()["logged_on"] is True
 
         log.clear()
         call_id = ex.phone("2000").dial("1001")["call_id"]

@@ -2,6 +2,8 @@
 shrugs off garbage."""
 from __future__ import annotations
 
+import signal
+
 import msgpack
 import pytest
 import zmq
@@ -151,3 +153,26 @@ def test_lim_restart_releases_calls_and_re_registers(exchange):
     log.clear()
     ex.phone("1000").dial("2000")
     log.wait("1000", ["ServiceInitiated", "Originated", "Delivered"])
+
+
+def test_hung_lim_is_declared_dead_and_rejoins_clean(exchange):
+    ex, procs, _ = exchange
+    log = EventLog(ex.client, ["1000", "2000"])
+    ex.phone("1000").dial("2000")
+    ex.phone("2000").answer()
+    log.wait("1000", ["ServiceInitiated", "Originated", "Delivered", "Established"])
+    before = lim_states(ex.client)[2][1]
+    procs.procs["lim-2"].send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: lim_states(ex.client)[2][0] == "dead", 3, "heartbeats to find LIM 2 dead")
+        log.wait("1000", ["ServiceInitiated", "Originated", "Delivered", "Established",
+                          "ConnectionCleared", "ConnectionCleared"])
+    finally:
+        procs.procs["lim-2"].send_signal(signal.SIGCONT)
+    # It learns it was declared dead and comes back as a new incarnation with no stale call.
+    wait_for(lambda: lim_states(ex.client)[2] == ("up", before + 1), 5, "LIM 2 to rejoin")
+    assert ex.phone("2000").state()["calls"] == []
+    assert ex.calls() == []
+    log.clear()
+    ex.phone("2000").dial("1000")
+    log.wait("1000", ["Delivered"])

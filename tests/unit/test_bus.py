@@ -45,25 +45,29 @@ def test_device_topics_do_not_prefix_each_other():
 
 def test_liveness_up_suspect_dead():
     live = Liveness(interval_s=0.1, dead_after_s=0.6)
-    changes = live.register("lim-1", "lim", 1, incarnation=1, now=0.0)
-    assert [c.state for c in changes] == [UP]
+    verdict, changes = live.register("lim-1", "lim", 1, incarnation=1, now=0.0)
+    assert verdict == "ok" and [c.state for c in changes] == [UP]
     assert live.check(0.15) == []
     assert [c.state for c in live.check(0.21)] == [SUSPECT]
-    known, changes = live.heard("lim-1", 1, now=0.3)
-    assert known and [c.state for c in changes] == [UP]
+    verdict, changes = live.heard("lim-1", 1, now=0.3)
+    assert verdict == "ok" and [c.state for c in changes] == [UP]
     assert [c.state for c in live.check(0.91)] == [DEAD]
     assert live.check(2.0) == []  # dead is announced once
-    known, _ = live.heard("lim-1", 1, now=2.1)
-    assert not known  # a hung node that wakes up must rejoin
+    assert live.heard("lim-1", 1, now=2.1)[0] == "rejoin"  # a hung node that wakes up
+    assert live.register("lim-1", "lim", 1, incarnation=1, now=2.1) == ("rejoin", [])
+    live.register("lim-1", "lim", 1, incarnation=2, now=2.2)
+    assert live.heard("lim-1", 1, now=2.3)[0] == "stale"  # still queued from before it rejoined
+    assert live.heard("lim-1", 2, now=2.3)[0] == "ok"
+    assert live.heard("cli-1", 0, now=2.3)[0] == "unknown"
 
 
 def test_liveness_restart_with_new_incarnation_declares_the_old_one_dead():
     live = Liveness(0.1, 0.6)
     live.register("lim-2", "lim", 2, 1, 0.0)
-    changes = live.register("lim-2", "lim", 2, 2, 0.1)
+    verdict, changes = live.register("lim-2", "lim", 2, 2, 0.1)
     assert [(c.incarnation, c.state) for c in changes] == [(1, DEAD), (2, UP)]
-    known, _ = live.heard("lim-2", 1, 0.2)
-    assert not known
+    assert live.register("lim-2", "lim", 2, 1, 0.2)[0] == "rejoin"  # an older incarnation
+    assert live.heard("lim-2", 1, 0.2)[0] == "stale"
 
 
 def test_timer_queue_with_fake_clock():

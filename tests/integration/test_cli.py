@@ -1,0 +1,107 @@
+"""`mxone` as a user types it: topology files, refusals with one-line messages, Ctrl-C."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.procs import wait_for, write_topology
+from topology.cluster import Cluster
+
+
+def mxone(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_validate_show_generate(tmp_path):
+    out = mxone("topology", "validate", str(write_topology(tmp_path / "t.yaml")))
+    assert out.returncode == 0 and "valid: 2 LIMs, 100 extensions" in out.stdout
+    shown = mxone("topology", "show")
+    assert shown.returncode == 0 and "1000-1009" in shown.stdout
+    big = tmp_path / "big.yaml"
+    gen = mxone("topology", "generate", "--lims", "8", "--extensions-per-lim", "100", "-o", str(big))
+    assert gen.returncode == 0
+    assert "valid: 8 LIMs, 800 extensions" in mxone("topology", "validate", str(big)).stdout
+    bad = mxone("topology", "generate", "--lims", "0", "--extensions-per-lim", "10")
+    assert bad.returncode == 2 and bad.stderr.startswith("mxone: topology generate: ")
+
+
+def test_broken_topology_names_file_and_line_and_starts_nothing(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    text = write_topology(tmp_path / "t.yaml").read_text().replace("type: dect", "type: rotary", 1)
+    broken.write_text(text)
+    line = text.splitlines().index(next(l for l in text.splitlines() if "rotary" in l)) + 1
+    run_dir = tmp_path / "run"
+    for args in (("topology", "validate", str(broken)), ("up", str(broken), "--detach", "--run-dir", str(run_dir))):
+        out = mxone(*args)
+        assert out.returncode == 2
+        assert out.stderr.startswith(f"mxone: {broken}:{line}: ") and "rotary" in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    assert not (run_dir / "supervisord.pid").exists() and not (run_dir / "supervisord.conf").exists()
+
+
+def test_up_refuses_a_taken_broker_port(tmp_path):
+    topo = write_topology(tmp_path / "t.yaml")
+    port = int(next(l for l in topo.read_text().splitlines() if "router_port" in l).split(":")[1])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        out = mxone("up", str(topo), "--detach", "--run-dir", str(tmp_path / "run"))
+    assert out.returncode == 1 and f"broker port 127.0.0.1:{port} is not free" in out.stderr
+
+
+def test_commands_without_an_exchange_say_so(tmp_path):
+    for args in (("status",), ("phone", "1000", "dial", "2000"), ("down",), ("events",)):
+        out = mxone(*args, "--run-dir", str(tmp_path / "nothing"))
+        assert out.returncode == 1, args
+        assert "no exchange" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_bad_phone_arguments(tmp_path):
+    out = mxone("phone", "1000", "dial", "--run-dir", str(tmp_path))
+    assert out.returncode == 2 and "dial needs the number" in out.stderr
+    out = mxone("phone", "1000", "juggle", "--run-dir", str(tmp_path))
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path):
+    topo = write_topology(tmp_path / "t.yaml")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "topology.cli", "up", str(topo), "--run-dir", str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = []
+        while "Ctrl-C stops the exchange." not in lines:
+            line = proc.stdout.readline()
+            assert line, f"mxone up ended early: {proc.stderr.read()}"
+            lines.append(line.strip())
+        assert any("is up" in l for l in lines)
+        cluster = Cluster(run_dir)
+        children = [p["pid"] for p in cluster.processes()]
+        assert len(children) == 3 and all(children)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        assert proc.wait(timeout=30) == 0
+        for pid in children:
+            wait_for(lambda: not alive(pid), 10, f"process {pid} to exit")
+        assert cluster.supervisord_pid() is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not alive: it has exited and waits for its parent.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
