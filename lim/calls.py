@@ -32,12 +32,28 @@ class Cause:
     TRUNKS_BUSY = "trunksBusy"
     NETWORK_NOT_OBTAINABLE = "networkNotObtainable"  # the LIM holding a party failed
     NETWORK_SIGNAL = "networkSignal"             # the call left the exchange over a trunk
+    DO_NOT_DISTURB = "doNotDisturb"
+    FORWARD_IMMEDIATE = "callForwardImmediate"
+    FORWARD_BUSY = "callForwardBusy"
+    FORWARD_NO_ANSWER = "callForwardNoAnswer"
+    REDIRECTED = "redirected"                    # deflected while alerting
+    DISTRIBUTED = "distributed"                  # a group handed the call to a member or agent
+    OVERFLOW = "overflow"                        # an ACD queue gave up and sent the call on
+    ENTERING_DISTRIBUTION = "enteringDistribution"  # queued at an ACD group
+    CONSULTATION = "consultation"
+    TRANSFER = "transfer"
+    SINGLE_STEP_TRANSFER = "singleStepTransfer"
+    CONFERENCE = "conference"
+    ALTERNATE = "alternate"
+    KEY_OPERATION = "keyOperation"               # hold / retrieve at the phone or by request
+    DTMF = "dTMFDigitDetected"
 
 
 @dataclass
 class Party:
     state: ConnState
     lim: int
+    hunt: str | None = None  # the group this party was offered the call for (siblings ring together)
 
 
 @dataclass
@@ -48,7 +64,8 @@ class Call:
     called: str | None = None         # the number dialled
     parties: dict[str, Party] = field(default_factory=dict)  # device -> connection, in join order
     cleared: bool = False
-    timer: Any = None                 # the controller's no-answer timer, if any
+    timers: list = field(default_factory=list)  # the controller's timers for this call
+    offers: int = 0                   # offers still travelling (hunting waits for all of them)
 
     def state_of(self, device: str) -> ConnState:
         party = self.parties.get(device)
@@ -63,12 +80,17 @@ class Call:
     def to_wire(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "controller": self.controller, "calling": self.calling,
                 "called": self.called, "cleared": self.cleared,
-                "parties": [[d, str(p.state), p.lim] for d, p in self.parties.items()]}
+                "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in self.parties.items()]}
 
     @classmethod
     def from_wire(cls, body: dict[str, Any]) -> "Call":
         call = cls(call_id=body["call_id"], controller=body["controller"], calling=body["calling"],
                    called=body.get("called"), cleared=bool(body.get("cleared")))
-        for device, state, lim in body["parties"]:
-            call.parties[device] = Party(ConnState(state), lim)
+        for device, state, lim, hunt in body["parties"]:
+            call.parties[device] = Party(ConnState(state), lim, hunt)
         return call
+
+    def cancel_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()

@@ -248,7 +248,7 @@ def test_rejoin_drops_every_call_and_takes_a_new_incarnation(net):
 
 def test_malformed_bus_request_gets_an_error_not_a_crash(net):
     replies = []
-    net.client.request("lim-1", "call.answer", {"nothing": 1}, replies.append)
+    net.client.request("lim-1", "call.op", {"nothing": 1}, replies.append)
     net.client.request("lim-1", "no.such.thing", {}, replies.append)
     net.run()
     assert replies[0]["error"] == "bad_request" and replies[1]["error"] == "unknown_request"

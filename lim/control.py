@@ -1,0 +1,428 @@
+"""The controller's side of a call: connection states change here, and only here, and each change
+is published as its ECMA-269 event and sent to every other LIM in the call.
+
+Operations (`call.op` with `op`) arrive from the LIM of the device acting: answer, release, hold,
+retrieve, deflect, sst, digits, transfer, conference, and distribute (from an ACD group's LIM).
+Offers go out to the LIM of the number offered (lim/offers.py decides there); its answer may be
+to ring, to queue, to forward elsewhere, to hunt through a group, or a refusal with a cause.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from broker.envelope import Envelope
+from lim.calls import Call, Cause, ConnState, Party
+from lim.errors import Refused
+from lim.features import MAX_FORWARD_HOPS
+
+Reply = Callable[[dict[str, Any]], None]
+OfferDone = Callable[[str | None], None]  # None: the offer rang or queued; else the failure cause
+
+MAX_CONFERENCE_PARTIES = 8
+IN_CALL = (ConnState.CONNECTED, ConnState.HOLD)
+
+
+class ControlMixin:
+    # -- creating and offering --------------------------------------------------------------------------
+    def _new_call(self, number: str, cause: str = Cause.NEW_CALL) -> Call:
+        call_id = f"{self.lim:03d}{self.incarnation % 1_000_000:06d}{next(self._call_numbers):015d}"
+        call = Call(call_id=call_id, controller=self.lim, calling=number)
+        call.parties[number] = Party(ConnState.INITIATED, self.lim)
+        self.calls[call_id] = call
+        self._index(call, number)
+        self._emit(call, "ServiceInitiated", number, cause)
+        return call
+
+    def _offer(self, call: Call, number: str, cause: str = Cause.NEW_CALL, *,
+               diverted_from: list[str] = (), last_redirection: str | None = None,
+               hunt: str | None = None, front: bool = False, on_done: OfferDone | None = None) -> None:
+        """Offer the call to `number`; `on_done` hears the outcome (default: fail the caller)."""
+        done = on_done or (lambda failure: failure and self._offer_failed(call, number, failure))
+        body = {"call_id": call.call_id, "controller": self.lim, "calling": call.calling,
+                "called": number, "diverted_from": list(diverted_from), "hunt": hunt, "front": front}
+        context = (cause, list(diverted_from), last_redirection, hunt, done)
+        call.offers += 1
+        if self.directory.owner(number) == self.lim:
+            self._offer_result(call, number, self._accept_offer(body), context)
+        else:
+            self.bus.request(f"dev:{number}", "call.offer", body,
+                             lambda reply: self._offer_result(call, number, reply, context))
+
+    def _offer_result(self, call: Call, number: str, reply: dict[str, Any], context) -> None:
+        cause, diverted_from, last_redirection, hunt, done = context
+        call.offers -= 1
+        if call.cleared:  # the call ended while the offer travelled
+            if reply.get("ok"):
+                self._send_update(reply["lim"], {**call.to_wire(), "cleared": True}, call, number)
+            done(Cause.NORMAL)
+            return
+        if reply.get("ok"):
+            queued = bool(reply.get("queued"))
+            call.parties[number] = Party(ConnState.QUEUED if queued else ConnState.ALERTING, reply["lim"], hunt)
+            if reply["lim"] == self.lim:
+                self._index(call, number)
+            redirect = {"last_redirection": last_redirection} if last_redirection else {}
+            via = [hunt] if hunt else []
+            if reply.get("external"):
+                self._emit(call, "NetworkReached", number, Cause.NETWORK_SIGNAL, **redirect)
+            if queued:
+                self._emit(call, "Queued", number, Cause.ENTERING_DISTRIBUTION, queued=number,
+                           queue_position=reply.get("position"), **redirect)
+            else:
+                self._emit(call, "Delivered", number, cause, alerting=number, extra=via, **redirect)
+                forward = reply.get("no_answer")
+                if forward and len(diverted_from) < MAX_FORWARD_HOPS:
+                    call.timers.append(self.timers.call_later(
+                        forward["after_s"], lambda: self._forward_no_answer(call, number, forward["to"], diverted_from)))
+                call.timers.append(self.timers.call_later(self.no_answer_s, lambda: self._no_answer(call, number)))
+            self._sync(call)
+            done(None)
+            return
+        forward = reply.get("forward")
+        if forward:
+            to, forward_cause = forward
+            self._emit(call, "Diverted", number, forward_cause, diverted_to=to, extra=[number])
+            self._offer(call, to, forward_cause, diverted_from=[*diverted_from, number],
+                        last_redirection=number, hunt=hunt, on_done=done)
+            return
+        if reply.get("hunt"):
+            self._hunt(call, number, reply["hunt"], done)
+            return
+        done(reply.get("cause") or {"lim_down": Cause.NETWORK_NOT_OBTAINABLE,
+                                    "timeout": Cause.NETWORK_NOT_OBTAINABLE}.get(reply.get("error"),
+                                                                                Cause.DEST_NOT_OBTAINABLE))
+
+    def _offer_failed(self, call: Call, number: str, cause: str) -> None:
+        """Nobody took the call: the party waiting for it hears the failure (ECMA-269 Failed)."""
+        if call.cleared or call.offers or any(
+                p.state in (ConnState.ALERTING, ConnState.QUEUED) for p in call.parties.values()):
+            return
+        waiting = call.calling if call.calling in call.parties else next(iter(call.parties), None)
+        if waiting is None:
+            return
+        call.parties[waiting].state = ConnState.FAIL
+        self._emit(call, "Failed", waiting, cause, failing=number)
+        self._sync(call)
+
+    def _send_update(self, lim: int, wire: dict, call: Call, number: str) -> None:
+        if lim == self.lim:
+            self._unindex(call.call_id, number)
+        else:
+            self.bus.send(f"lim-{lim}", "call.update", wire)
+
+    # -- groups ---------------------------------------------------------------------------------------
+    def _hunt(self, call: Call, group: str, spec: dict[str, Any], done: OfferDone) -> None:
+        """Ring a hunt group's members: one after another (linear, circular), all at once
+        (parallel), or step by step with earlier steps ringing on (cascade)."""
+        if spec["mode"] in ("linear", "circular"):
+            members = list(spec["members"])
+
+            def try_next(failure: str | None) -> None:
+                if failure is None or call.cleared:
+                    done(failure)
+                elif members:
+                    self._offer(call, members.pop(0), Cause.DISTRIBUTED, last_redirection=group, hunt=group,
+                                on_done=try_next)
+                else:
+                    done(Cause.BUSY)
+            try_next(Cause.BUSY)
+            return
+        steps = [list(spec["members"])] if spec["mode"] == "parallel" else [list(s) for s in spec["steps"]]
+        state = {"rang": False}
+
+        def ring_step(index: int) -> None:
+            if call.cleared or any(p.hunt == group and p.state == ConnState.CONNECTED for p in call.parties.values()):
+                return
+            pending = {"n": len(steps[index])}
+
+            def member_done(failure: str | None) -> None:
+                pending["n"] -= 1
+                state["rang"] |= failure is None
+                if pending["n"] == 0 and not any(p.hunt == group for p in call.parties.values()):
+                    if index + 1 < len(steps):
+                        ring_step(index + 1)  # nobody rings in this step: go on at once
+                    else:
+                        done(Cause.BUSY)
+            if index + 1 < len(steps):
+                call.timers.append(self.timers.call_later(spec["step_s"], lambda: ring_step(index + 1)))
+            for member in steps[index]:
+                if member not in call.parties:
+                    self._offer(call, member, Cause.DISTRIBUTED, last_redirection=group, hunt=group,
+                                on_done=member_done)
+                else:
+                    member_done(Cause.BUSY)
+        ring_step(0)
+
+    def _op_distribute(self, call: Call, group: str, body: dict, respond: Reply) -> None:
+        """An ACD group hands a queued call to an agent (or overflows it to another number)."""
+        if call.state_of(group) != ConnState.QUEUED:
+            raise Refused("not_queued", f"call {call.call_id} is not queued at {group}")
+        to, cause = body["to"], body.get("cause", Cause.DISTRIBUTED)
+        party = call.parties.pop(group)
+        self._emit(call, "Diverted", group, cause, diverted_to=to, extra=[group])
+        self._sync(call, also={party.lim})
+        if party.lim == self.lim:
+            self._unindex(call.call_id, group)
+
+        def offered(failure: str | None) -> None:
+            if failure is None or call.cleared:
+                respond({"ok": failure is None, "error": "cleared", "message": "the call ended"}
+                        if failure else {"ok": True, "call_id": call.call_id, "to": to})
+                return
+            respond({"ok": False, "error": "refused", "message": f"{to} did not take the call ({failure})"})
+            if cause == Cause.DISTRIBUTED:
+                self._offer(call, group, Cause.ENTERING_DISTRIBUTION, front=True)  # back to the head of the queue
+            else:
+                self._offer_failed(call, to, failure)
+        self._offer(call, to, cause, last_redirection=group, hunt=group if cause == Cause.DISTRIBUTED else None,
+                    on_done=offered)
+
+    # -- timers ---------------------------------------------------------------------------------------
+    def _no_answer(self, call: Call, number: str) -> None:
+        party = call.parties.get(number)
+        if call.cleared or party is None or party.state != ConnState.ALERTING:
+            return
+        if party.hunt in self.acd_groups:  # an agent who does not answer: the call goes back in the queue
+            self._drop(call, number, Cause.NOT_ANSWERED)
+            self._offer(call, party.hunt, Cause.ENTERING_DISTRIBUTION, front=True)
+            return
+        self._release(call, number, Cause.NOT_ANSWERED)
+
+    def _forward_no_answer(self, call: Call, number: str, to: str, diverted_from: list[str]) -> None:
+        party = call.parties.get(number)
+        if call.cleared or party is None or party.state != ConnState.ALERTING:
+            return
+        self._drop(call, number, Cause.FORWARD_NO_ANSWER, event="Diverted", diverted_to=to)
+        self._offer(call, to, Cause.FORWARD_NO_ANSWER, diverted_from=[*diverted_from, number],
+                    last_redirection=number, hunt=party.hunt)
+
+    # -- operations ----------------------------------------------------------------------------------
+    def _on_call_op(self, env: Envelope, respond: Reply) -> None:
+        self._run_op(env.body, respond)
+
+    def _run_op(self, body: dict[str, Any], respond: Reply) -> None:
+        call = self.calls.get(body["call_id"])
+        if call is None or call.controller != self.lim or call.cleared:
+            raise Refused("no_such_call", f"call {body['call_id']} is not in progress")
+        op = getattr(self, f"_op_{body['op']}", None)
+        if op is None:
+            raise Refused("unknown_request", f"unknown call operation {body['op']!r}")
+        op(call, body["device"], body, respond)
+
+    def _ok(self, respond: Reply, call: Call, device: str) -> None:
+        respond({"ok": True, "device": device, "call_id": call.call_id, "state": str(call.state_of(device))})
+
+    def _require(self, call: Call, device: str, state: ConnState, what: str) -> None:
+        if call.state_of(device) != state:
+            raise Refused(f"not_{what}", f"{device} is not {what} in call {call.call_id}"
+                          if what != "alerting" else f"{device} is not ringing")
+
+    def _op_answer(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._require(call, device, ConnState.ALERTING, "alerting")
+        party = call.parties[device]
+        party.state = ConnState.CONNECTED
+        # Ringing siblings (a hunt group ringing several members) stop ringing.
+        for other, sibling in list(call.parties.items()):
+            if other != device and party.hunt and sibling.hunt == party.hunt and sibling.state == ConnState.ALERTING:
+                self._drop(call, other, Cause.NORMAL)
+        if not any(p.state == ConnState.ALERTING for p in call.parties.values()):
+            call.cancel_timers()
+        self._emit(call, "Established", device, Cause.NEW_CALL, answering=device)
+        self._sync(call)
+        self._ok(respond, call, device)
+
+    def _op_release(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        if device not in call.parties:
+            raise Refused("idle", f"{device} is not in call {call.call_id}")
+        self._release(call, device, body.get("cause", Cause.NORMAL))
+        respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
+
+    def _op_hold(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._require(call, device, ConnState.CONNECTED, "connected")
+        call.parties[device].state = ConnState.HOLD
+        self._emit(call, "Held", device, body.get("cause", Cause.KEY_OPERATION), holding=device)
+        self._sync(call)
+        self._ok(respond, call, device)
+
+    def _op_retrieve(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._require(call, device, ConnState.HOLD, "held")
+        call.parties[device].state = ConnState.CONNECTED
+        self._emit(call, "Retrieved", device, body.get("cause", Cause.KEY_OPERATION), retrieving=device)
+        self._sync(call)
+        self._ok(respond, call, device)
+
+    def _op_digits(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._require(call, device, ConnState.CONNECTED, "connected")
+        # Published to every party of the call: the far side "hears" the digits.
+        self._emit(call, "DigitsGenerated", device, Cause.DTMF, digits=body["digits"])
+        self._ok(respond, call, device)
+
+    def _op_deflect(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._require(call, device, ConnState.ALERTING, "alerting")
+        to = body["to"]
+        hunt = call.parties[device].hunt
+        self._drop(call, device, Cause.REDIRECTED, event="Diverted", diverted_to=to)
+        self._offer(call, to, Cause.REDIRECTED, diverted_from=[device], last_redirection=device, hunt=hunt)
+        respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
+
+    def _op_sst(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        """Single-step transfer: `device` leaves, the rest of the call is offered to `to`."""
+        self._require(call, device, ConnState.CONNECTED, "connected")
+        to = body["to"]
+        call.parties.pop(device)
+        remaining = [d for d, p in call.parties.items() if p.state in IN_CALL]
+        if not remaining:
+            call.parties[device] = Party(ConnState.CONNECTED, self._lim_of(device))
+            raise Refused("bad_request", f"{device} has nobody to transfer")
+        call.calling = remaining[0]  # the transferred party now calls `to`
+        self._emit(call, "Transferred", device, Cause.SINGLE_STEP_TRANSFER, transferring=device,
+                   transferred=remaining[0], transferred_to=to, extra=[device])
+        self._forget(call, device)
+        call.called = to
+        self._offer(call, to, Cause.SINGLE_STEP_TRANSFER, last_redirection=device)
+        respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
+
+    def _lim_of(self, device: str) -> int:
+        return self.directory.owner(device) or self.lim
+
+    # -- transfer and conference: joining two calls ------------------------------------------------------
+    def _op_transfer(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._join(call, device, body, respond, conference=False)
+
+    def _op_conference(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        self._join(call, device, body, respond, conference=True)
+
+    def _join(self, held: Call, device: str, body: dict, respond: Reply, conference: bool) -> None:
+        """Join the held call (controlled here) and the device's other call (controlled here or on
+        another LIM, which hands its parties over) into the held call."""
+        self._require(held, device, ConnState.HOLD, "held")
+        other_id = body["other"]
+        if conference and len(held.parties) + body.get("other_size", 0) - 1 > MAX_CONFERENCE_PARTIES:
+            raise Refused("conference_full", f"a conference holds at most {MAX_CONFERENCE_PARTIES} parties")
+        if body["other_controller"] == self.lim:
+            other = self.calls.get(other_id)
+            if other is None or other.controller != self.lim or device not in other.parties:
+                raise Refused("no_such_call", f"call {other_id} is not in progress")
+            parties = self._hand_over(other, device, held.call_id, self.lim)
+            self._merge(held, device, other_id, parties, conference, respond)
+            return
+
+        def handed(reply: dict) -> None:
+            if not reply.get("ok"):
+                respond(reply)
+                return
+            if held.cleared or held.state_of(device) != ConnState.HOLD:
+                respond({"ok": False, "error": "no_such_call", "message": f"call {held.call_id} changed meanwhile"})
+                return
+            parties = [(d, Party(ConnState(s), lim, hunt)) for d, s, lim, hunt in reply["parties"]]
+            self._merge(held, device, other_id, parties, conference, respond)
+        self.bus.request(f"lim-{body['other_controller']}", "call.handover",
+                         {"call_id": other_id, "into": held.call_id, "controller": self.lim, "device": device},
+                         handed)
+
+    def _on_handover(self, env: Envelope, respond: Reply) -> None:
+        """Another LIM takes over the parties of a call we control (a transfer or conference)."""
+        body = env.body
+        call = self.calls.get(body["call_id"])
+        if call is None or call.controller != self.lim or call.cleared:
+            raise Refused("no_such_call", f"call {body['call_id']} is not in progress")
+        if call.state_of(body["device"]) != ConnState.CONNECTED:
+            raise Refused("not_connected", f"{body['device']} is not connected in call {call.call_id}")
+        parties = self._hand_over(call, body["device"], body["into"], body["controller"])
+        respond({"ok": True, "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in parties]})
+
+    def _hand_over(self, call: Call, device: str, into: str, controller: int) -> list[tuple[str, Party]]:
+        """Give up control of `call`, whose parties join call `into` (controlled by `controller`).
+        Our own devices stay indexed under `into` until its controller's update arrives, so they
+        never look idle in between."""
+        parties = list(call.parties.items())
+        call.cancel_timers()
+        self.calls.pop(call.call_id, None)
+        target = self.calls.get(into)
+        for number, party in parties:
+            if party.lim != self.lim:
+                continue
+            self._unindex(call.call_id, number)
+            if number == device:
+                continue
+            if target is None:
+                target = self.calls[into] = Call(into, controller, call.calling, call.called)
+            target.parties[number] = party
+            self._index(target, number)
+        return parties
+
+    def _merge(self, held: Call, device: str, other_id: str, parties: list[tuple[str, Party]],
+               conference: bool, respond: Reply) -> None:
+        added = []
+        for number, party in parties:
+            if number == device:
+                continue
+            held.parties[number] = party
+            added.append(number)
+            if party.lim == self.lim:
+                self._index(held, number)
+            if party.state == ConnState.ALERTING:
+                held.timers.append(self.timers.call_later(self.no_answer_s, lambda n=number: self._no_answer(held, n)))
+        fields = {"primary_old_call": held.call_id, "secondary_old_call": other_id}
+        if conference:
+            held.parties[device].state = ConnState.CONNECTED
+            self._emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added, **fields)
+        else:
+            remaining = [d for d in held.parties if d != device and d not in added]
+            held.parties.pop(device)
+            self._emit(held, "Transferred", device, Cause.TRANSFER, transferring=device,
+                       transferred=remaining[0] if remaining else None,
+                       transferred_to=added[0] if added else None, extra=[device], **fields)
+            self._forget(held, device)
+            if remaining:
+                held.calling = remaining[0]
+        self._sync(held, also={self._lim_of(device)}, replaces=other_id)
+        respond({"ok": True, "device": device, "call_id": held.call_id,
+                 "state": str(held.state_of(device))})
+
+    # -- leaving calls --------------------------------------------------------------------------------
+    def _drop(self, call: Call, number: str, cause: str, event: str = "ConnectionCleared", **fields: Any) -> None:
+        """Take one connection out of the call (no clearing of the rest)."""
+        party = call.parties.pop(number)
+        if event == "ConnectionCleared":
+            fields["dropped"] = number
+        self._emit(call, event, number, cause, extra=[number], **fields)
+        self._sync(call, also={party.lim})
+        if party.lim == self.lim:
+            self._unindex(call.call_id, number)
+
+    def _forget(self, call: Call, number: str) -> None:
+        """`number` has left the call (already reported): its LIM must hear of it."""
+        lim = self._lim_of(number)
+        if lim == self.lim:
+            self._unindex(call.call_id, number)
+        else:
+            self.bus.send(f"lim-{lim}", "call.update", call.to_wire())
+
+    def _release(self, call: Call, number: str, cause: str) -> None:
+        """Clear one connection; a call left with nobody talking (fewer than two parties, or only
+        ringing and queued ones) is cleared altogether."""
+        if number not in call.parties:
+            raise Refused("idle", f"{number} is not in call {call.call_id}")
+        gone = {number: call.parties.pop(number)}
+        self._emit(call, "ConnectionCleared", number, cause, dropped=number, extra=[number])
+        if len(call.parties) < 2 or not any(p.state in IN_CALL for p in call.parties.values()):
+            for other in list(call.parties):
+                gone[other] = call.parties.pop(other)
+                self._emit(call, "ConnectionCleared", other, cause, dropped=other, extra=list(gone))
+            call.cleared = True
+            call.cancel_timers()
+            self._emit(call, "CallCleared", None, cause)
+        self._sync(call, also={p.lim for p in gone.values()})
+        for device, party in gone.items():
+            if party.lim == self.lim:
+                self._unindex(call.call_id, device)
+        if call.cleared:
+            self.calls.pop(call.call_id, None)
+
+    def _sync(self, call: Call, also: set[int] = frozenset(), replaces: str | None = None) -> None:
+        wire = call.to_wire()
+        if replaces:
+            wire["replaces"] = replaces
+        for lim in (call.lims() | set(also)) - {self.lim}:
+            self.bus.send(f"lim-{lim}", "call.update", wire)

@@ -1,0 +1,107 @@
+"""Features set at a device: do not disturb, forwarding, message waiting (`feature` requests).
+
+Forwarding to oneself is refused, and so is forwarding-all that would close a loop: before it is
+set, the chain of forward-all settings from the target is followed across LIMs (`feature.get`), up
+to MAX_FORWARD_HOPS. Calls are also protected at the moment they are forwarded (lim/offers.py),
+for loops made of busy and no-answer forwarding.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from broker.envelope import Envelope
+from lim.errors import Refused
+from lim.features import FORWARD_TYPES, MAX_FORWARD_HOPS
+
+Reply = Callable[[dict[str, Any]], None]
+
+
+class FeatureMixin:
+    def _features_of(self, number: str):
+        features = self.features.get(number)
+        if features is None:
+            raise Refused("not_an_extension", f"{number} is not an extension of LIM {self.lim}")
+        return features
+
+    def _on_feature_get(self, env: Envelope, respond: Reply) -> None:
+        number = self._target(env)
+        respond({"ok": True, "device": number, **self._features_of(number).to_store()})
+
+    def _on_feature(self, env: Envelope, respond: Reply) -> None:
+        number = self._target(env)
+        features = self._features_of(number)
+        feature = env.body.get("feature")
+        if feature == "dnd":
+            features.dnd = self._flag(env.body)
+            self._save_features(number)
+            self._emit_device(number, "DoNotDisturb", do_not_disturb=features.dnd)
+            respond({"ok": True, "device": number, "dnd": features.dnd})
+        elif feature == "mwi":
+            features.mwi = self._flag(env.body)
+            self._save_features(number)
+            self._emit_device(number, "MessageWaiting", message_waiting=features.mwi)
+            respond({"ok": True, "device": number, "mwi": features.mwi})
+        elif feature == "forward":
+            self._set_forward(number, env.body, respond)
+        else:
+            raise Refused("unknown_feature", f"unknown feature {feature!r}; use dnd, forward or mwi")
+
+    @staticmethod
+    def _flag(body: dict) -> bool:
+        on = body.get("on")
+        if not isinstance(on, bool):
+            raise Refused("bad_request", "say on or off")
+        return on
+
+    def _set_forward(self, number: str, body: dict, respond: Reply) -> None:
+        kind = body.get("type")
+        if kind not in FORWARD_TYPES:
+            raise Refused("bad_request", f"forwarding type {kind!r}; use one of {', '.join(FORWARD_TYPES)}")
+        to = body.get("to")
+        after_s = body.get("after_s")
+        if to is not None:
+            to = str(to)
+            if to == number:
+                raise Refused("forward_to_self", f"{number} cannot forward to itself")
+            self._check_number(to)
+        if after_s is not None and (not isinstance(after_s, (int, float)) or not 1 <= after_s <= 300):
+            raise Refused("bad_request", "the no-answer time must be 1 to 300 seconds")
+
+        def apply() -> None:
+            features = self.features[number]
+            setattr(features, f"forward_{kind}", to)
+            if kind == "noanswer" and after_s is not None:
+                features.forward_noanswer_s = float(after_s)
+            self._save_features(number)
+            self._emit_device(number, "Forwarding", forwarding_type=kind, forward_to=to,
+                              forwarding_on=to is not None, forwarding=features.forwarding())
+            respond({"ok": True, "device": number, "forwarding": features.forwarding()})
+
+        if kind != "all" or to is None:
+            apply()
+            return
+        self._check_forward_chain(number, to, 1, apply, respond)
+
+    def _check_forward_chain(self, origin: str, at: str, hops: int, apply: Callable[[], None],
+                             respond: Reply) -> None:
+        """Follow forward-all from `at`; refuse if it leads back to `origin`."""
+        if hops > MAX_FORWARD_HOPS or self.directory.is_external(at):
+            apply()  # the chain leaves the exchange or is too long to loop back through us
+            return
+
+        def step(reply: dict) -> None:
+            nxt = reply.get("all") if reply.get("ok") else None
+            if nxt is None:
+                apply()
+            elif nxt == origin:
+                respond({"ok": False, "error": "forward_loop",
+                         "message": f"forwarding {origin} to {at} would make a loop ({at} forwards to {origin})"})
+            else:
+                self._check_forward_chain(origin, nxt, hops + 1, apply, respond)
+
+        if at in self.features:
+            step({"ok": True, "all": self.features[at].forward_all})
+        elif self.directory.owner(at) == self.lim:
+            apply()  # a group of ours: groups do not forward
+        else:
+            self.bus.request(f"dev:{at}", "feature.get", {}, step)

@@ -1,0 +1,100 @@
+"""May a number of this LIM take a call? The answer to `call.offer`, decided where the number lives.
+
+The reply tells the controller what happens: the device rings (`ok`, perhaps with a no-answer
+forward to arm), an ACD group queues the call (`ok`, `queued`), the call is forwarded (`forward`:
+number and cause), a hunt group's members are to be rung (`hunt`), or a refusal with its ECMA-269
+cause (busy, doNotDisturb, destNotObtainable, trunksBusy).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from broker.envelope import Envelope
+from lim.calls import Call, Cause, ConnState, Party
+from lim.errors import Refused
+from lim.features import MAX_FORWARD_HOPS
+
+
+class OfferMixin:
+    def _on_offer(self, env: Envelope, respond) -> None:
+        respond(self._accept_offer(env.body))
+
+    def _accept_offer(self, body: dict[str, Any]) -> dict[str, Any]:
+        number = body["called"]
+        if number in self.hunt_groups:
+            return {"ok": False, "hunt": self._hunt_spec(number)}
+        if number in self.queues:
+            return self._enqueue(number, body)
+        external = False
+        if number not in self.devices:
+            try:
+                self._device(number, create_external=True)
+            except Refused as refusal:
+                cause = Cause.TRUNKS_BUSY if refusal.code == "trunks_busy" else Cause.DEST_NOT_OBTAINABLE
+                return {"ok": False, "cause": cause}
+            external = True
+        device = self.devices[number]
+        features = self.features.get(number)
+        busy = bool(self.calls_of.get(number))
+        diverted_from = body.get("diverted_from") or []
+        # Forwarding first: a virtual extension (no terminal) forwards all its calls. A hunt or
+        # ACD offer to a member ignores the member's forwarding, as group calls do.
+        if features and not body.get("hunt") and len(diverted_from) < MAX_FORWARD_HOPS:
+            divert = features.divert_when_offered(busy)
+            if divert and divert[0] not in diverted_from and divert[0] != number:
+                return {"ok": False, "cause": divert[1], "forward": list(divert)}
+        if not device.logged_on:
+            return {"ok": False, "cause": Cause.DEST_NOT_OBTAINABLE}
+        if features and features.dnd:
+            return {"ok": False, "cause": Cause.DO_NOT_DISTURB}
+        if busy:
+            return {"ok": False, "cause": Cause.BUSY}
+        self._join_mirror(body, number, ConnState.ALERTING)
+        if device.trunk is not None and device.trunk.answer_after_s is not None:
+            call_id = body["call_id"]
+            self.timers.call_later(device.trunk.answer_after_s, lambda: self._auto_answer(number, call_id))
+        reply: dict[str, Any] = {"ok": True, "lim": self.lim, "external": external}
+        if features and features.forward_noanswer and not body.get("hunt") \
+                and features.forward_noanswer not in diverted_from:
+            reply["no_answer"] = {"to": features.forward_noanswer, "after_s": features.forward_noanswer_s}
+        return reply
+
+    def _join_mirror(self, body: dict[str, Any], number: str, state: ConnState) -> None:
+        """Our number joins a call controlled elsewhere: keep a mirror until the updates come."""
+        if body["controller"] == self.lim:
+            return  # the controller indexes it itself
+        call_id = body["call_id"]
+        mirror = self.calls.get(call_id)
+        if mirror is None:
+            mirror = self.calls[call_id] = Call(call_id, body["controller"], body["calling"], number)
+        mirror.parties[number] = Party(state, self.lim, body.get("hunt"))
+        self._index(mirror, number)
+
+    def _hunt_spec(self, number: str) -> dict[str, Any]:
+        group = self.hunt_groups[number]
+        members = list(group.members)
+        if group.mode == "circular" and members:
+            start = self.hunt_next.get(number, 0) % len(members)
+            members = members[start:] + members[:start]
+            self.hunt_next[number] = start + 1  # the next call starts one member further on
+        return {"mode": group.mode, "members": members,
+                "steps": [list(step) for step in group.steps], "step_s": group.step_timeout_s}
+
+    def _enqueue(self, number: str, body: dict[str, Any]) -> dict[str, Any]:
+        queue = self.queues[number]
+        call_id = body["call_id"]
+        if body.get("front"):
+            queue.requeue_first(call_id)
+        position = queue.enqueue(call_id)
+        self._join_mirror(body, number, ConnState.QUEUED)
+        group = queue.group
+        if group.overflow_to and not body.get("front"):  # a requeued call keeps its first deadline
+            self.timers.call_later(group.queue_timeout_s, lambda: self._overflow(number, call_id))
+        # Later, not now: the controller records the queued party when this reply reaches it.
+        self.timers.call_later(0, lambda: self._distribute(number))
+        return {"ok": True, "lim": self.lim, "queued": True, "position": position}
+
+    def _auto_answer(self, number: str, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None and call.state_of(number) == ConnState.ALERTING and number in self.devices:
+            self._to_controller(call, "answer", number, lambda reply: None)

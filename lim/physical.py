@@ -1,0 +1,228 @@
+"""What a person does at a phone of this LIM: checked here, carried out by the call's controller.
+
+Every action arrives as a `phone` request addressed to `dev:<number>`. The device's LIM checks it
+against its own view (is the phone ringing? is there a held call?) and refuses it with nothing
+changed, or forwards it to the controller of the call (lim/control.py) as a `call.op`. CSTA
+requests (the CSTA front end) use the same path.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from broker.envelope import Envelope
+from lim.calls import Call, Cause, ConnState
+from lim.errors import Refused
+
+DIGITS = re.compile(r"^[0-9*#]{1,32}$")
+DTMF = re.compile(r"^[0-9*#A-Da-d]{1,64}$")
+# action -> does it take a number or digits?
+PHYSICAL_ACTIONS = {
+    "offhook": False, "onhook": False, "dial": True, "answer": False, "hangup": False,
+    "logon": False, "logoff": False, "hold": False, "retrieve": False, "consult": True,
+    "transfer": False, "conference": False, "alternate": False, "reconnect": False,
+    "deflect": True, "sst": True, "digits": True,
+}
+
+Reply = Callable[[dict[str, Any]], None]
+
+
+def then(respond: Reply, next_step: Callable[[dict], None]) -> Reply:
+    """A reply handler that goes on with `next_step` on success and reports a failure as is."""
+    def handler(reply: dict) -> None:
+        if reply.get("ok"):
+            next_step(reply)
+        else:
+            respond(reply)
+    return handler
+
+
+class PhysicalMixin:
+    def _on_phone(self, env: Envelope, respond: Reply) -> None:
+        number = self._target(env)
+        action = env.body.get("action")
+        if action not in PHYSICAL_ACTIONS:
+            raise Refused("unknown_action", f"unknown phone action {action!r}; use one of {', '.join(PHYSICAL_ACTIONS)}")
+        argument = str(env.body.get("digits") or "")
+        if PHYSICAL_ACTIONS[action] and not argument:
+            raise Refused("bad_request", f"{action} needs a number")
+        device = self._device(number, create_external=action in ("offhook", "dial"))
+        try:
+            getattr(self, f"_phone_{action}")(device, argument, respond)
+        finally:
+            if device.type == "external" and not self.calls_of.get(number):
+                self.devices.pop(number, None)  # a refused action leaves no trunk channel taken
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _check_in_service(self, device) -> None:
+        if not device.logged_on:
+            raise Refused("out_of_service", f"{device.number} has no terminal logged on")
+
+    def _check_number(self, digits: str) -> None:
+        if not DIGITS.match(digits):
+            raise Refused("bad_digits", f"{digits!r} is not a number to dial")
+        if self.directory.owner(digits) is None:
+            raise Refused("unknown_number", f"number {digits} is not allocated")
+
+    def _call_in_state(self, number: str, *states: ConnState) -> Call | None:
+        """The newest call in which `number`'s connection is in one of `states`."""
+        for call in reversed(self._calls(number)):
+            if call.state_of(number) in states:
+                return call
+        return None
+
+    def _active_call(self, number: str) -> Call:
+        call = self._call_in_state(number, ConnState.CONNECTED)
+        if call is None:
+            raise Refused("no_active_call", f"{number} has no connected call")
+        return call
+
+    def _held_call(self, number: str) -> Call:
+        call = self._call_in_state(number, ConnState.HOLD)
+        if call is None:
+            raise Refused("no_held_call", f"{number} has no held call")
+        return call
+
+    def _to_controller(self, call: Call, op: str, device: str, respond: Reply, **args: Any) -> None:
+        body = {"call_id": call.call_id, "op": op, "device": device, **args}
+        if call.controller == self.lim:
+            try:
+                self._run_op(body, respond)
+            except Refused as refusal:
+                respond(refusal.reply())
+        else:
+            self.bus.request(f"lim-{call.controller}", "call.op", body, respond)
+
+    # -- basic calls ---------------------------------------------------------------------------------
+    def _phone_offhook(self, device, _: str, respond: Reply) -> None:
+        self._check_in_service(device)
+        if self._call_in_state(device.number, ConnState.ALERTING):
+            self._phone_answer(device, "", respond)
+            return
+        if any(c.state_of(device.number) != ConnState.HOLD for c in self._calls(device.number)):
+            raise Refused("busy", f"{device.number} is already in a call")
+        call = self._new_call(device.number)
+        respond({"ok": True, "device": device.number, "call_id": call.call_id, "state": "initiated"})
+
+    def _phone_dial(self, device, digits: str, respond: Reply, cause: str = Cause.NEW_CALL) -> None:
+        self._check_number(digits)
+        self._check_in_service(device)
+        pending = [c for c in self._calls(device.number) if c.state_of(device.number) != ConnState.HOLD]
+        if not pending:
+            call = self._new_call(device.number, cause)  # off hook first (or a new call beside a held one)
+        elif len(pending) == 1 and pending[0].state_of(device.number) == ConnState.INITIATED:
+            call = pending[0]
+        else:
+            raise Refused("busy", f"{device.number} is in a call; it can dial only after going off hook")
+        call.called = digits
+        call.parties[device.number].state = ConnState.CONNECTED
+        self._emit(call, "Originated", device.number, cause)
+        self._offer(call, digits)
+        respond({"ok": True, "device": device.number, "call_id": call.call_id, "state": "connected"})
+
+    def _phone_answer(self, device, _: str, respond: Reply) -> None:
+        call = self._call_in_state(device.number, ConnState.ALERTING)
+        if call is None:
+            raise Refused("not_alerting", f"{device.number} is not ringing")
+        self._to_controller(call, "answer", device.number, respond)
+
+    def _phone_hangup(self, device, _: str, respond: Reply) -> None:
+        calls = self._calls(device.number)
+        if not calls:
+            raise Refused("idle", f"{device.number} is not in a call")
+        # Going on hook clears the call in hand; a held call stays held.
+        call = next((c for c in reversed(calls) if c.state_of(device.number) != ConnState.HOLD), calls[-1])
+        self._to_controller(call, "release", device.number, respond, cause=Cause.NORMAL)
+
+    _phone_onhook = _phone_hangup
+
+    def _phone_logon(self, device, _: str, respond: Reply) -> None:
+        self._set_logged_on(device, True, respond)
+
+    def _phone_logoff(self, device, _: str, respond: Reply) -> None:
+        self._set_logged_on(device, False, respond)
+
+    def _set_logged_on(self, device, logged_on: bool, respond: Reply) -> None:
+        if device.type == "external":
+            raise Refused("not_a_terminal", f"{device.number} is on the public network")
+        if device.type == "virtual" and logged_on:
+            raise Refused("virtual", f"{device.number} is a virtual extension: no terminal can log on")
+        if device.logged_on != logged_on:
+            if not logged_on:
+                for call in list(self._calls(device.number)):
+                    self._to_controller(call, "release", device.number, lambda reply: None, cause=Cause.NORMAL)
+            device.logged_on = logged_on
+            self.store.set_device_state(device.number, "logged_on", logged_on)
+            self._emit_device(device.number, "BackInService" if logged_on else "OutOfService")
+        respond({"ok": True, "device": device.number, "logged_on": logged_on})
+
+    # -- supplementary services ------------------------------------------------------------------------
+    def _phone_hold(self, device, _: str, respond: Reply) -> None:
+        self._to_controller(self._active_call(device.number), "hold", device.number, respond)
+
+    def _phone_retrieve(self, device, _: str, respond: Reply) -> None:
+        if self._call_in_state(device.number, ConnState.CONNECTED, ConnState.INITIATED):
+            raise Refused("busy", f"{device.number} has a call in hand: alternate, reconnect or hang up first")
+        self._to_controller(self._held_call(device.number), "retrieve", device.number, respond)
+
+    def _phone_consult(self, device, number: str, respond: Reply) -> None:
+        """Hold the call in hand and call a third party (ECMA-269 consultation call)."""
+        self._check_number(number)
+        active = self._active_call(device.number)
+        if self._call_in_state(device.number, ConnState.HOLD):
+            raise Refused("busy", f"{device.number} already has a held call")
+
+        def dial(_: dict) -> None:
+            try:
+                self._phone_dial(device, number, respond, cause=Cause.CONSULTATION)
+            except Refused as refusal:
+                respond(refusal.reply())
+        self._to_controller(active, "hold", device.number, then(respond, dial), cause=Cause.CONSULTATION)
+
+    def _held_and_active(self, number: str) -> tuple[Call, Call]:
+        held = self._held_call(number)
+        active = self._call_in_state(number, ConnState.CONNECTED)
+        if active is None or active is held:
+            raise Refused("no_active_call", f"{number} needs a held call and a call in hand")
+        return held, active
+
+    def _phone_transfer(self, device, _: str, respond: Reply) -> None:
+        held, active = self._held_and_active(device.number)
+        self._to_controller(held, "transfer", device.number, respond, other=active.call_id,
+                            other_controller=active.controller, other_size=len(active.parties))
+
+    def _phone_conference(self, device, _: str, respond: Reply) -> None:
+        held, active = self._held_and_active(device.number)
+        self._to_controller(held, "conference", device.number, respond, other=active.call_id,
+                            other_controller=active.controller, other_size=len(active.parties))
+
+    def _phone_alternate(self, device, _: str, respond: Reply) -> None:
+        held, active = self._held_and_active(device.number)
+        retrieve = lambda _: self._to_controller(held, "retrieve", device.number, respond, cause=Cause.ALTERNATE)
+        self._to_controller(active, "hold", device.number, then(respond, retrieve), cause=Cause.ALTERNATE)
+
+    def _phone_reconnect(self, device, _: str, respond: Reply) -> None:
+        held, active = self._held_and_active(device.number)
+        retrieve = lambda _: self._to_controller(held, "retrieve", device.number, respond)
+        self._to_controller(active, "release", device.number, then(respond, retrieve), cause=Cause.NORMAL)
+
+    def _phone_deflect(self, device, number: str, respond: Reply) -> None:
+        self._check_number(number)
+        call = self._call_in_state(device.number, ConnState.ALERTING)
+        if call is None:
+            raise Refused("not_alerting", f"{device.number} is not ringing: only a ringing call can be deflected")
+        if number == device.number:
+            raise Refused("bad_request", f"{device.number} cannot deflect a call to itself")
+        self._to_controller(call, "deflect", device.number, respond, to=number)
+
+    def _phone_sst(self, device, number: str, respond: Reply) -> None:
+        self._check_number(number)
+        call = self._active_call(device.number)
+        if len(call.parties) < 2:
+            raise Refused("bad_request", f"{device.number} has nobody to transfer")
+        self._to_controller(call, "sst", device.number, respond, to=number)
+
+    def _phone_digits(self, device, digits: str, respond: Reply) -> None:
+        if not DTMF.match(digits):
+            raise Refused("bad_digits", f"{digits!r} are not DTMF digits (0-9, *, #, A-D)")
+        self._to_controller(self._active_call(device.number), "digits", device.number, respond, digits=digits)
