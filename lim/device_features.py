@@ -90,7 +90,7 @@ class FeatureMixin:
             return
 
         def step(reply: dict) -> None:
-            nxt = reply.get("all") if reply.get("ok") else None
+            nxt = reply.get("forward_all") if reply.get("ok") else None
             if nxt is None:
                 apply()
             elif nxt == origin:
@@ -100,7 +100,7 @@ class FeatureMixin:
                 self._check_forward_chain(origin, nxt, hops + 1, apply, respond)
 
         if at in self.features:
-            step({"ok": True, "all": self.features[at].forward_all})
+            step({"ok": True, "forward_all": self.features[at].forward_all})
         elif self.directory.owner(at) == self.lim:
             apply()  # a group of ours: groups do not forward
         else:

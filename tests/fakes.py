@@ -117,12 +117,21 @@ class FakeNetwork:
         self.run()
 
     # -- the physical side, as a test writes it --------------------------------------------------------
-    def phone(self, number: str, action: str, **fields: Any) -> dict[str, Any]:
+    def request(self, dst: str, kind: str, **body: Any) -> dict[str, Any]:
         replies: list[dict] = []
-        self.client.request(f"dev:{number}", "phone", {"action": action, **fields}, replies.append)
+        self.client.request(dst, kind, body, replies.append)
         self.run()
-        assert replies, f"no reply to {action} on {number}"
+        assert replies, f"no reply to {kind} for {dst}"
         return replies[0]
+
+    def phone(self, number: str, action: str, **fields: Any) -> dict[str, Any]:
+        return self.request(f"dev:{number}", "phone", action=action, **fields)
+
+    def feature(self, number: str, feature: str, **fields: Any) -> dict[str, Any]:
+        return self.request(f"dev:{number}", "feature", feature=feature, **fields)
+
+    def agent(self, number: str, action: str, **fields: Any) -> dict[str, Any]:
+        return self.request(f"dev:{number}", "agent", action=action, **fields)
 
     def events(self, device: str) -> list[dict]:
         return [body for topic, body in self.published if topic == f"d:{device}|"]
