@@ -49,6 +49,65 @@ class Phone:
         """Log the terminal off: the extension goes out of service."""
         return self._act("logoff")
 
+    # -- supplementary services ------------------------------------------------------------------
+    def hold(self) -> dict[str, Any]:
+        return self._act("hold")
+
+    def retrieve(self) -> dict[str, Any]:
+        return self._act("retrieve")
+
+    def consult(self, number: str) -> dict[str, Any]:
+        """Hold the call in hand and call `number` (consultation call)."""
+        return self._act("consult", digits=str(number))
+
+    def transfer(self) -> dict[str, Any]:
+        """Join the held call and the call in hand, and leave (consultative transfer)."""
+        return self._act("transfer")
+
+    def conference(self) -> dict[str, Any]:
+        """Join the held call and the call in hand, and stay (three-party conference)."""
+        return self._act("conference")
+
+    def alternate(self) -> dict[str, Any]:
+        return self._act("alternate")
+
+    def reconnect(self) -> dict[str, Any]:
+        """Clear the call in hand and retrieve the held one."""
+        return self._act("reconnect")
+
+    def deflect(self, number: str) -> dict[str, Any]:
+        """Send a ringing call elsewhere."""
+        return self._act("deflect", digits=str(number))
+
+    def single_step_transfer(self, number: str) -> dict[str, Any]:
+        return self._act("sst", digits=str(number))
+
+    def digits(self, dtmf: str) -> dict[str, Any]:
+        """Send DTMF digits on the connected call."""
+        return self._act("digits", digits=str(dtmf))
+
+    # -- features and agents ------------------------------------------------------------------------
+    def _feature(self, feature: str, **fields: Any) -> dict[str, Any]:
+        return self.client.request(f"dev:{self.number}", "feature", {"feature": feature, **fields})
+
+    def do_not_disturb(self, on: bool) -> dict[str, Any]:
+        return self._feature("dnd", on=bool(on))
+
+    def forward(self, kind: str, number: str | None, after_s: float | None = None) -> dict[str, Any]:
+        """Forwarding `kind` all|busy|noanswer to `number` (None switches it off)."""
+        return self._feature("forward", type=kind, to=None if number is None else str(number), after_s=after_s)
+
+    def message_waiting(self, on: bool) -> dict[str, Any]:
+        return self._feature("mwi", on=bool(on))
+
+    def features(self) -> dict[str, Any]:
+        return self.client.request(f"dev:{self.number}", "feature.get")
+
+    def agent(self, action: str, agent_id: str | None = None, group: str | None = None) -> dict[str, Any]:
+        """ACD agent at this extension: login (with agent_id and group), logout, ready, notready, wrapup."""
+        return self.client.request(f"dev:{self.number}", "agent",
+                                   {"action": action, "agent_id": agent_id, "group": None if group is None else str(group)})
+
     def state(self) -> dict[str, Any]:
         return self.client.request(f"dev:{self.number}", "device.get")
 

@@ -123,3 +123,44 @@ def test_cli_phone_events_and_status(cluster):
     assert unknown.returncode == 1 and "4999 is not allocated" in unknown.stderr
     again = mxone("up", "--run-dir", run_dir, "--detach")
     assert again.returncode == 1 and "already running" in again.stderr
+
+
+def test_features_and_agents_survive_kill_9(cluster):
+    run_dir = str(cluster.run_dir)
+    for args in (("feature", "2001", "dnd", "on"), ("feature", "2002", "forward", "all", "1003"),
+                 ("feature", "2003", "forward", "noanswer", "1004", "--after", "5"),
+                 ("feature", "2004", "mwi", "on"), ("agent", "2005", "login", "77", "5000"),
+                 ("agent", "2005", "notready")):
+        out = mxone(*args, "--run-dir", run_dir)
+        assert out.returncode == 0, (args, out.stderr)
+    before = status(run_dir)["lims"][1]
+
+    cluster.rpc().supervisor.signalProcess("lim-2", "KILL")
+
+    def restarted():
+        now = status(run_dir)
+        lim2 = now["lims"][1]
+        running = {p["name"]: p["state"] for p in now["processes"]}["lim-2"] == "RUNNING"
+        return running and lim2["state"] == "up" and lim2["incarnation"] > before["incarnation"]
+    wait_for(restarted, 20, "LIM 2 to come back")
+
+    shown = {n: mxone("feature", n, "show", "--run-dir", run_dir).stdout.strip() for n in
+             ("2001", "2002", "2003", "2004", "2005")}
+    assert shown["2001"].startswith("2001: dnd on; forwarding off")
+    assert "forwarding all -> 1003" in shown["2002"]
+    assert "forwarding noanswer -> 1004 after 5 s" in shown["2003"]
+    assert "message waiting on" in shown["2004"]
+    assert "agent 77 in 5000 (agentNotReady)" in shown["2005"]
+    with Exchange.from_run_dir(run_dir) as ex:
+        # The group on LIM 1 hears about the agent again from the restarted LIM.
+        wait_for(lambda: any(a["device"] == "2005" and a["state"] == "agentNotReady"
+                             for a in ex.phone("5000").state()["agents"]), 5, "the agent to be known to 5000")
+        log = EventLog(ex.client, ["1003", "2002"])
+        ex.phone("1000").dial("2002")
+        delivered = log.wait("1003", ["Delivered"])[0]
+        assert delivered["last_redirection"] == "2002"
+        ex.phone("1000").hangup()
+    refused = mxone("agent", "2008", "login", "1", "5000", "--run-dir", run_dir)
+    assert refused.returncode == 1 and "not an agent position" in refused.stderr
+    bad = mxone("feature", "2001", "forward", "sideways", "1000", "--run-dir", run_dir)
+    assert bad.returncode == 2 and "forward takes" in bad.stderr
