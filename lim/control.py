@@ -407,12 +407,27 @@ class ControlMixin:
         gone = {number: call.parties.pop(number)}
         self._emit(call, "ConnectionCleared", number, cause, dropped=number, extra=[number])
         if len(call.parties) < 2 or not any(p.state in IN_CALL for p in call.parties.values()):
-            for other in list(call.parties):
-                gone[other] = call.parties.pop(other)
-                self._emit(call, "ConnectionCleared", other, cause, dropped=other, extra=list(gone))
-            call.cleared = True
-            call.cancel_timers()
-            self._emit(call, "CallCleared", None, cause)
+            self._clear_rest(call, cause, gone)
+        else:
+            self._finish_release(call, gone)
+
+    def _op_clear(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        """Clear the whole call (CSTA ClearCall), whoever is in it."""
+        if device not in call.parties:
+            raise Refused("idle", f"{device} is not in call {call.call_id}")
+        self._clear_rest(call, Cause.NORMAL, {})
+        respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
+
+    def _clear_rest(self, call: Call, cause: str, gone: dict[str, Party]) -> None:
+        for other in list(call.parties):
+            gone[other] = call.parties.pop(other)
+            self._emit(call, "ConnectionCleared", other, cause, dropped=other, extra=list(gone))
+        call.cleared = True
+        call.cancel_timers()
+        self._emit(call, "CallCleared", None, cause)
+        self._finish_release(call, gone)
+
+    def _finish_release(self, call: Call, gone: dict[str, Party]) -> None:
         self._sync(call, also={p.lim for p in gone.values()})
         for device, party in gone.items():
             if party.lim == self.lim:

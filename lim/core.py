@@ -114,6 +114,7 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
             "acd.agent": self._on_acd_agent,
             "device.get": self._on_device_get,
             "lim.status": self._on_status,
+            "call.get": self._on_call_get,
             "call.offer": self._on_offer,
             "call.op": self._on_call_op,
             "call.handover": self._on_handover,
@@ -301,6 +302,12 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
                  "features": self.features[number].to_store() if number in self.features else {},
                  "calls": [{"call_id": c.call_id, "state": str(c.state_of(number)),
                             "connections": c.connections()} for c in self._calls(number)]})
+
+    def _on_call_get(self, env: Envelope, respond: Reply) -> None:
+        call = self.calls.get(env.body["call_id"])
+        if call is None or call.controller != self.lim:
+            raise Refused("no_such_call", f"call {env.body['call_id']} is not in progress")
+        respond({"ok": True, **call.to_wire()})
 
     def _on_status(self, env: Envelope, respond: Reply) -> None:
         respond({"ok": True, "lim": self.lim, "incarnation": self.incarnation,

@@ -46,9 +46,11 @@ class PhysicalMixin:
         argument = str(env.body.get("digits") or "")
         if PHYSICAL_ACTIONS[action] and not argument:
             raise Refused("bad_request", f"{action} needs a number")
+        # A CSTA request names the calls it acts on; a person at a phone acts on what is in hand.
+        calls = {k: env.body[k] for k in ("call_id", "other_call_id") if env.body.get(k)}
         device = self._device(number, create_external=action in ("offhook", "dial"))
         try:
-            getattr(self, f"_phone_{action}")(device, argument, respond)
+            getattr(self, f"_phone_{action}")(device, argument, respond, **calls)
         finally:
             if device.type == "external" and not self.calls_of.get(number):
                 self.devices.pop(number, None)  # a refused action leaves no trunk channel taken
@@ -64,21 +66,24 @@ class PhysicalMixin:
         if self.directory.owner(digits) is None:
             raise Refused("unknown_number", f"number {digits} is not allocated")
 
-    def _call_in_state(self, number: str, *states: ConnState) -> Call | None:
-        """The newest call in which `number`'s connection is in one of `states`."""
+    def _call_in_state(self, number: str, *states: ConnState, call_id: str | None = None) -> Call | None:
+        """The newest call in which `number`'s connection is in one of `states` (the call named
+        `call_id`, if one is named)."""
         for call in reversed(self._calls(number)):
-            if call.state_of(number) in states:
+            if call.state_of(number) in states and call_id in (None, call.call_id):
                 return call
+        if call_id is not None and call_id not in self.calls_of.get(number, ()):
+            raise Refused("no_such_connection", f"{number} is not in call {call_id}")
         return None
 
-    def _active_call(self, number: str) -> Call:
-        call = self._call_in_state(number, ConnState.CONNECTED)
+    def _active_call(self, number: str, call_id: str | None = None) -> Call:
+        call = self._call_in_state(number, ConnState.CONNECTED, call_id=call_id)
         if call is None:
             raise Refused("no_active_call", f"{number} has no connected call")
         return call
 
-    def _held_call(self, number: str) -> Call:
-        call = self._call_in_state(number, ConnState.HOLD)
+    def _held_call(self, number: str, call_id: str | None = None) -> Call:
+        call = self._call_in_state(number, ConnState.HOLD, call_id=call_id)
         if call is None:
             raise Refused("no_held_call", f"{number} has no held call")
         return call
@@ -94,10 +99,10 @@ class PhysicalMixin:
             self.bus.request(f"lim-{call.controller}", "call.op", body, respond)
 
     # -- basic calls ---------------------------------------------------------------------------------
-    def _phone_offhook(self, device, _: str, respond: Reply) -> None:
+    def _phone_offhook(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
         self._check_in_service(device)
         if self._call_in_state(device.number, ConnState.ALERTING):
-            self._phone_answer(device, "", respond)
+            self._phone_answer(device, "", respond, call_id)
             return
         if any(c.state_of(device.number) != ConnState.HOLD for c in self._calls(device.number)):
             raise Refused("busy", f"{device.number} is already in a call")
@@ -120,16 +125,16 @@ class PhysicalMixin:
         self._offer(call, digits)
         respond({"ok": True, "device": device.number, "call_id": call.call_id, "state": "connected"})
 
-    def _phone_answer(self, device, _: str, respond: Reply) -> None:
-        call = self._call_in_state(device.number, ConnState.ALERTING)
+    def _phone_answer(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
+        call = self._call_in_state(device.number, ConnState.ALERTING, call_id=call_id)
         if call is None:
             raise Refused("not_alerting", f"{device.number} is not ringing")
         self._to_controller(call, "answer", device.number, respond)
 
-    def _phone_hangup(self, device, _: str, respond: Reply) -> None:
-        calls = self._calls(device.number)
+    def _phone_hangup(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
+        calls = [c for c in self._calls(device.number) if call_id in (None, c.call_id)]
         if not calls:
-            raise Refused("idle", f"{device.number} is not in a call")
+            raise Refused("idle", f"{device.number} is not in {'call ' + call_id if call_id else 'a call'}")
         # Going on hook clears the call in hand; a held call stays held.
         call = next((c for c in reversed(calls) if c.state_of(device.number) != ConnState.HOLD), calls[-1])
         self._to_controller(call, "release", device.number, respond, cause=Cause.NORMAL)
@@ -157,18 +162,18 @@ class PhysicalMixin:
         respond({"ok": True, "device": device.number, "logged_on": logged_on})
 
     # -- supplementary services ------------------------------------------------------------------------
-    def _phone_hold(self, device, _: str, respond: Reply) -> None:
-        self._to_controller(self._active_call(device.number), "hold", device.number, respond)
+    def _phone_hold(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
+        self._to_controller(self._active_call(device.number, call_id), "hold", device.number, respond)
 
-    def _phone_retrieve(self, device, _: str, respond: Reply) -> None:
+    def _phone_retrieve(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
         if self._call_in_state(device.number, ConnState.CONNECTED, ConnState.INITIATED):
             raise Refused("busy", f"{device.number} has a call in hand: alternate, reconnect or hang up first")
-        self._to_controller(self._held_call(device.number), "retrieve", device.number, respond)
+        self._to_controller(self._held_call(device.number, call_id), "retrieve", device.number, respond)
 
-    def _phone_consult(self, device, number: str, respond: Reply) -> None:
+    def _phone_consult(self, device, number: str, respond: Reply, call_id: str | None = None) -> None:
         """Hold the call in hand and call a third party (ECMA-269 consultation call)."""
         self._check_number(number)
-        active = self._active_call(device.number)
+        active = self._active_call(device.number, call_id)
         if self._call_in_state(device.number, ConnState.HOLD):
             raise Refused("busy", f"{device.number} already has a held call")
 
@@ -179,50 +184,55 @@ class PhysicalMixin:
                 respond(refusal.reply())
         self._to_controller(active, "hold", device.number, then(respond, dial), cause=Cause.CONSULTATION)
 
-    def _held_and_active(self, number: str) -> tuple[Call, Call]:
-        held = self._held_call(number)
-        active = self._call_in_state(number, ConnState.CONNECTED)
+    def _held_and_active(self, number: str, held_id: str | None, active_id: str | None) -> tuple[Call, Call]:
+        held = self._held_call(number, held_id)
+        active = self._call_in_state(number, ConnState.CONNECTED, call_id=active_id)
         if active is None or active is held:
             raise Refused("no_active_call", f"{number} needs a held call and a call in hand")
         return held, active
 
-    def _phone_transfer(self, device, _: str, respond: Reply) -> None:
-        held, active = self._held_and_active(device.number)
+    def _phone_transfer(self, device, _: str, respond: Reply, call_id: str | None = None,
+                       other_call_id: str | None = None) -> None:
+        held, active = self._held_and_active(device.number, call_id, other_call_id)
         self._to_controller(held, "transfer", device.number, respond, other=active.call_id,
                             other_controller=active.controller, other_size=len(active.parties))
 
-    def _phone_conference(self, device, _: str, respond: Reply) -> None:
-        held, active = self._held_and_active(device.number)
+    def _phone_conference(self, device, _: str, respond: Reply, call_id: str | None = None,
+                       other_call_id: str | None = None) -> None:
+        held, active = self._held_and_active(device.number, call_id, other_call_id)
         self._to_controller(held, "conference", device.number, respond, other=active.call_id,
                             other_controller=active.controller, other_size=len(active.parties))
 
-    def _phone_alternate(self, device, _: str, respond: Reply) -> None:
-        held, active = self._held_and_active(device.number)
+    def _phone_alternate(self, device, _: str, respond: Reply, call_id: str | None = None,
+                       other_call_id: str | None = None) -> None:
+        held, active = self._held_and_active(device.number, call_id, other_call_id)
         retrieve = lambda _: self._to_controller(held, "retrieve", device.number, respond, cause=Cause.ALTERNATE)
         self._to_controller(active, "hold", device.number, then(respond, retrieve), cause=Cause.ALTERNATE)
 
-    def _phone_reconnect(self, device, _: str, respond: Reply) -> None:
-        held, active = self._held_and_active(device.number)
+    def _phone_reconnect(self, device, _: str, respond: Reply, call_id: str | None = None,
+                       other_call_id: str | None = None) -> None:
+        held, active = self._held_and_active(device.number, call_id, other_call_id)
         retrieve = lambda _: self._to_controller(held, "retrieve", device.number, respond)
         self._to_controller(active, "release", device.number, then(respond, retrieve), cause=Cause.NORMAL)
 
-    def _phone_deflect(self, device, number: str, respond: Reply) -> None:
+    def _phone_deflect(self, device, number: str, respond: Reply, call_id: str | None = None) -> None:
         self._check_number(number)
-        call = self._call_in_state(device.number, ConnState.ALERTING)
+        call = self._call_in_state(device.number, ConnState.ALERTING, call_id=call_id)
         if call is None:
             raise Refused("not_alerting", f"{device.number} is not ringing: only a ringing call can be deflected")
         if number == device.number:
             raise Refused("bad_request", f"{device.number} cannot deflect a call to itself")
         self._to_controller(call, "deflect", device.number, respond, to=number)
 
-    def _phone_sst(self, device, number: str, respond: Reply) -> None:
+    def _phone_sst(self, device, number: str, respond: Reply, call_id: str | None = None) -> None:
         self._check_number(number)
-        call = self._active_call(device.number)
+        call = self._active_call(device.number, call_id)
         if len(call.parties) < 2:
             raise Refused("bad_request", f"{device.number} has nobody to transfer")
         self._to_controller(call, "sst", device.number, respond, to=number)
 
-    def _phone_digits(self, device, digits: str, respond: Reply) -> None:
+    def _phone_digits(self, device, digits: str, respond: Reply, call_id: str | None = None) -> None:
         if not DTMF.match(digits):
             raise Refused("bad_digits", f"{digits!r} are not DTMF digits (0-9, *, #, A-D)")
-        self._to_controller(self._active_call(device.number), "digits", device.number, respond, digits=digits)
+        self._to_controller(self._active_call(device.number, call_id), "digits", device.number, respond,
+                            digits=digits)

@@ -400,3 +400,34 @@ def test_agent_who_does_not_answer_sends_the_call_back_to_the_queue(net):
     net.agent("3005", "login", agent_id="30", group="5000")
     net.advance(30.1)
     assert last(net, "3005")["event"] == "Delivered"
+
+
+# -- requests that name their call (as CSTA requests do) --------------------------------------------
+
+def test_actions_on_a_named_call(net):
+    first = connect(net, "1000", "2000")
+    second = net.phone("1000", "consult", digits="3000")["call_id"]
+    net.phone("3000", "answer")
+    assert net.phone("1000", "retrieve", call_id=second)["error"] == "busy"
+    assert net.phone("1000", "hold", call_id=first)["error"] == "no_active_call"  # already held
+    assert net.phone("1000", "hold", call_id="999")["error"] == "no_such_connection"
+    reply = net.phone("1000", "transfer", call_id=first, other_call_id=second)
+    assert reply["ok"] and reply["call_id"] == first
+    assert net.phone("2000", "hangup", call_id=second)["error"] == "idle"
+    assert net.phone("2000", "hangup", call_id=first)["ok"]
+
+
+def test_clear_call_and_call_get(net):
+    first = connect(net, "1000", "2000")
+    net.phone("1000", "consult", digits="3000")
+    net.phone("3000", "answer")
+    net.phone("1000", "conference")
+    snapshot = net.request("lim-1", "call.get", call_id=first)
+    assert [p[0] for p in snapshot["parties"]] == ["1000", "2000", "3000"]
+    replies = []
+    net.cores[1]._to_controller(net.cores[1].calls[first], "clear", "1000", replies.append)
+    net.run()
+    assert replies[0]["ok"]
+    assert net.event_names("3000")[-3:] == ["ConnectionCleared"] * 3
+    assert idle_everywhere(net)
+    assert net.request("lim-1", "call.get", call_id=first)["error"] == "no_such_call"
