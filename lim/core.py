@@ -108,6 +108,7 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
     def _handlers(self) -> dict[str, Callable[[Envelope, Reply], None]]:
         return {
             "phone": self._on_phone,
+            "call.clear": self._on_call_clear,
             "feature": self._on_feature,
             "feature.get": self._on_feature_get,
             "agent": self._on_agent,

@@ -55,6 +55,15 @@ class PhysicalMixin:
             if device.type == "external" and not self.calls_of.get(number):
                 self.devices.pop(number, None)  # a refused action leaves no trunk channel taken
 
+    def _on_call_clear(self, env: Envelope, respond: Reply) -> None:
+        """Clear a whole call (CSTA ClearCall), asked through one of its devices."""
+        number = self._target(env)
+        call_id = env.body.get("call_id")
+        calls = [c for c in self._calls(number) if call_id in (None, c.call_id)]
+        if not calls:
+            raise Refused("idle", f"{number} is not in {'call ' + call_id if call_id else 'a call'}")
+        self._to_controller(calls[-1], "clear", number, respond)
+
     # -- helpers -------------------------------------------------------------------------------------
     def _check_in_service(self, device) -> None:
         if not device.logged_on:

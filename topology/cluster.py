@@ -35,7 +35,8 @@ def default_run_dir() -> Path:
 
 
 def program_names(topology: Topology) -> list[str]:
-    return ["broker"] + [lim.node_id for lim in topology.lims]
+    return (["broker"] + [lim.node_id for lim in topology.lims]
+            + [f"csta-{lim.number}" for lim in topology.lims if lim.csta is not None])
 
 
 def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable) -> str:
@@ -64,6 +65,9 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
     ]
     for lim in topology.lims:
         sections.append(program(lim.node_id, f"lim --topology {topo} --lim {lim.number} --data-dir {run}/data", 20))
+    for lim in topology.lims:
+        if lim.csta is not None:  # the CSTA server installed on this LIM
+            sections.append(program(f"csta-{lim.number}", f"csta_front --topology {topo} --lim {lim.number}", 30))
     return "\n".join(sections)
 
 

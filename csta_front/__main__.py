@@ -1,0 +1,5 @@
+import sys
+
+from csta_front.process import main
+
+sys.exit(main())

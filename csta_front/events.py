@@ -1,0 +1,123 @@
+"""Bus events (lim/control.py's `_emit`) as ECMA-323 events for one monitor. Pure.
+
+An event is built per monitor because two fields depend on who watches: `monitorCrossRefID` and
+`localConnectionInfo` (the state of the monitored device's own connection in the call).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from lxml.builder import ElementMaker
+
+from csta_front.codec import connection_el, device_el, maker, to_bytes
+
+Body = dict[str, Any]
+
+# Bus event name -> ECMA-323 element name. Every event the exchange produces is here.
+EVENT_NAMES = {name: f"{name}Event" for name in (
+    "ServiceInitiated", "Originated", "Delivered", "Established", "Held", "Retrieved",
+    "ConnectionCleared", "CallCleared", "Transferred", "Conferenced", "Diverted", "Failed", "Queued",
+    "NetworkReached", "DigitsGenerated", "DoNotDisturb", "Forwarding", "AgentLoggedOn", "AgentLoggedOff",
+    "AgentReady", "AgentNotReady", "AgentBusy", "AgentWorkingAfterCall", "MessageWaiting",
+    "OutOfService", "BackInService")}
+
+FORWARDING_TYPES = {"all": "forwardImmediate", "busy": "forwardBusy", "noanswer": "forwardNoAns"}
+
+
+def local_state(body: Body, monitored: str | None) -> str:
+    for device, state in body.get("connections") or ():
+        if device == monitored:
+            return state
+    return "null"
+
+
+def event_xml(ns: str, body: Body, xref: str, monitored: str | None) -> bytes | None:
+    """The ECMA-323 event for a monitor (`monitored` is None for a call monitor), or None for an
+    event this interface does not report."""
+    build = BUILDERS.get(body.get("event"))
+    if build is None:
+        return None
+    E = maker(ns)
+    parts = build(E, body, monitored)
+    if monitored is not None and body.get("call_id") and body["event"] not in ("CallCleared", "DigitsGenerated"):
+        parts.append(E.localConnectionInfo(local_state(body, monitored)))
+    if body.get("cause") and body["event"] not in ("DigitsGenerated",):
+        parts.append(E.cause(body["cause"]))
+    return to_bytes(E(EVENT_NAMES[body["event"]], E.monitorCrossRefID(xref), *parts))
+
+
+def _conn(E: ElementMaker, name: str, body: Body, device: str | None = None):
+    return connection_el(E, name, body.get("call_id"), device if device is not None else body.get("device"))
+
+
+def _parties(E: ElementMaker, body: Body, with_redirection: bool = True) -> list:
+    parts = [device_el(E, "callingDevice", body.get("calling")), device_el(E, "calledDevice", body.get("called"))]
+    if with_redirection:
+        parts.append(device_el(E, "lastRedirectionDevice", body.get("last_redirection")))
+    return parts
+
+
+def _connection_list(E: ElementMaker, name: str, body: Body):
+    return E(name, *[E.connectionListItem(connection_el(E, "newConnection", body["call_id"], device))
+                     for device, _ in body.get("connections") or ()])
+
+
+BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
+    "ServiceInitiated": lambda E, b, m: [_conn(E, "initiatedConnection", b),
+                                         device_el(E, "initiatingDevice", b.get("device"))],
+    "Originated": lambda E, b, m: [_conn(E, "originatedConnection", b), *_parties(E, b, False)],
+    "Delivered": lambda E, b, m: [_conn(E, "connection", b), device_el(E, "alertingDevice", b.get("alerting")),
+                                  *_parties(E, b)],
+    "Established": lambda E, b, m: [_conn(E, "establishedConnection", b),
+                                    device_el(E, "answeringDevice", b.get("answering")), *_parties(E, b)],
+    "ConnectionCleared": lambda E, b, m: [_conn(E, "droppedConnection", b),
+                                          device_el(E, "releasingDevice", b.get("dropped"))],
+    "CallCleared": lambda E, b, m: [connection_el(E, "clearedCall", b.get("call_id"), None)],
+    "Held": lambda E, b, m: [_conn(E, "heldConnection", b), device_el(E, "holdingDevice", b.get("holding"))],
+    "Retrieved": lambda E, b, m: [_conn(E, "retrievedConnection", b),
+                                  device_el(E, "retrievingDevice", b.get("retrieving"))],
+    "Failed": lambda E, b, m: [_conn(E, "failedConnection", b), device_el(E, "failingDevice", b.get("failing")),
+                               *_parties(E, b)],
+    "NetworkReached": lambda E, b, m: [_conn(E, "outboundConnection", b),
+                                       device_el(E, "networkInterfaceUsed", b.get("device")), *_parties(E, b)],
+    "Transferred": lambda E, b, m: [connection_el(E, "primaryOldCall", b.get("primary_old_call") or b["call_id"], b.get("device")),
+                                    *([connection_el(E, "secondaryOldCall", b["secondary_old_call"], b.get("device"))]
+                                      if b.get("secondary_old_call") else []),
+                                    device_el(E, "transferringDevice", b.get("transferring")),
+                                    device_el(E, "transferredToDevice", b.get("transferred_to")),
+                                    _connection_list(E, "transferredConnections", b)],
+    "Conferenced": lambda E, b, m: [connection_el(E, "primaryOldCall", b.get("primary_old_call"), b.get("device")),
+                                    connection_el(E, "secondaryOldCall", b.get("secondary_old_call"), b.get("device")),
+                                    device_el(E, "conferencingDevice", b.get("conferencing")),
+                                    device_el(E, "addedParty", (b.get("added") or [None])[0]),
+                                    _connection_list(E, "conferenceConnections", b)],
+    "Diverted": lambda E, b, m: [_conn(E, "connection", b), device_el(E, "divertingDevice", b.get("device")),
+                                 device_el(E, "newDestination", b.get("diverted_to")), *_parties(E, b)],
+    "Queued": lambda E, b, m: [_conn(E, "queuedConnection", b), device_el(E, "queue", b.get("queued")),
+                               *_parties(E, b),
+                               *([E.numberQueued(str(b["queue_position"]))] if b.get("queue_position") else [])],
+    "DigitsGenerated": lambda E, b, m: [_conn(E, "connection", b), E.digitGeneratedList(b.get("digits", ""))],
+    "DoNotDisturb": lambda E, b, m: [device_el(E, "device", b["device"]),
+                                     E.doNotDisturbOn("true" if b.get("do_not_disturb") else "false")],
+    "Forwarding": lambda E, b, m: [device_el(E, "device", b["device"]),
+                                   E.forwardingType(FORWARDING_TYPES.get(b.get("forwarding_type"), "forwardImmediate")),
+                                   E.forwardStatus("true" if b.get("forwarding_on") else "false"),
+                                   *([E.forwardTo(b["forward_to"])] if b.get("forward_to") else [])],
+    "MessageWaiting": lambda E, b, m: [device_el(E, "targetDevice", b["device"]),
+                                       E.messageWaitingOn("true" if b.get("message_waiting") else "false")],
+    "OutOfService": lambda E, b, m: [device_el(E, "device", b["device"])],
+    "BackInService": lambda E, b, m: [device_el(E, "device", b["device"])],
+}
+
+
+def _agent(E: ElementMaker, b: Body, m: str | None) -> list:
+    parts = [device_el(E, "agentDevice", b["device"])]
+    if b.get("agent_id"):
+        parts.append(E.agentID(b["agent_id"]))
+    if b.get("group"):
+        parts.append(device_el(E, "acdGroup", b["group"]))
+    return parts
+
+
+for _name in ("AgentLoggedOn", "AgentLoggedOff", "AgentReady", "AgentNotReady", "AgentBusy", "AgentWorkingAfterCall"):
+    BUILDERS[_name] = _agent

@@ -1,0 +1,253 @@
+"""The CSTA server installed on one LIM: TCP listener, connections, the bus, in one poll loop.
+
+One zmq.Poller watches the bus sockets and every TCP socket, so a request from a client, the bus
+request it causes, the LIM's answer and the events that follow all run on one thread without
+locks. The first bytes of a connection say which protocol it speaks (csta_front/sniff.py); framed
+ECMA-323 XML is served here.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from typing import Any
+
+import zmq
+
+from broker.node import BusNode
+from broker.timers import TimerQueue
+from csta_front.monitors import Monitors
+from csta_front.session import CstaSession
+from csta_front.sniff import sniff
+from topology.model import CstaSettings, Topology
+
+log = logging.getLogger("csta")
+
+MAX_OUTPUT = 4 * 1024 * 1024  # a client that reads nothing is cut off before it costs the server more
+
+
+class Connection:
+    def __init__(self, front: "FrontEnd", sock: socket.socket, peer: str):
+        self.front = front
+        self.sock = sock
+        self.peer = peer
+        self.out = bytearray()
+        self.first = b""
+        self.session: CstaSession | None = None
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
+        if self.session is None:
+            self.first += data
+            kind = sniff(self.first)
+            if kind is None:
+                return  # not enough bytes to tell yet
+            if kind != "csta":
+                log.info("%s speaks %s on the CSTA XML port: closing", self.peer, kind)
+                self.close()
+                return
+            data, self.first = self.first, b""
+            self.session = CstaSession(self.front, self.write, self.close, self.peer)
+            self.front.sessions.add(self.session)
+        self.session.data_received(data)
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self.out:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            data = data[sent:]
+            if not data:
+                return
+        self.out += data
+        if len(self.out) > MAX_OUTPUT:
+            log.warning("%s reads nothing (%d bytes waiting): closing", self.peer, len(self.out))
+            self.close()
+            return
+        self.front.want_write(self, True)
+
+    def writable(self) -> None:
+        try:
+            sent = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self.out[:sent]
+        if not self.out:
+            self.front.want_write(self, False)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.session is not None:
+            self.session.close()
+            self.front.sessions.discard(self.session)
+        self.front.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class FrontEnd:
+    def __init__(self, topology: Topology, lim: int, bus: BusNode, timers: TimerQueue,
+                 settings: CstaSettings):
+        self.topology = topology
+        self.lim = lim
+        self.address = topology.lim(lim).address
+        self.bus = bus
+        self.timers = timers
+        self.settings = settings
+        self.monitors = Monitors(bus.subscribe, bus.unsubscribe, settings.max_monitors)
+        self.sessions: set[CstaSession] = set()
+        self.connections: dict[int, Connection] = {}
+        self.poller = zmq.Poller()
+        self._bus_sockets: tuple = ()
+        self.running = False
+        self.lim_states: dict[int, str] = {}
+        bus.on_event = self.on_event
+        bus.on_member = self.on_member
+        bus.on_members = lambda members: [self.on_member(m) for m in members]
+
+    # -- listening ---------------------------------------------------------------------------------
+    def listen(self) -> None:
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((self.address, self.settings.port))
+        self.listener.listen(1024)
+        self.listener.setblocking(False)
+        self.poller.register(self.listener, zmq.POLLIN)
+        log.info("CSTA XML server of LIM %d on %s:%d", self.lim, self.address, self.settings.port)
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    log.warning("out of file descriptors: not accepting for now")
+                return
+            if len(self.sessions) >= self.settings.max_sessions:
+                log.warning("refused %s: %d sessions is the maximum", addr, self.settings.max_sessions)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = Connection(self, sock, f"{addr[0]}:{addr[1]}")
+            self.connections[sock.fileno()] = conn
+            self.poller.register(sock, zmq.POLLIN)
+            if self.settings.system_status_on_connect:
+                # The greeting goes out before the client says anything, so no sniffing here.
+                conn.session = CstaSession(self, conn.write, conn.close, conn.peer)
+                self.sessions.add(conn.session)
+                conn.session.connection_made()
+
+    def want_write(self, conn: Connection, on: bool) -> None:
+        if not conn.closed:
+            self.poller.modify(conn.sock, zmq.POLLIN | (zmq.POLLOUT if on else 0))
+
+    def forget(self, conn: Connection) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        self.connections.pop(conn.sock.fileno(), None)
+
+    # -- the bus -----------------------------------------------------------------------------------
+    def on_event(self, topic: str, env) -> None:
+        for monitor in list(self.monitors.watching(topic)):
+            monitor.session.event(monitor, env.body)
+
+    def on_member(self, change: dict) -> None:
+        """A LIM failing takes its devices out of service: every monitor of them is told, and told
+        again when the LIM is back (the LIMs cannot say it themselves)."""
+        if change.get("role") != "lim" or change.get("lim") is None:
+            return
+        lim, state = change["lim"], change["state"]
+        previous = self.lim_states.get(lim)
+        self.lim_states[lim] = state
+        if previous is None or (state == "dead") == (previous == "dead"):
+            return
+        event = "OutOfService" if state == "dead" else "BackInService"
+        owners = self.topology.directory()
+        for monitor in list(self.monitors.by_xref.values()):
+            if monitor.kind == "device" and owners.get(monitor.target) == lim:
+                monitor.session.event(monitor, {"event": event, "device": monitor.target, "call_id": None})
+
+    def _sync_bus_sockets(self) -> None:
+        current = self.bus.sockets()
+        if current != self._bus_sockets:
+            for sock in self._bus_sockets:
+                try:
+                    self.poller.unregister(sock)
+                except (KeyError, ValueError):
+                    pass
+            for sock in current:
+                self.poller.register(sock, zmq.POLLIN)
+            self._bus_sockets = current
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.running = True
+        while self.running:
+            self.poll_once(0.2)
+        for conn in list(self.connections.values()):
+            conn.close()
+        self.listener.close()
+
+    def poll_once(self, max_wait: float) -> None:
+        self._sync_bus_sockets()
+        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
+        listener = self.listener.fileno()
+        for sock, flags in self.poller.poll(timeout_ms):
+            if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds
+                self.bus.drain(sock)
+            elif sock == listener:
+                self._accept()
+            else:
+                conn = self.connections.get(sock)
+                if conn is None:
+                    continue
+                if flags & zmq.POLLOUT:
+                    conn.writable()
+                if flags & zmq.POLLIN and not conn.closed:
+                    conn.readable()
+        self.timers.run_due()
+
+    def on_request(self, env) -> None:
+        """Bus requests to this front end: its status (for `mxone status` and `csta -p`)."""
+        if env.kind == "csta.status":
+            self.bus.reply(env, {"ok": True, **self.status()})
+        else:
+            self.bus.reply(env, {"ok": False, "error": "unknown_request",
+                                 "message": f"csta-{self.lim} does not serve {env.kind!r}"})
+
+    def status(self) -> dict[str, Any]:
+        return {"lim": self.lim, "address": self.address, "port": self.settings.port,
+                "server_type": self.settings.server_type, "sessions": len(self.sessions),
+                "monitored_devices": self.monitors.devices()}

@@ -1,0 +1,456 @@
+"""ECMA-269 services: each turns a request into bus requests to the LIM that owns the device (or
+controls the call) and the LIM's answer into the ECMA-323 response or a CSTAErrorCode.
+
+Handlers are registered by name; the registry is the list of supported services, which
+GetCSTAFeatures reports. The front end holds no call state: everything is asked of the LIMs.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
+                              find, maker, text, to_bytes)
+from csta_front.monitors import MonitorLimit
+
+SERVICES: dict[str, Callable[["ServiceCall"], None]] = {}
+
+
+def service(name: str):
+    def register(fn):
+        SERVICES[name] = fn
+        return fn
+    return register
+
+
+# LIM refusal code -> (CSTAErrorCode category, value)
+LIM_ERRORS = {
+    "unknown_number": ("operation", "invalidDeviceID"),
+    "unknown_request": ("operation", "serviceNotSupported"),
+    "bad_request": ("operation", "invalidParameterValue"),
+    "bad_digits": ("operation", "invalidParameterValue"),
+    "unknown_action": ("operation", "invalidParameterValue"),
+    "unknown_feature": ("operation", "invalidFeature"),
+    "no_such_connection": ("operation", "invalidConnectionID"),
+    "no_such_call": ("operation", "invalidCallID"),
+    "not_a_phone": ("operation", "requestIncompatibleWithObject"),
+    "not_an_extension": ("operation", "requestIncompatibleWithObject"),
+    "not_a_terminal": ("operation", "requestIncompatibleWithObject"),
+    "virtual": ("operation", "requestIncompatibleWithObject"),
+    "forward_to_self": ("operation", "invalidForwardingDestination"),
+    "forward_loop": ("operation", "invalidForwardingDestination"),
+    "unknown_group": ("operation", "invalidAgentGroup"),
+    "not_a_member": ("operation", "invalidAgentGroup"),
+    "bad_agent_id": ("operation", "invalidAgentIdentifier"),
+    "already_logged_on": ("operation", "invalidAgentState"),
+    "not_logged_on": ("operation", "invalidAgentState"),
+    "busy": ("stateIncompatibility", "invalidObjectState"),
+    "not_alerting": ("stateIncompatibility", "noCallToAnswer"),
+    "idle": ("stateIncompatibility", "noConnectionToClear"),
+    "no_active_call": ("stateIncompatibility", "noActiveCall"),
+    "no_held_call": ("stateIncompatibility", "noHeldCall"),
+    "not_queued": ("stateIncompatibility", "invalidObjectState"),
+    "out_of_service": ("systemResourceAvailability", "resourceOutOfService"),
+    "lim_down": ("systemResourceAvailability", "resourceOutOfService"),
+    "unreachable": ("systemResourceAvailability", "resourceOutOfService"),
+    "trunks_busy": ("systemResourceAvailability", "resourceBusy"),
+    "timeout": ("systemResourceAvailability", "resourceBusy"),
+    "conference_full": ("systemResourceAvailability", "conferenceMemberLimitExceeded"),
+}
+
+
+class ServiceCall:
+    """One request being served: its session, its reply path and the bus."""
+
+    def __init__(self, front: Any, session: Any, request: Request, invoke_id: int):
+        self.front = front
+        self.session = session
+        self.request = request
+        self.invoke_id = invoke_id
+        self.E = maker(session.ns)
+
+    def respond(self, element) -> None:
+        self.session.respond(self.invoke_id, to_bytes(element))
+
+    def fail(self, category: str, value: str) -> None:
+        self.session.error(self.invoke_id, category, value)
+
+    def ask(self, dst: str, kind: str, body: dict, on_ok: Callable[[dict], None],
+            errors: dict[str, tuple[str, str]] | None = None) -> None:
+        """A bus request whose error reply becomes the right CSTAErrorCode."""
+        def reply(answer: dict) -> None:
+            if answer.get("ok"):
+                try:
+                    on_ok(answer)
+                except CodecError as exc:
+                    self.fail(exc.category, exc.value)
+                return
+            code = answer.get("error", "")
+            self.fail(*((errors or {}).get(code) or LIM_ERRORS.get(code, ("operation", "generic"))))
+        self.front.bus.request(dst, kind, body, reply)
+
+    # -- reading parameters ------------------------------------------------------------------------
+    def device(self, *path: str) -> str:
+        number = device_number(self.request.text(*path))
+        if not number:
+            raise CodecError("invalidDeviceID", f"{self.request.name}: {'/'.join(path)} is missing")
+        return number
+
+    def connection(self, name: str) -> tuple[str | None, str]:
+        """(callID, deviceID) of a connection parameter; the call ID may be absent."""
+        el = self.request.find(name)
+        if el is None:
+            raise CodecError("invalidConnectionID", f"{self.request.name}: {name} is missing")
+        number = device_number(text(el, "deviceID"))
+        if not number:
+            raise CodecError("invalidConnectionID", f"{self.request.name}: {name}/deviceID is missing")
+        return text(el, "callID"), number
+
+    def phone(self, number: str, action: str, on_ok: Callable[[dict], None], **body: Any) -> None:
+        self.ask(f"dev:{number}", "phone", {"action": action, **body}, on_ok)
+
+
+def empty_response(call: ServiceCall) -> Callable[[dict], None]:
+    return lambda _: call.respond(call.E(f"{call.request.name}Response"))
+
+
+# -- call control ------------------------------------------------------------------------------------
+@service("MakeCall")
+def make_call(call: ServiceCall) -> None:
+    calling = call.device("callingDevice")
+    called = call.device("calledDirectoryNumber")
+    # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
+    call.ask(f"dev:{calling}", "phone", {"action": "dial", "digits": called},
+             lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
+             errors={"unknown_number": ("operation", "invalidCalledDevice"),
+                     "bad_digits": ("operation", "invalidCalledDevice")})
+
+
+@service("AnswerCall")
+def answer_call(call: ServiceCall) -> None:
+    call_id, number = call.connection("callToBeAnswered")
+    call.phone(number, "answer", empty_response(call), call_id=call_id)
+
+
+@service("ClearConnection")
+def clear_connection(call: ServiceCall) -> None:
+    call_id, number = call.connection("connectionToBeCleared")
+    call.phone(number, "hangup", empty_response(call), call_id=call_id)
+
+
+@service("ClearCall")
+def clear_call(call: ServiceCall) -> None:
+    call_id, number = call.connection("callToBeCleared")
+    call.ask(f"dev:{number}", "call.clear", {"call_id": call_id}, empty_response(call))
+
+
+@service("HoldCall")
+def hold_call(call: ServiceCall) -> None:
+    call_id, number = call.connection("callToBeHeld")
+    call.phone(number, "hold", empty_response(call), call_id=call_id)
+
+
+@service("RetrieveCall")
+def retrieve_call(call: ServiceCall) -> None:
+    call_id, number = call.connection("callToBeRetrieved")
+    call.phone(number, "retrieve", empty_response(call), call_id=call_id)
+
+
+@service("ConsultationCall")
+def consultation_call(call: ServiceCall) -> None:
+    call_id, number = call.connection("existingCall")
+    consulted = call.device("consultedDevice")
+    call.phone(number, "consult",
+               lambda r: call.respond(call.E.ConsultationCallResponse(
+                   connection_el(call.E, "initiatedCall", r["call_id"], number))),
+               call_id=call_id, digits=consulted)
+
+
+def _two_calls(call: ServiceCall, action: str, result: str | None) -> None:
+    held_id, number = call.connection("heldCall")
+    active_id, active_number = call.connection("activeCall")
+    if active_number != number:
+        raise CodecError("invalidConnectionID", f"{call.request.name}: heldCall and activeCall must be of one device")
+
+    def done(reply: dict) -> None:
+        parts = [connection_el(call.E, result, reply["call_id"], number)] if result else []
+        call.respond(call.E(f"{call.request.name}Response", *parts))
+    call.phone(number, action, done, call_id=held_id, other_call_id=active_id)
+
+
+@service("TransferCall")
+def transfer_call(call: ServiceCall) -> None:
+    _two_calls(call, "transfer", "transferredCall")
+
+
+@service("ConferenceCall")
+def conference_call(call: ServiceCall) -> None:
+    _two_calls(call, "conference", "conferenceCall")
+
+
+@service("AlternateCall")
+def alternate_call(call: ServiceCall) -> None:
+    _two_calls(call, "alternate", None)
+
+
+@service("ReconnectCall")
+def reconnect_call(call: ServiceCall) -> None:
+    _two_calls(call, "reconnect", None)
+
+
+@service("DeflectCall")
+def deflect_call(call: ServiceCall) -> None:
+    call_id, number = call.connection("callToBeDiverted")
+    call.phone(number, "deflect", empty_response(call), call_id=call_id, digits=call.device("newDestination"))
+
+
+@service("SingleStepTransferCall")
+def single_step_transfer(call: ServiceCall) -> None:
+    call_id, number = call.connection("activeCall")
+    to = call.device("transferredTo")
+    call.phone(number, "sst",
+               lambda r: call.respond(call.E.SingleStepTransferCallResponse(
+                   connection_el(call.E, "transferredCall", r["call_id"], to))),
+               call_id=call_id, digits=to)
+
+
+@service("GenerateDigits")
+def generate_digits(call: ServiceCall) -> None:
+    call_id, number = call.connection("connectionToSendDigits")
+    digits = call.request.require("charactersToSend")
+    call.phone(number, "digits", empty_response(call), call_id=call_id, digits=digits)
+
+
+# -- features --------------------------------------------------------------------------------------
+def _bool(call: ServiceCall, name: str) -> bool:
+    value = call.request.require(name).lower()
+    if value not in ("true", "false", "1", "0"):
+        raise CodecError("invalidParameterValue", f"{call.request.name}: {name} must be true or false")
+    return value in ("true", "1")
+
+
+def _flag(value: Any) -> str:
+    return "true" if value else "false"
+
+
+@service("SetDoNotDisturb")
+def set_dnd(call: ServiceCall) -> None:
+    number = call.device("device")
+    call.ask(f"dev:{number}", "feature", {"feature": "dnd", "on": _bool(call, "doNotDisturbOn")},
+             empty_response(call))
+
+
+@service("GetDoNotDisturb")
+def get_dnd(call: ServiceCall) -> None:
+    number = call.device("device")
+    call.ask(f"dev:{number}", "feature.get", {},
+             lambda f: call.respond(call.E.GetDoNotDisturbResponse(call.E.doNotDisturbOn(_flag(f["dnd"])))))
+
+
+@service("GetMessageWaitingIndicator")
+def get_mwi(call: ServiceCall) -> None:
+    number = call.device("device")
+    call.ask(f"dev:{number}", "feature.get", {},
+             lambda f: call.respond(call.E.GetMessageWaitingIndicatorResponse(call.E.messageWaitingOn(_flag(f["mwi"])))))
+
+
+@service("SetMessageWaitingIndicator")
+def set_mwi(call: ServiceCall) -> None:
+    number = call.device("device")
+    call.ask(f"dev:{number}", "feature", {"feature": "mwi", "on": _bool(call, "messageWaitingOn")},
+             empty_response(call))
+
+
+FORWARDING_TYPES = {"forwardImmediate": "all", "forwardBusy": "busy", "forwardNoAns": "noanswer",
+                    "forwardBusyInt": "busy", "forwardBusyExt": "busy", "forwardNoAnsInt": "noanswer",
+                    "forwardNoAnsExt": "noanswer", "forwardImmInt": "all", "forwardImmExt": "all"}
+
+
+@service("SetForwarding")
+def set_forwarding(call: ServiceCall) -> None:
+    number = call.device("device")
+    ecma_type = call.request.require("forwardingType")
+    kind = FORWARDING_TYPES.get(ecma_type)
+    if kind is None:
+        raise CodecError("invalidForwardingType", f"SetForwarding: forwarding type {ecma_type} is not supported")
+    on = _bool(call, "activateForward")
+    to = device_number(call.request.text("forwardDN")) if on else None
+    if on and not to:
+        raise CodecError("invalidForwardingDestination", "SetForwarding: forwardDN is missing")
+    ring_count = call.request.text("ringCount")
+    after_s = None
+    if ring_count:
+        if not ring_count.isdigit() or not 1 <= int(ring_count) <= 60:
+            raise CodecError("invalidParameterValue", "SetForwarding: ringCount must be 1 to 60")
+        after_s = int(ring_count) * 5  # a ring cycle is 5 s
+    call.ask(f"dev:{number}", "feature", {"feature": "forward", "type": kind, "to": to, "after_s": after_s},
+             empty_response(call))
+
+
+@service("GetForwarding")
+def get_forwarding(call: ServiceCall) -> None:
+    number = call.device("device")
+    E = call.E
+
+    def done(f: dict) -> None:
+        items = []
+        for kind, ecma in (("all", "forwardImmediate"), ("busy", "forwardBusy"), ("noanswer", "forwardNoAns")):
+            target = f.get(f"forward_{kind}")
+            parts = [E.forwardingType(ecma), E.forwardStatus(_flag(target))]
+            if target:
+                parts.append(E.forwardDN(target))
+            items.append(E.forwardListItem(*parts))
+        call.respond(E.GetForwardingResponse(E.forwardingList(*items)))
+    call.ask(f"dev:{number}", "feature.get", {}, done)
+
+
+AGENT_REQUESTS = {"loggedOn": "login", "loggedOff": "logout", "ready": "ready", "notReady": "notready",
+                  "workingAfterCall": "wrapup"}
+
+
+@service("SetAgentState")
+def set_agent_state(call: ServiceCall) -> None:
+    number = call.device("device")
+    requested = call.request.require("requestedAgentState")
+    action = AGENT_REQUESTS.get(requested)
+    if action is None:
+        raise CodecError("invalidAgentState", f"SetAgentState: {requested} is not an agent state to request")
+    body = {"action": action}
+    if action == "login":
+        body["agent_id"] = call.request.text("agentID")
+        body["group"] = device_number(call.request.text("group")) or device_number(call.request.text("acdGroup"))
+    call.ask(f"dev:{number}", "agent", body, empty_response(call))
+
+
+AGENT_STATES = {"agentNull": "agentNull", "agentReady": "agentReady", "agentNotReady": "agentNotReady",
+                "agentBusy": "agentBusy", "agentWorkingAfterCall": "agentWorkingAfterCall"}
+
+
+@service("GetAgentState")
+def get_agent_state(call: ServiceCall) -> None:
+    number = call.device("device")
+    E = call.E
+
+    def done(f: dict) -> None:
+        item = [E.agentID(f["agent_id"])] if f.get("agent_id") else []
+        if f.get("agent_group"):
+            item.append(device_el(E, "acdGroup", f["agent_group"]))
+        item += [E.agentState(AGENT_STATES[f["agent_state"]])]
+        call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*item))))
+    call.ask(f"dev:{number}", "feature.get", {}, done)
+
+
+# -- snapshots -----------------------------------------------------------------------------------------
+@service("SnapshotDevice")
+def snapshot_device(call: ServiceCall) -> None:
+    number = call.device("snapshotObject")
+    E = call.E
+
+    def done(d: dict) -> None:
+        items = [E.snapshotDeviceResponseInfo(connection_el(E, "connectionIdentifier", c["call_id"], number),
+                                              E.localCallState(E.compoundCallState(E.localConnectionState(c["state"]))))
+                 for c in d.get("calls", [])]
+        call.respond(E.SnapshotDeviceResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
+    call.ask(f"dev:{number}", "device.get", {}, done)
+
+
+@service("SnapshotCall")
+def snapshot_call(call: ServiceCall) -> None:
+    call_id = call.request.text("snapshotObject", "callID")
+    if not call_id or not call_id.isdigit() or len(call_id) < 4:
+        raise CodecError("invalidCallID", "SnapshotCall: snapshotObject/callID is missing or not a call ID")
+    E = call.E
+
+    def done(c: dict) -> None:
+        items = [E.snapshotCallResponseInfo(device_el(E, "deviceOnCall", device),
+                                            connection_el(E, "callIdentifier", c["call_id"], device),
+                                            E.localConnectionState(state))
+                 for device, state, _lim, _hunt in c["parties"]]
+        call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
+    # The call ID names the LIM that controls the call (its first three digits).
+    call.ask(f"lim-{int(call_id[:3])}", "call.get", {"call_id": call_id}, done,
+             errors={"unreachable": ("operation", "invalidCallID"), "lim_down": ("operation", "invalidCallID")})
+
+
+# -- monitoring ----------------------------------------------------------------------------------------
+def _filter(call: ServiceCall) -> frozenset[str]:
+    """Events a MonitorStart asks not to see: a `true` in requestedMonitorFilter means filtered out."""
+    names = set()
+    filt = call.request.find("requestedMonitorFilter")
+    for group in (filt if filt is not None else []):
+        for item in group:
+            if isinstance(item.tag, str) and (item.text or "").strip().lower() in ("true", "1"):
+                local = item.tag.rsplit("}", 1)[-1]
+                names.add(local[0].upper() + local[1:])
+    return frozenset(names)
+
+
+@service("MonitorStart")
+def monitor_start(call: ServiceCall) -> None:
+    obj = call.request.find("monitorObject")
+    device = device_number(text(obj, "deviceObject"))
+    call_id = text(obj, "callObject", "callID")
+    if device is None and call_id is None:
+        raise CodecError("invalidMonitorObject", "MonitorStart: monitorObject needs a deviceObject or callObject")
+    filtered = _filter(call)
+    E = call.E
+
+    def started(kind: str, target: str) -> None:
+        try:
+            monitor = call.front.monitors.start(call.session, kind, target, filtered)
+        except MonitorLimit:
+            call.fail("systemResourceAvailability", "overallMonitorLimitExceeded")
+            return
+        call.respond(E.MonitorStartResponse(E.monitorCrossRefID(monitor.xref)))
+
+    if device is not None:
+        # Ask the owning LIM: the device must exist and its LIM be in service.
+        call.ask(f"dev:{device}", "device.get", {}, lambda _: started("device", device),
+                 errors={"unknown_number": ("operation", "invalidMonitorObject"),
+                         "idle": ("operation", "invalidMonitorObject")})
+    else:
+        call.ask(f"lim-{int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0}", "call.get",
+                 {"call_id": call_id}, lambda _: started("call", call_id),
+                 errors={"no_such_call": ("operation", "invalidMonitorObject"),
+                         "unreachable": ("operation", "invalidMonitorObject"),
+                         "lim_down": ("operation", "invalidMonitorObject")})
+
+
+@service("MonitorStop")
+def monitor_stop(call: ServiceCall) -> None:
+    xref = call.request.require("monitorCrossRefID")
+    monitor = call.front.monitors.by_xref.get(xref)
+    if monitor is None or monitor.session is not call.session:
+        call.fail("operation", "invalidCrossRefID")
+        return
+    call.front.monitors.stop(xref)
+    call.respond(call.E.MonitorStopResponse())
+
+
+# -- system ---------------------------------------------------------------------------------------------
+@service("RequestSystemStatus")
+def request_system_status(call: ServiceCall) -> None:
+    call.respond(call.E.RequestSystemStatusResponse(call.E.systemStatus("normal")))
+
+
+@service("SystemRegister")
+def system_register(call: ServiceCall) -> None:
+    call.respond(call.E.SystemRegisterResponse(call.E.sysStatRegisterID(call.session.register_id())))
+
+
+@service("GetSwitchingFunctionDevices")
+def get_switching_function_devices(call: ServiceCall) -> None:
+    topology = call.front.topology
+    E = call.E
+    devices = [E.deviceListItem(E.deviceID(e.number), E.deviceCategory("station")) for e in topology.extensions]
+    devices += [E.deviceListItem(E.deviceID(g.number), E.deviceCategory("acd")) for g in topology.acd_groups]
+    devices += [E.deviceListItem(E.deviceID(g.number), E.deviceCategory("group")) for g in topology.hunt_groups]
+    call.respond(E.GetSwitchingFunctionDevicesResponse(E.switchingFunctionDevices(*devices)))
+
+
+@service("GetCSTAFeatures")
+def get_csta_features(call: ServiceCall) -> None:
+    E = call.E
+    call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*[E.service(name) for name in sorted(SERVICES)])))
+
+
+__all__ = ["SERVICES", "ServiceCall", "LIM_ERRORS", "children", "find"]

@@ -1,0 +1,168 @@
+"""One client's CSTA session on a connection: frames in, requests served, responses and events out.
+
+Sans-IO: the server feeds it bytes (`data_received`) and gives it a `send` and a `close`; it never
+touches a socket. It answers in the namespace the client uses, serves ECMA-354 application
+sessions, and (per server option) greets the client with SystemStatus as OpenScape-style client
+libraries expect.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from typing import Any, Callable
+
+from csta_front.codec import ACSE_NS, CSTA_NS_PREFIX, DEFAULT_NS, EDITIONS, CodecError, \
+    csta_namespace, error_response, maker, parse_request, to_bytes
+from csta_front.events import event_xml
+from csta_front.framing import EVENT_INVOKE_ID, FrameDecoder, FramingError, encode_frame
+from csta_front.services import SERVICES, ServiceCall
+
+log = logging.getLogger("csta")
+
+# Documents a client sends that are answers to the server, not requests: nothing to reply.
+CLIENT_ANSWERS = {"SystemStatusResponse", "SystemRegisterAbort"}
+MAX_SESSION_DURATION_S = 86_400
+
+
+class CstaSession:
+    _ids = itertools.count(1)
+
+    def __init__(self, front: Any, send: Callable[[bytes], None], close: Callable[[], None], peer: str = "?"):
+        self.front = front
+        self._send = send
+        self._close = close
+        self.peer = peer
+        self.id = next(self._ids)
+        self.ns = DEFAULT_NS
+        self.decoder = FrameDecoder()
+        self.app_session: str | None = None
+        self.app_timer = None
+        self.closed = False
+        self._server_invoke = itertools.count(1)
+        self._register_ids = itertools.count(1)
+
+    # -- input -------------------------------------------------------------------------------------
+    def connection_made(self) -> None:
+        if self.front.settings.system_status_on_connect:
+            E = maker(self.ns)
+            self._send(encode_frame(next(self._server_invoke) % 9999, to_bytes(E.SystemStatus(E.systemStatus("normal")))))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.decoder.feed(data)
+        except FramingError as exc:
+            log.warning("session %d (%s): %s: closing", self.id, self.peer, exc)
+            self.close()
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            self.frame_received(frame.invoke_id, frame.xml)
+
+    def frame_received(self, invoke_id: int, xml: bytes) -> None:
+        try:
+            request = parse_request(xml)
+        except CodecError as exc:
+            log.info("session %d: %s", self.id, exc.message)
+            self.error(invoke_id, exc.category, exc.value)
+            return
+        if request.namespace == ACSE_NS:
+            self._application_session(invoke_id, request)
+            return
+        if request.namespace and request.namespace.startswith(CSTA_NS_PREFIX):
+            self.ns = csta_namespace(request.namespace)  # answer each session in its own edition
+        if request.name in CLIENT_ANSWERS:
+            return
+        handler = SERVICES.get(request.name)
+        if handler is None:
+            self.error(invoke_id, "operation", "serviceNotSupported")
+            return
+        call = ServiceCall(self.front, self, request, invoke_id)
+        try:
+            handler(call)
+        except CodecError as exc:
+            self.error(invoke_id, exc.category, exc.value)
+
+    # -- ECMA-354 application sessions ------------------------------------------------------------------
+    def _application_session(self, invoke_id: int, request) -> None:
+        E = maker(ACSE_NS)
+        if request.name == "StartApplicationSession":
+            wanted = [el.text.strip() for el in request.root.iter() if isinstance(el.tag, str)
+                      and el.tag.endswith("protocolVersion") and el.text]
+            supported = [v for v in wanted if v.startswith(CSTA_NS_PREFIX) and v[len(CSTA_NS_PREFIX):] in EDITIONS]
+            if wanted and not supported:
+                self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
+                    E.errorCode(E.definedError("requestedProtocolVersionNotSupported"))))
+                return
+            if not request.text("applicationInfo", "applicationID"):
+                self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
+                    E.errorCode(E.definedError("invalidApplicationInfo"))))
+                return
+            self.ns = supported[0] if supported else self.ns
+            duration = self._duration(request.text("requestedSessionDuration"))
+            self.app_session = uuid.uuid4().hex
+            self._arm_session_timer(duration)
+            self._respond_raw(invoke_id, E.StartApplicationSessionPosResponse(
+                E.sessionID(self.app_session), E.actualProtocolVersion(self.ns),
+                E.actualSessionDuration(str(duration))))
+        elif request.name in ("StopApplicationSession", "ResetApplicationSessionTimer"):
+            if self.app_session is None or request.text("sessionID") != self.app_session:
+                self._respond_raw(invoke_id, E(f"{request.name}NegResponse",
+                                               E.errorCode(E.definedError("invalidSessionID"))))
+                return
+            if request.name == "StopApplicationSession":
+                self._respond_raw(invoke_id, E.StopApplicationSessionPosResponse())
+                self.close()
+            else:
+                duration = self._duration(request.text("requestedSessionDuration"))
+                self._arm_session_timer(duration)
+                self._respond_raw(invoke_id, E.ResetApplicationSessionTimerPosResponse(
+                    E.actualSessionDuration(str(duration))))
+        else:
+            self.error(invoke_id, "operation", "serviceNotSupported")
+
+    @staticmethod
+    def _duration(raw: str | None) -> int:
+        if raw and raw.isdigit():
+            return max(1, min(int(raw), MAX_SESSION_DURATION_S))
+        return MAX_SESSION_DURATION_S
+
+    def _arm_session_timer(self, seconds: int) -> None:
+        if self.app_timer:
+            self.app_timer.cancel()
+        self.app_timer = self.front.timers.call_later(seconds, self._session_expired)
+
+    def _session_expired(self) -> None:
+        log.info("session %d: application session timer ran out: closing", self.id)
+        self.close()
+
+    # -- output ----------------------------------------------------------------------------------------
+    def respond(self, invoke_id: int, xml: bytes) -> None:
+        if not self.closed:
+            self._send(encode_frame(invoke_id, xml))
+
+    def _respond_raw(self, invoke_id: int, element) -> None:
+        self.respond(invoke_id, to_bytes(element))
+
+    def error(self, invoke_id: int, category: str, value: str) -> None:
+        self.respond(invoke_id, error_response(self.ns, category, value))
+
+    def event(self, monitor, body: dict) -> None:
+        if self.closed or body.get("event") in monitor.filtered:
+            return
+        xml = event_xml(self.ns, body, monitor.xref, monitor.target if monitor.kind == "device" else None)
+        if xml is not None:
+            self._send(encode_frame(EVENT_INVOKE_ID, xml))
+
+    def register_id(self) -> str:
+        return f"{self.id}-{next(self._register_ids)}"
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.app_timer:
+            self.app_timer.cancel()
+        self.front.monitors.stop_session(self)
+        self._close()
