@@ -184,16 +184,29 @@ class BusNode:
     def poll_once(self, max_wait: float) -> None:
         timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
         for sock, _ in self.poller.poll(timeout_ms):
-            for _ in range(1000):
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                if sock is self.dealer:
-                    self._on_dealer(frames)
-                else:
-                    self._on_sub(frames)
+            self.drain(sock)
         self.timers.run_due()
+
+    def sockets(self) -> tuple[zmq.Socket, zmq.Socket]:
+        """The sockets to watch, for an owner that polls other things too (a CSTA front end).
+        The DEALER is replaced on reconnect: ask again after each poll."""
+        return self.dealer, self.sub
+
+    def drain(self, sock: zmq.Socket) -> None:
+        """Handle what is waiting on one of our sockets (a batch, not only one message)."""
+        for _ in range(1000):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except zmq.ZMQError:
+                return  # the socket was closed by a reconnect meanwhile
+            if sock is self.dealer:
+                self._on_dealer(frames)
+            elif sock is self.sub:
+                self._on_sub(frames)
+            else:
+                return
 
     def _on_dealer(self, frames: list[bytes]) -> None:
         try:

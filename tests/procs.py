@@ -32,6 +32,9 @@ def write_topology(path: Path, *, dead_after_ms: int = 600, no_answer_s: float |
     data = yaml.safe_load(default_topology_path().read_text())
     router, pub, sub = free_ports(3)
     data["broker"].update(router_port=router, pub_port=pub, sub_port=sub, dead_after_ms=dead_after_ms)
+    for lim in data["lims"]:
+        if lim.get("csta"):
+            lim["csta"]["port"] = free_ports(1)[0]
     if no_answer_s is not None:
         data.setdefault("timers", {})["no_answer_s"] = no_answer_s
     if edit:
