@@ -17,6 +17,7 @@ refused after its first byte or two rather than after a "length" worth of garbag
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 __all__ = [
@@ -30,6 +31,7 @@ MAX_INVOKE_ID = 9999
 MAX_FRAME = 65535  # the length field is 16 bits and counts the header
 
 _MARKER = b"\x00\x00"
+_HEADER = struct.Struct(">HH4s")  # marker, length, invoke ID digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +161,11 @@ class FrameDecoder:
 
     def _check_header(self, data, pos: int) -> tuple[int, int]:
         """Validate the complete header at data[pos:pos+8]; return (length, invoke ID)."""
-        if data[pos] or data[pos + 1]:
+        marker, length, digits = _HEADER.unpack_from(data, pos)
+        if marker:
             raise self._bad_marker(bytes(data[pos:pos + 2]))
-        length = (data[pos + 2] << 8) | data[pos + 3]
-        self._check_length(length)
-        digits = bytes(data[pos + 4:pos + 8])
+        if length < HEADER_SIZE or length > self.max_frame:
+            self._check_length(length)
         if not digits.isdigit():  # bytes.isdigit() is ASCII-only
             raise self._bad_invoke_id(digits)
         return length, int(digits)

@@ -142,7 +142,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
     from broker.client import BusClient, BusError
-    wanted = {lim.number for lim in topology.lims}
+    # Up means every LIM registered and every CSTA server listening (it registers only then).
+    wanted = {("lim", lim.number) for lim in topology.lims}
+    wanted |= {("front", lim.number) for lim in topology.lims if lim.csta is not None}
     with BusClient(topology.broker) as client:
         def ready() -> bool:
             if proc.poll() is not None and proc.returncode != 0:
@@ -151,9 +153,8 @@ def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
                 members = client.request("broker", "status", timeout=0.5)["members"]
             except BusError:
                 return False
-            up = {m["lim"] for m in members if m["role"] == "lim" and m["state"] == "up"}
-            return wanted <= up
-        wait_for(ready, timeout, f"{len(wanted)} LIMs to register", interval=0.1)
+            return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"}
+        wait_for(ready, timeout, f"{len(topology.lims)} LIMs and their CSTA servers to register", interval=0.1)
 
 
 def print_summary(cluster: Cluster, topology) -> None:
@@ -164,7 +165,8 @@ def print_summary(cluster: Cluster, topology) -> None:
     for lim in topology.lims:
         exts = topology.extensions_on(lim.number)
         span = f"{exts[0].number}..{exts[-1].number}" if exts else "no extensions"
-        print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span})")
+        csta = f"; CSTA {lim.csta.server_type} server on {lim.address}:{lim.csta.port}" if lim.csta else ""
+        print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span}){csta}")
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ def test_commands_without_an_exchange_say_so(tmp_path):
 
 def test_bad_phone_arguments(tmp_path):
     out = mxone("phone", "1000", "dial", "--run-dir", str(tmp_path))
-    assert out.returncode == 2 and "dial needs the number" in out.stderr
+    assert out.returncode == 2 and "dial needs a number" in out.stderr
     out = mxone("phone", "1000", "juggle", "--run-dir", str(tmp_path))
     assert out.returncode == 2 and "invalid choice" in out.stderr
 
