@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    watch = with_run_dir(sub.add_parser("watch", help="connect to a LIM's CSTA server and print a line per event"))
+    watch.add_argument("--lim", type=int, default=1, help="the LIM whose CSTA server to use (default 1)")
+    watch.add_argument("--device", action="append", required=True, help="device to monitor (repeatable)")
+    watch.add_argument("--count", type=int, default=None, help="stop after this many events")
+    watch.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    watch.add_argument("--xml", action="store_true", help="print each event's XML instead of a line")
+
     topo = sub.add_parser("topology", help="validate, show or generate topology files")
     topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
     validate = topo_sub.add_parser("validate", help="check a topology file")
@@ -91,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_kill,
                 "phone": cmd_phone, "agent": cmd_agent, "feature": cmd_feature, "events": cmd_events,
-                "topology": cmd_topology}
+                "watch": cmd_watch, "topology": cmd_topology}
     from broker.client import BusError
     from topology.loader import TopologyError
     try:
@@ -347,6 +354,56 @@ def cmd_events(args: argparse.Namespace) -> int:
             count += 1
             if args.count is not None and count >= args.count:
                 break
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The screen-pop view: a CSTA client of LIM N's server, one line per event."""
+    import asyncio
+
+    from csta_front.client import CstaClient, CstaError, describe_event
+    from csta_front.codec import to_bytes
+    topology = Cluster(run_dir_of(args)).topology()
+    try:
+        lim = topology.lim(args.lim)
+    except KeyError:
+        raise CliError(f"watch: there is no LIM {args.lim}", 2) from None
+    if lim.csta is None:
+        raise CliError(f"watch: no CSTA server is initiated on LIM {args.lim}")
+
+    async def watch() -> None:
+        try:
+            client = await CstaClient.connect(lim.address, lim.csta.port)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise CliError(f"watch: cannot reach the CSTA server of LIM {args.lim} at "
+                           f"{lim.address}:{lim.csta.port} ({exc})") from None
+        async with client:
+            for device in args.device:
+                try:
+                    xref = await client.monitor_start(device)
+                except CstaError as exc:
+                    raise CliError(f"watch: cannot monitor {device}: {exc}") from None
+                print(f"Monitoring {device} on LIM {args.lim}'s CSTA server (cross-reference {xref}).",
+                      file=sys.stderr, flush=True)
+            loop = asyncio.get_running_loop()
+            deadline = None if args.timeout is None else loop.time() + args.timeout
+            count = 0
+            while args.count is None or count < args.count:
+                wait = None if deadline is None else deadline - loop.time()
+                if wait is not None and wait <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(client.next_event(timeout=3600), wait)
+                except asyncio.TimeoutError:
+                    break
+                stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+                print(to_bytes(event).decode() if args.xml else f"{stamp} {describe_event(event)}", flush=True)
+                count += 1
+
+    try:
+        asyncio.run(watch())
+    except ConnectionError as exc:
+        raise CliError(f"watch: {exc}") from None
     return 0
 
 

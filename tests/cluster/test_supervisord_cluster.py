@@ -106,11 +106,18 @@ def test_cli_phone_events_and_status(cluster):
                                 "--count", "2", "--timeout", "20", "--run-dir", run_dir],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert watcher.stderr.readline().startswith("Watching")  # subscribed: nothing will be missed
+    screen = subprocess.Popen([sys.executable, "-m", "topology.cli", "watch", "--lim", "1", "--device", "2000",
+                               "--count", "2", "--timeout", "20", "--run-dir", run_dir],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert screen.stderr.readline().startswith("Monitoring 2000 on LIM 1's CSTA server")
     out = mxone("phone", "1000", "dial", "2000", "--run-dir", run_dir)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("1000: dial 2000: call ")
     answer = mxone("phone", "2000", "answer", "--run-dir", run_dir)
     assert answer.returncode == 0 and "connected" in answer.stdout
+    pops = screen.communicate(timeout=20)[0].splitlines()
+    assert "Delivered" in pops[0] and "from 1000" in pops[0] and "ringing 2000" in pops[0]
+    assert "Established" in pops[1] and "answered by 2000" in pops[1]
     lines = watcher.communicate(timeout=20)[0].splitlines()
     assert "Delivered" in lines[0] and "calling 1000" in lines[0]
     assert "Established" in lines[1] and "answering 2000" in lines[1]
