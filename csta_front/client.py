@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from lxml import etree
+
 from csta_front.codec import ACSE_NS, CSTA_NS_PREFIX, find, maker, text, to_bytes
 from csta_front.framing import EVENT_INVOKE_ID, FrameDecoder, encode_frame
 from csta_front.safexml import local_name, parse_xml
@@ -282,8 +284,10 @@ class CstaClient:
 
     async def get_csta_features(self) -> list[str]:
         root = await self.request(self.E.GetCSTAFeatures())
+        """The supported services' names, e.g. "MakeCall", from every capability list."""
         services = find(root, "supportedServices")
-        return [s.text for s in (services if services is not None else [])]
+        return [etree.QName(item).localname[0].upper() + etree.QName(item).localname[1:]
+                for group in (services if services is not None else []) for item in group]
 
 
 def describe_event(el) -> str:

@@ -14,6 +14,21 @@ from csta_front.monitors import MonitorLimit
 
 SERVICES: dict[str, Callable[["ServiceCall"], None]] = {}
 
+# The capability lists of ECMA-269's capability exchange (GetCSTAFeatures) each service belongs to.
+SERVICE_GROUPS = {
+    "callControlServList": ("AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall",
+                            "ConsultationCall", "DeflectCall", "HoldCall", "MakeCall", "ReconnectCall",
+                            "RetrieveCall", "SingleStepTransferCall", "TransferCall"),
+    "callAssociatedServList": ("GenerateDigits",),
+    "logicalServList": ("GetAgentState", "GetDoNotDisturb", "GetForwarding", "SetAgentState",
+                        "SetDoNotDisturb", "SetForwarding"),
+    "physicalServList": ("GetMessageWaitingIndicator", "SetMessageWaitingIndicator"),
+    "monitoringServList": ("MonitorStart", "MonitorStop"),
+    "snapshotServList": ("SnapshotCall", "SnapshotDevice"),
+    "systemStatusServList": ("RequestSystemStatus", "SystemRegister"),
+    "capExchangeServList": ("GetCSTAFeatures", "GetSwitchingFunctionDevices"),
+}
+
 
 def service(name: str):
     def register(fn):
@@ -449,8 +464,11 @@ def get_switching_function_devices(call: ServiceCall) -> None:
 
 @service("GetCSTAFeatures")
 def get_csta_features(call: ServiceCall) -> None:
+    """Each supported service appears, by its lowerCamel name, in its capability list."""
     E = call.E
-    call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*[E.service(name) for name in sorted(SERVICES)])))
+    groups = [E(group, *[E(name[0].lower() + name[1:]) for name in names if name in SERVICES])
+              for group, names in SERVICE_GROUPS.items()]
+    call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*groups)))
 
 
 __all__ = ["SERVICES", "ServiceCall", "LIM_ERRORS", "children", "find"]
