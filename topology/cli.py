@@ -207,6 +207,18 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
             calls = exchange.calls()
         except BusError:
             broker_reachable = False
+    csta = []
+    if broker_reachable:
+        from broker.client import BusClient
+        with BusClient(topology.broker) as client:
+            for lim in topology.lims:
+                if lim.csta is None:
+                    continue
+                try:
+                    csta.append(client.request(f"csta-{lim.number}", "csta.status", timeout=1.0))
+                except BusError as exc:
+                    csta.append({"lim": lim.number, "address": lim.address, "port": lim.csta.port,
+                                 "server_type": lim.csta.server_type, "error": exc.message})
     lims = []
     for lim in topology.lims:
         member = members.get(lim.number)
@@ -219,6 +231,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         "broker": {"reachable": broker_reachable, "pid": pids.get("broker")},
         "processes": [{"name": p["name"], "state": p["statename"], "pid": p["pid"] or None} for p in processes],
         "lims": lims,
+        "csta": [{k: v for k, v in c.items() if k != "ok"} for c in csta],
         "calls": [{"call_id": c["call_id"], "controller": c["controller"],
                    "connections": [{"device": x["device"], "state": x["state"], "lim": x["lim"]}
                                    for x in c["connections"]]} for c in calls],
@@ -237,6 +250,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     for lim in status["lims"]:
         print(f"{lim['number']:<5}{lim['address']:<16}{lim['state']:<9}{str(lim['pid'] or '-'):<9}"
               f"{lim['incarnation'] if lim['incarnation'] is not None else '-'}")
+    for server in status["csta"]:
+        where = f"CSTA {server['server_type']} server of LIM {server['lim']} on {server['address']}:{server['port']}"
+        if "error" in server:
+            print(f"{where}: not answering ({server['error']})")
+        else:
+            devices = ", ".join(server["monitored_devices"]) or "none"
+            print(f"{where}: {server['sessions']} sessions; monitored devices: {devices}")
     print(f"Calls in progress: {len(status['calls'])}")
     for call in status["calls"]:
         parties = ", ".join(f"{c['device']} {c['state']} (LIM {c['lim']})" for c in call["connections"])

@@ -50,6 +50,7 @@ def test_kill_a_lim_and_it_comes_back(cluster):
     assert [(l["number"], l["state"]) for l in first["lims"]] == [(1, "up"), (2, "up")]
     assert all(isinstance(l["pid"], int) and l["pid"] > 0 for l in first["lims"])
     assert first["calls"] == []
+    assert [(c["lim"], c["sessions"], c["monitored_devices"]) for c in first["csta"]] == [(1, 0, []), (2, 0, [])]
 
     with Exchange.from_run_dir(run_dir) as ex:
         log = EventLog(ex.client, ["1000", "2000"])
@@ -123,6 +124,7 @@ def test_cli_phone_events_and_status(cluster):
     assert "Established" in lines[1] and "answering 2000" in lines[1]
     human = mxone("status", "--run-dir", run_dir)
     assert "Calls in progress: 1" in human.stdout and "1000 connected (LIM 1)" in human.stdout
+    assert "CSTA XML server of LIM 1 on 127.0.1.1:" in human.stdout
 
     refused = mxone("phone", "2000", "answer", "--run-dir", run_dir)
     assert refused.returncode == 1 and refused.stderr.strip() == "mxone: 2000 is not ringing"
