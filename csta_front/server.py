@@ -16,8 +16,10 @@ import zmq
 
 from broker.node import BusNode
 from broker.timers import TimerQueue
+from csta_front.guard import AuthGuard
 from csta_front.monitors import Monitors
 from csta_front.session import CstaSession
+from csta_front.settings import AuthSettings, CstaStore
 from csta_front.sniff import sniff
 from topology.model import CstaSettings, Topology
 
@@ -113,8 +115,11 @@ class Connection:
 
 class FrontEnd:
     def __init__(self, topology: Topology, lim: int, bus: BusNode, timers: TimerQueue,
-                 settings: CstaSettings):
+                 settings: CstaSettings, store: CstaStore | None = None):
         self.topology = topology
+        self.store = store
+        self.guard = AuthGuard()
+        self._auth_cache: tuple[float, AuthSettings] | None = None
         self.lim = lim
         self.address = topology.lim(lim).address
         self.bus = bus
@@ -166,6 +171,18 @@ class FrontEnd:
                 conn.session = CstaSession(self, conn.write, conn.close, conn.peer)
                 self.sessions.add(conn.session)
                 conn.session.connection_made()
+
+    # -- authentication ----------------------------------------------------------------------------
+    def auth_settings(self) -> AuthSettings:
+        """The store's authentication settings, re-read at most once a second: a change made by
+        `csta_authentication` applies to the next session without a restart."""
+        now = self.timers.now()
+        if self._auth_cache is None or now - self._auth_cache[0] >= 1.0:
+            self._auth_cache = (now, self.store.auth() if self.store else AuthSettings())
+        return self._auth_cache[1]
+
+    def authentication_required(self) -> bool:
+        return self.settings.authentication_mandatory or self.auth_settings().mandatory
 
     def want_write(self, conn: Connection, on: bool) -> None:
         if not conn.closed:

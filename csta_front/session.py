@@ -13,10 +13,11 @@ import uuid
 from typing import Any, Callable
 
 from csta_front.codec import ACSE_NS, CSTA_NS_PREFIX, DEFAULT_NS, EDITIONS, CodecError, \
-    csta_namespace, error_response, maker, parse_request, to_bytes
+    csta_namespace, error_response, find, maker, parse_request, text, to_bytes
 from csta_front.events import event_xml
 from csta_front.framing import EVENT_INVOKE_ID, FrameDecoder, FramingError, encode_frame
 from csta_front.services import SERVICES, ServiceCall
+from csta_front.settings import check_password
 
 log = logging.getLogger("csta")
 
@@ -74,6 +75,10 @@ class CstaSession:
             self.ns = csta_namespace(request.namespace)  # answer each session in its own edition
         if request.name in CLIENT_ANSWERS:
             return
+        if self.app_session is None and self.front.authentication_required():
+            # Nothing but StartApplicationSession is served before it succeeds.
+            self.error(invoke_id, "security", "securityInfoViolated")
+            return
         handler = SERVICES.get(request.name)
         if handler is None:
             self.error(invoke_id, "operation", "serviceNotSupported")
@@ -95,12 +100,16 @@ class CstaSession:
                 self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
                     E.errorCode(E.definedError("requestedProtocolVersionNotSupported"))))
                 return
-            if not request.text("applicationInfo", "applicationID"):
+            application = request.text("applicationInfo", "applicationID")
+            if not application:
                 self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
                     E.errorCode(E.definedError("invalidApplicationInfo"))))
                 return
+            auth = self.front.auth_settings()
+            if auth.initiated and not self._authenticate(invoke_id, request, application, auth):
+                return
             self.ns = supported[0] if supported else self.ns
-            duration = self._duration(request.text("requestedSessionDuration"))
+            duration = self._duration(request.text("requestedSessionDuration"), auth)
             self.app_session = uuid.uuid4().hex
             self._arm_session_timer(duration)
             self._respond_raw(invoke_id, E.StartApplicationSessionPosResponse(
@@ -115,7 +124,7 @@ class CstaSession:
                 self._respond_raw(invoke_id, E.StopApplicationSessionPosResponse())
                 self.close()
             else:
-                duration = self._duration(request.text("requestedSessionDuration"))
+                duration = self._duration(request.text("requestedSessionDuration"), self.front.auth_settings())
                 self._arm_session_timer(duration)
                 self._respond_raw(invoke_id, E.ResetApplicationSessionTimerPosResponse(
                     E.actualSessionDuration(str(duration))))
@@ -123,10 +132,40 @@ class CstaSession:
             self.error(invoke_id, "operation", "serviceNotSupported")
 
     @staticmethod
-    def _duration(raw: str | None) -> int:
+    def _duration(raw: str | None, auth) -> int:
+        limit = auth.max_session_duration_s if auth.initiated else MAX_SESSION_DURATION_S
         if raw and raw.isdigit():
-            return max(1, min(int(raw), MAX_SESSION_DURATION_S))
-        return MAX_SESSION_DURATION_S
+            return max(1, min(int(raw), limit))
+        return limit
+
+    def _authenticate(self, invoke_id: int, request, application: str, auth) -> bool:
+        """Check the application ID and the credentials in applicationSpecificInfo (the forms
+        public clients use: SessionLoginInfo/userName+password, or user+password). A wrong
+        answer is given late, and repeated ones lock the address and the user out for a while."""
+        E = maker(ACSE_NS)
+        info = find(request.root, "applicationInfo", "applicationSpecificInfo")
+        login = find(info, "SessionLoginInfo")
+        user = text(login, "userName") if login is not None else text(info, "user") or text(info, "userName")
+        password = text(login, "password") if login is not None else text(info, "password")
+        keys = [f"peer:{self.peer.rsplit(':', 1)[0]}"] + ([f"user:{user}"] if user else [])
+        guard, now = self.front.guard, self.front.timers.now()
+        if guard.locked(keys, now):
+            self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
+                E.errorCode(E.applError("too many failed attempts: try again later"))))
+            return False
+        good = not auth.application_ids or application in auth.application_ids
+        if good and auth.users:
+            stored = auth.users.get(user or "")
+            good = stored is not None and check_password(stored, password or "")
+        if good:
+            guard.succeeded(keys)
+            return True
+        delay = guard.failed(keys, now)
+        log.info("session %d (%s): authentication failed for application %r user %r", self.id, self.peer,
+                 application, user)
+        answer = to_bytes(E.StartApplicationSessionNegResponse(E.errorCode(E.definedError("invalidApplicationInfo"))))
+        self.front.timers.call_later(delay, lambda: self.respond(invoke_id, answer))
+        return False
 
     def _arm_session_timer(self, seconds: int) -> None:
         if self.app_timer:

@@ -123,6 +123,10 @@ class Processes:
         self.start(f"lim-{n}", "lim", "--topology", str(self.topology_file), "--lim", str(n),
                    "--data-dir", str(self.data_dir))
 
+    def start_csta(self, n: int) -> None:
+        self.start(f"csta-{n}", "csta_front", "--topology", str(self.topology_file), "--lim", str(n),
+                   "--data-dir", str(self.data_dir))
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:

@@ -151,7 +151,7 @@ def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
     from broker.client import BusClient, BusError
     # Up means every LIM registered and every CSTA server listening (it registers only then).
     wanted = {("lim", lim.number) for lim in topology.lims}
-    wanted |= {("front", lim.number) for lim in topology.lims if lim.csta is not None}
+    wanted |= {("front", n) for n in cluster.csta_servers(topology)}
     with BusClient(topology.broker) as client:
         def ready() -> bool:
             if proc.poll() is not None and proc.returncode != 0:
@@ -169,10 +169,12 @@ def print_summary(cluster: Cluster, topology) -> None:
     print(f"Exchange {topology.name!r} is up: {len(topology.lims)} LIMs, "
           f"{len(topology.extensions)} extensions (run directory {cluster.run_dir}).")
     print(f"Broker on {ep.address} ports {ep.router_port}/{ep.pub_port}/{ep.sub_port}.")
+    servers = cluster.csta_servers(topology)
     for lim in topology.lims:
         exts = topology.extensions_on(lim.number)
         span = f"{exts[0].number}..{exts[-1].number}" if exts else "no extensions"
-        csta = f"; CSTA {lim.csta.server_type} server on {lim.address}:{lim.csta.port}" if lim.csta else ""
+        server = servers.get(lim.number)
+        csta = f"; CSTA {server.server_type} server on {lim.address}:{server.port}" if server else ""
         print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span}){csta}")
 
 
@@ -211,14 +213,12 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
     if broker_reachable:
         from broker.client import BusClient
         with BusClient(topology.broker) as client:
-            for lim in topology.lims:
-                if lim.csta is None:
-                    continue
+            for number, server in cluster.csta_servers(topology).items():
                 try:
-                    csta.append(client.request(f"csta-{lim.number}", "csta.status", timeout=1.0))
+                    csta.append(client.request(f"csta-{number}", "csta.status", timeout=1.0))
                 except BusError as exc:
-                    csta.append({"lim": lim.number, "address": lim.address, "port": lim.csta.port,
-                                 "server_type": lim.csta.server_type, "error": exc.message})
+                    csta.append({"lim": number, "address": topology.lim(number).address, "port": server.port,
+                                 "server_type": server.server_type, "error": exc.message})
     lims = []
     for lim in topology.lims:
         member = members.get(lim.number)
@@ -385,18 +385,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from csta_front.codec import to_bytes
     topology = Cluster(run_dir_of(args)).topology()
     try:
-        lim = topology.lim(args.lim)
+            lim = topology.lim(args.lim)
     except KeyError:
         raise CliError(f"watch: there is no LIM {args.lim}", 2) from None
-    if lim.csta is None:
+    server = Cluster(run_dir_of(args)).csta_servers(topology).get(args.lim)
+    if server is None:
         raise CliError(f"watch: no CSTA server is initiated on LIM {args.lim}")
 
     async def watch() -> None:
         try:
-            client = await CstaClient.connect(lim.address, lim.csta.port)
+            client = await CstaClient.connect(lim.address, server.port)
         except (OSError, asyncio.TimeoutError) as exc:
             raise CliError(f"watch: cannot reach the CSTA server of LIM {args.lim} at "
-                           f"{lim.address}:{lim.csta.port} ({exc})") from None
+                           f"{lim.address}:{server.port} ({exc})") from None
         async with client:
             for device in args.device:
                 try:

@@ -35,19 +35,20 @@ def default_run_dir() -> Path:
 
 
 def program_names(topology: Topology) -> list[str]:
-    return (["broker"] + [lim.node_id for lim in topology.lims]
-            + [f"csta-{lim.number}" for lim in topology.lims if lim.csta is not None])
+    return ["broker"] + [lim.node_id for lim in topology.lims] + [f"csta-{lim.number}" for lim in topology.lims]
 
 
 def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable) -> str:
     run = run_dir.resolve()
     topo = run / "topology.yaml"
 
-    def program(name: str, args: str, priority: int) -> str:
+    def program(name: str, args: str, priority: int, may_exit: bool = False) -> str:
+        # A CSTA server that is not initiated exits 0 at once: that is no failure to restart.
+        restart = "autorestart=unexpected\nexitcodes=0\nstartsecs=0\n" if may_exit else "autorestart=true\nstartsecs=1\n"
         return (f"[program:{name}]\n"
                 f"command={python} -m {args}\n"
                 f"directory={run}\n"
-                "autostart=true\nautorestart=true\nstartsecs=1\nstartretries=10\n"
+                f"autostart=true\n{restart}startretries=10\n"
                 "stopsignal=TERM\nstopwaitsecs=5\n"
                 f"priority={priority}\n"
                 "redirect_stderr=true\n"
@@ -65,9 +66,10 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
     ]
     for lim in topology.lims:
         sections.append(program(lim.node_id, f"lim --topology {topo} --lim {lim.number} --data-dir {run}/data", 20))
-    for lim in topology.lims:
-        if lim.csta is not None:  # the CSTA server installed on this LIM
-            sections.append(program(f"csta-{lim.number}", f"csta_front --topology {topo} --lim {lim.number}", 30))
+    for lim in topology.lims:  # every LIM can have a CSTA server: `csta -i` starts it
+        sections.append(program(f"csta-{lim.number}",
+                                f"csta_front --topology {topo} --lim {lim.number} --data-dir {run}/data", 30,
+                                may_exit=True))
     return "\n".join(sections)
 
 
@@ -109,8 +111,21 @@ class Cluster:
         if Path(topology_file).resolve() != target.resolve():
             shutil.copyfile(topology_file, target)
         loaded = load_topology(target)
+        self.csta_store(loaded).close()  # the topology's CSTA settings, where none are stored yet
         self.conf.write_text(render_supervisord_conf(loaded, self.run_dir))
         return loaded
+
+    def csta_store(self, topology: Topology | None = None):
+        from csta_front.settings import CstaStore
+        return CstaStore.for_run_dir(self.run_dir, topology or self.topology())
+
+    def csta_servers(self, topology: Topology) -> dict[int, Any]:
+        """The CSTA server settings in force, per LIM (only initiated ones)."""
+        store = self.csta_store(topology)
+        try:
+            return {lim.number: s for lim in topology.lims if (s := store.server(lim.number)) is not None}
+        finally:
+            store.close()
 
     # -- supervisord -------------------------------------------------------------------------------
     def supervisord_pid(self) -> int | None:

@@ -31,7 +31,7 @@ def exchange(tmp_path_factory):
     for n in (1, 2, 3):
         procs.start_lim(n)
     for n in (1, 2):
-        procs.start(f"csta-{n}", "csta_front", "--topology", str(topo_file), "--lim", str(n))
+        procs.start_csta(n)
     ex = Exchange(topology)
 
     def ready():
