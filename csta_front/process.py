@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import signal
+import ssl
 import sys
 from pathlib import Path
 
 from broker.node import BusNode
 from broker.timers import TimerQueue
+from csta_front.certificates import CertificateError, load_installed
 from csta_front.server import FrontEnd
 from csta_front.settings import CstaStore
 
@@ -39,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                   role="front", lim=args.lim)
     front = FrontEnd(topology, args.lim, bus, timers, settings, store)
     bus.on_request = front.on_request
+    _raise_file_limit()
     try:
-        front.listen()
+        front.listen(_tls_context(args.data_dir.parent, settings, args.lim))
     except OSError as exc:
         print(f"mxone-csta: cannot listen on {front.address}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -54,6 +58,29 @@ def main(argv: list[str] | None = None) -> int:
     front.run()
     bus.close()
     return 0
+
+
+def _tls_context(run_dir: Path, settings, lim: int) -> ssl.SSLContext | None:
+    """The TLS port opens only with a valid certificate, as the seed requires."""
+    if settings.tls_port is None:
+        return None
+    try:
+        installed = load_installed(run_dir)
+    except CertificateError as exc:
+        logging.getLogger("csta").error("LIM %d: TLS port %d not opened: %s (see mxone_certificate)",
+                                        lim, settings.tls_port, exc)
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(installed.cert_path, installed.key_path)
+    return context
+
+
+def _raise_file_limit() -> None:
+    """Thousands of client connections need thousands of descriptors: take the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _incarnation() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 from typing import Any
 
 import zmq
@@ -26,32 +27,59 @@ from topology.model import CstaSettings, Topology
 log = logging.getLogger("csta")
 
 MAX_OUTPUT = 4 * 1024 * 1024  # a client that reads nothing is cut off before it costs the server more
+READ_SIZE = 16384  # per connection per loop round: a flooding client cannot hold the others up for long
 
 
 class Connection:
-    def __init__(self, front: "FrontEnd", sock: socket.socket, peer: str):
+    def __init__(self, front: "FrontEnd", sock: socket.socket, peer: str, tls: bool = False):
         self.front = front
         self.sock = sock
+        self.fd = sock.fileno()
         self.peer = peer
         self.out = bytearray()
         self.first = b""
         self.session: CstaSession | None = None
         self.closed = False
+        self.handshaking = tls
+        self.partial_since: float | None = None  # when the unfinished frame (or first bytes) began
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def _handshake(self) -> None:
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.front.want_write(self, False)
+            return
+        except ssl.SSLWantWriteError:
+            self.front.want_write(self, True)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            log.info("%s: TLS handshake failed: %s", self.peer, exc)
+            self.close()
+            return
+        self.handshaking = False
+        self.front.want_write(self, bool(self.out))
 
     def readable(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        if self.handshaking:
+            self._handshake()
             return
-        except OSError:
-            self.close()
-            return
-        if not data:
-            self.close()
-            return
+        while not self.closed:
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError:
+                self.close()
+                return
+            if not data:
+                self.close()
+                return
+            self._received(data)
+            # TLS may hold decrypted bytes the poller cannot see: read them now.
+            if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
+                return
+
+    def _received(self, data: bytes) -> None:
         if self.session is None:
             self.first += data
             kind = sniff(self.first)
@@ -65,14 +93,27 @@ class Connection:
             self.session = CstaSession(self.front, self.write, self.close, self.peer)
             self.front.sessions.add(self.session)
         self.session.data_received(data)
+        if self.session.decoder.awaiting_frame:
+            self.partial_since = self.partial_since or self.front.timers.now()
+        else:
+            self.partial_since = None
+
+    def stalled(self, now: float, limit: float) -> bool:
+        """A frame (or the first bytes) begun and not finished within `limit` seconds: a slow or
+        broken client holding the server's memory."""
+        started = self.partial_since
+        if self.session is None and self.first:
+            started = started or now
+            self.partial_since = started
+        return started is not None and now - started > limit
 
     def write(self, data: bytes) -> None:
         if self.closed:
             return
-        if not self.out:
+        if not self.out and not self.handshaking:
             try:
                 sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 sent = 0
             except OSError:
                 self.close()
@@ -88,9 +129,12 @@ class Connection:
         self.front.want_write(self, True)
 
     def writable(self) -> None:
+        if self.handshaking:
+            self._handshake()
+            return
         try:
             sent = self.sock.send(self.out)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self.close()
@@ -137,35 +181,45 @@ class FrontEnd:
         bus.on_members = lambda members: [self.on_member(m) for m in members]
 
     # -- listening ---------------------------------------------------------------------------------
-    def listen(self) -> None:
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        self.listener = socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((self.address, self.settings.port))
-        self.listener.listen(1024)
-        self.listener.setblocking(False)
-        self.poller.register(self.listener, zmq.POLLIN)
-        log.info("CSTA XML server of LIM %d on %s:%d", self.lim, self.address, self.settings.port)
+    def listen(self, tls: ssl.SSLContext | None = None) -> None:
+        """Listen on the server's port, and on its TLS port when a TLS context is given."""
+        self.listeners: dict[int, tuple[socket.socket, ssl.SSLContext | None]] = {}
+        self._listen(self.settings.port, None)
+        if self.settings.tls_port is not None and tls is not None:
+            self._listen(self.settings.tls_port, tls)
 
-    def _accept(self) -> None:
+    def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.address, port))
+        listener.listen(1024)
+        listener.setblocking(False)
+        self.poller.register(listener, zmq.POLLIN)
+        self.listeners[listener.fileno()] = (listener, tls)
+        log.info("CSTA XML%s server of LIM %d on %s:%d", " over TLS" if tls else "", self.lim, self.address, port)
+
+    def _accept(self, listener: socket.socket, tls: ssl.SSLContext | None) -> None:
         for _ in range(64):
             try:
-                sock, addr = self.listener.accept()
+                sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     log.warning("out of file descriptors: not accepting for now")
                 return
-            if len(self.sessions) >= self.settings.max_sessions:
+            if len(self.connections) >= self.settings.max_sessions:
                 log.warning("refused %s: %d sessions is the maximum", addr, self.settings.max_sessions)
                 sock.close()
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(self, sock, f"{addr[0]}:{addr[1]}")
-            self.connections[sock.fileno()] = conn
-            self.poller.register(sock, zmq.POLLIN)
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            conn = Connection(self, sock, f"{addr[0]}:{addr[1]}", tls=tls is not None)
+            self.connections[conn.fd] = conn
+            self.poller.register(conn.fd, zmq.POLLIN)
             if self.settings.system_status_on_connect:
                 # The greeting goes out before the client says anything, so no sniffing here.
                 conn.session = CstaSession(self, conn.write, conn.close, conn.peer)
@@ -186,14 +240,14 @@ class FrontEnd:
 
     def want_write(self, conn: Connection, on: bool) -> None:
         if not conn.closed:
-            self.poller.modify(conn.sock, zmq.POLLIN | (zmq.POLLOUT if on else 0))
+            self.poller.modify(conn.fd, zmq.POLLIN | (zmq.POLLOUT if on else 0))
 
     def forget(self, conn: Connection) -> None:
         try:
-            self.poller.unregister(conn.sock)
+            self.poller.unregister(conn.fd)
         except (KeyError, ValueError):
             pass
-        self.connections.pop(conn.sock.fileno(), None)
+        self.connections.pop(conn.fd, None)
 
     # -- the bus -----------------------------------------------------------------------------------
     def on_event(self, topic: str, env) -> None:
@@ -229,23 +283,32 @@ class FrontEnd:
             self._bus_sockets = current
 
     # -- the loop ----------------------------------------------------------------------------------
+    def _reap_stalled(self) -> None:
+        now = self.timers.now()
+        for conn in [c for c in self.connections.values() if c.stalled(now, self.settings.frame_timeout_s)]:
+            log.info("%s: a frame unfinished for %.0f s: closing", conn.peer, self.settings.frame_timeout_s)
+            conn.close()
+        if self.running:
+            self.timers.call_later(1.0, self._reap_stalled)
+
     def run(self) -> None:
         self.running = True
+        self.timers.call_later(1.0, self._reap_stalled)
         while self.running:
             self.poll_once(0.2)
         for conn in list(self.connections.values()):
             conn.close()
-        self.listener.close()
+        for listener, _ in self.listeners.values():
+            listener.close()
 
     def poll_once(self, max_wait: float) -> None:
         self._sync_bus_sockets()
         timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
-        listener = self.listener.fileno()
         for sock, flags in self.poller.poll(timeout_ms):
             if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds
                 self.bus.drain(sock)
-            elif sock == listener:
-                self._accept()
+            elif sock in self.listeners:
+                self._accept(*self.listeners[sock])
             else:
                 conn = self.connections.get(sock)
                 if conn is None:

@@ -25,6 +25,7 @@ class CstaSettings:
     authentication_mandatory: bool = False
     max_sessions: int = 100
     max_monitors: int = 5600
+    frame_timeout_s: float = 10.0  # a frame begun but not finished for this long closes the connection
 
 
 @dataclass(frozen=True)
