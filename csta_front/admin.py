@@ -217,8 +217,20 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
     """Make the running cluster follow the store: restart (or stop) csta-N through supervisord."""
     if not cluster.is_running():
         return  # applies when the exchange starts
+    from broker.client import BusClient, BusError
     rpc = cluster.rpc().supervisor
     name = f"csta-{lim}"
+
+    def incarnation(client: BusClient) -> int | None:
+        """The incarnation of csta-N the broker knows as up, if any."""
+        try:
+            members = client.request("broker", "status", timeout=0.5)["members"]
+        except BusError:
+            return None
+        return next((m["incarnation"] for m in members if m["node"] == name and m["state"] == "up"), None)
+
+    with BusClient(topology.broker) as client:
+        before = incarnation(client)
     try:
         rpc.stopProcess(name, True)
     except xmlrpc.client.Fault as fault:
@@ -231,14 +243,11 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
     except xmlrpc.client.Fault as fault:
         raise AdminError(f"cannot start {name}: {fault.faultString} (see {cluster.run_dir}/logs/{name}.log)") from None
 
-    from broker.client import BusClient, BusError
     with BusClient(topology.broker) as client:
+        # The new process registers once it listens; the old one may still look up for a moment.
         def listening() -> bool:
-            try:
-                members = client.request("broker", "status", timeout=0.5)["members"]
-            except BusError:
-                return False
-            return any(m["node"] == name and m["state"] == "up" for m in members)
+            now = incarnation(client)
+            return now is not None and now != before
         try:
             wait_for(listening, 15, f"{name} to listen")
         except ClusterError:

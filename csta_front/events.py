@@ -53,13 +53,25 @@ def _conn(E: ElementMaker, name: str, body: Body, device: str | None = None):
 def _parties(E: ElementMaker, body: Body, with_redirection: bool = True) -> list:
     parts = [device_el(E, "callingDevice", body.get("calling")), device_el(E, "calledDevice", body.get("called"))]
     if with_redirection:
-        parts.append(device_el(E, "lastRedirectionDevice", body.get("last_redirection")))
+        redirected = body.get("last_redirection")
+        # ECMA-269: notRequired when the call was never redirected (notKnown would mean it was,
+        # by a device nobody knows).
+        parts.append(device_el(E, "lastRedirectionDevice", redirected) if redirected
+                     else E.lastRedirectionDevice(E.notRequired()))
     return parts
 
 
 def _connection_list(E: ElementMaker, name: str, body: Body):
-    return E(name, *[E.connectionListItem(connection_el(E, "newConnection", body["call_id"], device))
-                     for device, _ in body.get("connections") or ()])
+    """The joined call's connections; those that came from the other call name their old one,
+    so a client can re-map the connection IDs it holds."""
+    moved = set(body.get("moved") or ())
+    items = []
+    for device, _ in body.get("connections") or ():
+        parts = [connection_el(E, "newConnection", body["call_id"], device)]
+        if device in moved and body.get("secondary_old_call"):
+            parts.append(connection_el(E, "oldConnection", body["secondary_old_call"], device))
+        items.append(E.connectionListItem(*parts))
+    return E(name, *items)
 
 
 BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
@@ -115,7 +127,7 @@ def _agent(E: ElementMaker, b: Body, m: str | None) -> list:
     if b.get("agent_id"):
         parts.append(E.agentID(b["agent_id"]))
     if b.get("group"):
-        parts.append(device_el(E, "acdGroup", b["group"]))
+        parts.append(E.acdGroup(b["group"]))  # a plain DeviceID in ECMA-323's agent events
     return parts
 
 

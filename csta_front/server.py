@@ -15,6 +15,7 @@ from typing import Any
 
 import zmq
 
+from broker.directory import Directory
 from broker.node import BusNode
 from broker.timers import TimerQueue
 from csta_front.guard import AuthGuard
@@ -161,6 +162,7 @@ class FrontEnd:
     def __init__(self, topology: Topology, lim: int, bus: BusNode, timers: TimerQueue,
                  settings: CstaSettings, store: CstaStore | None = None):
         self.topology = topology
+        self.directory = Directory(topology)
         self.store = store
         self.guard = AuthGuard()
         self._auth_cache: tuple[float, AuthSettings] | None = None
@@ -313,10 +315,14 @@ class FrontEnd:
                 conn = self.connections.get(sock)
                 if conn is None:
                     continue
-                if flags & zmq.POLLOUT:
-                    conn.writable()
-                if flags & zmq.POLLIN and not conn.closed:
-                    conn.readable()
+                try:
+                    if flags & zmq.POLLOUT:
+                        conn.writable()
+                    if flags & zmq.POLLIN and not conn.closed:
+                        conn.readable()
+                except Exception:  # one connection's fault closes that connection, not the server
+                    log.exception("%s: closing after an internal error", conn.peer)
+                    conn.close()
         self.timers.run_due()
 
     def on_request(self, env) -> None:

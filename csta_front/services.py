@@ -6,16 +6,23 @@ GetCSTAFeatures reports. The front end holds no call state: everything is asked 
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
                               find, maker, text, to_bytes)
 from csta_front.monitors import MonitorLimit
 
+log = logging.getLogger("csta")
 SERVICES: dict[str, Callable[["ServiceCall"], None]] = {}
 
-# The capability lists of ECMA-269's capability exchange (GetCSTAFeatures) each service belongs to.
+# The capability lists of ECMA-269's capability exchange (GetCSTAFeatures), in the standard's
+# clause order, with the services (and events) of each that this server supports.
 SERVICE_GROUPS = {
+    "capExchangeServList": ("GetCSTAFeatures", "GetSwitchingFunctionDevices"),
+    "systemStatusServList": ("RequestSystemStatus", "SystemRegister"),
+    "monitoringServList": ("MonitorStart", "MonitorStop"),
+    "snapshotServList": ("SnapshotCall", "SnapshotDevice"),
     "callControlServList": ("AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall",
                             "ConsultationCall", "DeflectCall", "HoldCall", "MakeCall", "ReconnectCall",
                             "RetrieveCall", "SingleStepTransferCall", "TransferCall"),
@@ -23,10 +30,16 @@ SERVICE_GROUPS = {
     "logicalServList": ("GetAgentState", "GetDoNotDisturb", "GetForwarding", "SetAgentState",
                         "SetDoNotDisturb", "SetForwarding"),
     "physicalServList": ("GetMessageWaitingIndicator", "SetMessageWaitingIndicator"),
-    "monitoringServList": ("MonitorStart", "MonitorStop"),
-    "snapshotServList": ("SnapshotCall", "SnapshotDevice"),
-    "systemStatusServList": ("RequestSystemStatus", "SystemRegister"),
-    "capExchangeServList": ("GetCSTAFeatures", "GetSwitchingFunctionDevices"),
+}
+EVENT_GROUPS = {
+    "callControlEvtsList": ("CallCleared", "Conferenced", "ConnectionCleared", "Delivered", "Diverted",
+                            "Established", "Failed", "Held", "NetworkReached", "Originated", "Queued",
+                            "Retrieved", "ServiceInitiated", "Transferred"),
+    "callAssociatedEvtsList": ("DigitsGenerated",),
+    "logicalDeviceEvtsList": ("AgentBusy", "AgentLoggedOff", "AgentLoggedOn", "AgentNotReady", "AgentReady",
+                              "AgentWorkingAfterCall", "DoNotDisturb", "Forwarding"),
+    "physicalDeviceEvtsList": ("MessageWaiting",),
+    "maintenanceEvtsList": ("BackInService", "OutOfService"),
 }
 
 
@@ -98,6 +111,9 @@ class ServiceCall:
                     on_ok(answer)
                 except CodecError as exc:
                     self.fail(exc.category, exc.value)
+                except (KeyError, TypeError, ValueError) as exc:  # an answer we cannot use: say so, carry on
+                    log.error("%s: unusable answer from %s: %r", self.request.name, dst, exc)
+                    self.fail("operation", "generic")
                 return
             code = answer.get("error", "")
             self.fail(*((errors or {}).get(code) or LIM_ERRORS.get(code, ("operation", "generic"))))
@@ -133,6 +149,8 @@ def empty_response(call: ServiceCall) -> Callable[[dict], None]:
 def make_call(call: ServiceCall) -> None:
     calling = call.device("callingDevice")
     called = call.device("calledDirectoryNumber")
+    if call.front.directory.owner(calling) is None:
+        raise CodecError("invalidCallingDevice", f"MakeCall: calling device {calling} is not allocated")
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
     call.ask(f"dev:{calling}", "phone", {"action": "dial", "digits": called},
              lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
@@ -346,11 +364,13 @@ def get_agent_state(call: ServiceCall) -> None:
     E = call.E
 
     def done(f: dict) -> None:
-        item = [E.agentID(f["agent_id"])] if f.get("agent_id") else []
-        if f.get("agent_group"):
-            item.append(device_el(E, "acdGroup", f["agent_group"]))
-        item += [E.agentState(AGENT_STATES[f["agent_state"]])]
-        call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*item))))
+        # ECMA-323 agentStateEntry: agentID?, loggedOnState, agentInfo (acdGroup?, agentState).
+        entry = [E.agentID(f["agent_id"])] if f.get("agent_id") else []
+        entry.append(E.loggedOnState(_flag(f["agent_state"] != "agentNull")))
+        info = [E.acdGroup(f["agent_group"])] if f.get("agent_group") else []
+        info.append(E.agentState(AGENT_STATES[f["agent_state"]]))
+        entry.append(E.agentInfo(E.agentInfoItem(*info)))
+        call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*entry))))
     call.ask(f"dev:{number}", "feature.get", {}, done)
 
 
@@ -452,23 +472,36 @@ def system_register(call: ServiceCall) -> None:
     call.respond(call.E.SystemRegisterResponse(call.E.sysStatRegisterID(call.session.register_id())))
 
 
+DEVICES_PER_SEGMENT = 200  # keeps each SwitchingFunctionDevices message well inside one frame
+
+
 @service("GetSwitchingFunctionDevices")
 def get_switching_function_devices(call: ServiceCall) -> None:
+    """ECMA-269: a short response with a cross-reference, then the list in segmented
+    SwitchingFunctionDevices messages (any exchange size fits: one frame holds at most 64 kB)."""
     topology = call.front.topology
     E = call.E
-    devices = [E.deviceListItem(E.deviceID(e.number), E.deviceCategory("station")) for e in topology.extensions]
-    devices += [E.deviceListItem(E.deviceID(g.number), E.deviceCategory("acd")) for g in topology.acd_groups]
-    devices += [E.deviceListItem(E.deviceID(g.number), E.deviceCategory("group")) for g in topology.hunt_groups]
-    call.respond(E.GetSwitchingFunctionDevicesResponse(E.switchingFunctionDevices(*devices)))
+    devices = [(e.number, "station") for e in topology.extensions]
+    devices += [(g.number, "acd") for g in topology.acd_groups]
+    devices += [(g.number, "group") for g in topology.hunt_groups]
+    xref = call.session.register_id()
+    call.respond(E.GetSwitchingFunctionDevicesResponse(E.serviceCrossRefID(xref)))
+    segments = [devices[i:i + DEVICES_PER_SEGMENT] for i in range(0, len(devices), DEVICES_PER_SEGMENT)] or [[]]
+    for index, segment in enumerate(segments, 1):
+        call.session.unsolicited(E.SwitchingFunctionDevices(
+            E.serviceCrossRefID(xref), E.segmentID(str(index)),
+            E.lastSegment("true" if index == len(segments) else "false"),
+            E.deviceList(*[E.deviceListItem(E.deviceID(n), E.deviceCategory(c)) for n, c in segment])))
 
 
 @service("GetCSTAFeatures")
 def get_csta_features(call: ServiceCall) -> None:
     """Each supported service appears, by its lowerCamel name, in its capability list."""
     E = call.E
-    groups = [E(group, *[E(name[0].lower() + name[1:]) for name in names if name in SERVICES])
-              for group, names in SERVICE_GROUPS.items()]
-    call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*groups)))
+    camel = lambda name: name[0].lower() + name[1:]
+    services = [E(group, *[E(camel(n)) for n in names if n in SERVICES]) for group, names in SERVICE_GROUPS.items()]
+    events = [E(group, *[E(camel(n)) for n in names]) for group, names in EVENT_GROUPS.items()]
+    call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*services), E.supportedEvents(*events)))
 
 
 __all__ = ["SERVICES", "ServiceCall", "LIM_ERRORS", "children", "find"]

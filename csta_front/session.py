@@ -38,6 +38,7 @@ class CstaSession:
         self.ns = DEFAULT_NS
         self.decoder = FrameDecoder()
         self.app_session: str | None = None
+        self.app_duration = MAX_SESSION_DURATION_S
         self.app_timer = None
         self.closed = False
         self._server_invoke = itertools.count(1)
@@ -88,6 +89,9 @@ class CstaSession:
             handler(call)
         except CodecError as exc:
             self.error(invoke_id, exc.category, exc.value)
+        except Exception:  # a fault of ours must cost one request, not the server
+            log.exception("session %d: %s failed", self.id, request.name)
+            self.error(invoke_id, "operation", "generic")
 
     # -- ECMA-354 application sessions ------------------------------------------------------------------
     def _application_session(self, invoke_id: int, request) -> None:
@@ -110,6 +114,7 @@ class CstaSession:
                 return
             self.ns = supported[0] if supported else self.ns
             duration = self._duration(request.text("requestedSessionDuration"), auth)
+            self.app_duration = duration
             self.app_session = uuid.uuid4().hex
             self._arm_session_timer(duration)
             self._respond_raw(invoke_id, E.StartApplicationSessionPosResponse(
@@ -124,7 +129,10 @@ class CstaSession:
                 self._respond_raw(invoke_id, E.StopApplicationSessionPosResponse())
                 self.close()
             else:
-                duration = self._duration(request.text("requestedSessionDuration"), self.front.auth_settings())
+                # Without a requested duration the session keeps the one it has (ECMA-354).
+                raw = request.text("requestedSessionDuration")
+                duration = self._duration(raw, self.front.auth_settings()) if raw else self.app_duration
+                self.app_duration = duration
                 self._arm_session_timer(duration)
                 self._respond_raw(invoke_id, E.ResetApplicationSessionTimerPosResponse(
                     E.actualSessionDuration(str(duration))))
@@ -186,6 +194,11 @@ class CstaSession:
 
     def error(self, invoke_id: int, category: str, value: str) -> None:
         self.respond(invoke_id, error_response(self.ns, category, value))
+
+    def unsolicited(self, element) -> None:
+        """A message the server sends on its own (like an event) with invoke ID 9999."""
+        if not self.closed:
+            self._send(encode_frame(EVENT_INVOKE_ID, to_bytes(element)))
 
     def event(self, monitor, body: dict) -> None:
         if self.closed or body.get("event") in monitor.filtered:

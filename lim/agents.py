@@ -39,11 +39,11 @@ class AgentMixin:
         elif features.agent_state == AGENT_NULL:
             raise Refused("not_logged_on", f"no agent is logged on at {number}")
         elif action == "logout":
-            group = features.agent_group
+            group, agent_id = features.agent_group, features.agent_id
             self._agent_state(number, AGENT_NULL)
             features.agent_group = features.agent_id = None
             self._save_features(number)
-            self._emit_device(number, "AgentLoggedOff", also=[group], group=group)
+            self._emit_device(number, "AgentLoggedOff", also=[group], group=group, agent_id=agent_id)
         else:
             wanted = {"ready": AGENT_READY, "notready": AGENT_NOT_READY, "wrapup": AGENT_WORKING_AFTER_CALL}[action]
             if wanted == AGENT_READY and self.calls_of.get(number):

@@ -366,13 +366,14 @@ class ControlMixin:
         fields = {"primary_old_call": held.call_id, "secondary_old_call": other_id}
         if conference:
             held.parties[device].state = ConnState.CONNECTED
-            self._emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added, **fields)
+            self._emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added,
+                       moved=added, **fields)
         else:
             remaining = [d for d in held.parties if d != device and d not in added]
             held.parties.pop(device)
             self._emit(held, "Transferred", device, Cause.TRANSFER, transferring=device,
                        transferred=remaining[0] if remaining else None,
-                       transferred_to=added[0] if added else None, extra=[device], **fields)
+                       transferred_to=added[0] if added else None, moved=added, extra=[device], **fields)
             self._forget(held, device)
             if remaining:
                 held.calling = remaining[0]
