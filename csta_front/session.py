@@ -29,9 +29,13 @@ MAX_SESSION_DURATION_S = 86_400
 class CstaSession:
     _ids = itertools.count(1)
 
-    def __init__(self, front: Any, send: Callable[[bytes], None], close: Callable[[], None], peer: str = "?"):
+    def __init__(self, front: Any, send: Callable[[bytes], None] | None, close: Callable[[], None],
+                 peer: str = "?", send_document: Callable[[int, bytes], None] | None = None):
+        """`send` takes framed bytes (XML over TCP); a transport that carries documents another
+        way (TR87 in SIP INFO bodies, SOAP) gives `send_document(invoke_id, xml)` instead and
+        feeds requests to `frame_received(invoke_id, xml)`."""
         self.front = front
-        self._send = send
+        self._send_document = send_document or (lambda invoke_id, xml: send(encode_frame(invoke_id, xml)))
         self._close = close
         self.peer = peer
         self.id = next(self._ids)
@@ -48,7 +52,7 @@ class CstaSession:
     def connection_made(self) -> None:
         if self.front.settings.system_status_on_connect:
             E = maker(self.ns)
-            self._send(encode_frame(next(self._server_invoke) % 9999, to_bytes(E.SystemStatus(E.systemStatus("normal")))))
+            self._send_document(next(self._server_invoke) % 9999, to_bytes(E.SystemStatus(E.systemStatus("normal"))))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -187,7 +191,7 @@ class CstaSession:
     # -- output ----------------------------------------------------------------------------------------
     def respond(self, invoke_id: int, xml: bytes) -> None:
         if not self.closed:
-            self._send(encode_frame(invoke_id, xml))
+            self._send_document(invoke_id, xml)
 
     def _respond_raw(self, invoke_id: int, element) -> None:
         self.respond(invoke_id, to_bytes(element))
@@ -198,14 +202,14 @@ class CstaSession:
     def unsolicited(self, element) -> None:
         """A message the server sends on its own (like an event) with invoke ID 9999."""
         if not self.closed:
-            self._send(encode_frame(EVENT_INVOKE_ID, to_bytes(element)))
+            self._send_document(EVENT_INVOKE_ID, to_bytes(element))
 
     def event(self, monitor, body: dict) -> None:
         if self.closed or body.get("event") in monitor.filtered:
             return
         xml = event_xml(self.ns, body, monitor.xref, monitor.target if monitor.kind == "device" else None)
         if xml is not None:
-            self._send(encode_frame(EVENT_INVOKE_ID, xml))
+            self._send_document(EVENT_INVOKE_ID, xml)
 
     def register_id(self) -> str:
         return f"{self.id}-{next(self._register_ids)}"
