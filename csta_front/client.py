@@ -259,7 +259,7 @@ class CstaClient:
 
     async def get_agent_state(self, device: str) -> str | None:
         root = await self.request(self.E.GetAgentState(self.E.device(device)))
-        return text(root, "agentStateList", "agentStateEntry", "agentState")
+        return text(root, "agentStateList", "agentStateEntry", "agentInfo", "agentInfoItem", "agentState")
 
     async def get_message_waiting(self, device: str) -> bool:
         root = await self.request(self.E.GetMessageWaitingIndicator(self.E.device(device)))
