@@ -11,7 +11,7 @@ import errno
 import logging
 import socket
 import ssl
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 
@@ -43,6 +43,7 @@ class Connection:
         self.closed = False
         self.handshaking = tls
         self.partial_since: float | None = None  # when the unfinished frame (or first bytes) began
+        self.handler: Any = None  # the protocol handler when the connection is not framed XML
 
     def _handshake(self) -> None:
         try:
@@ -81,16 +82,23 @@ class Connection:
                 return
 
     def _received(self, data: bytes) -> None:
+        if self.handler is not None:  # another protocol on this port (SIP, HTTP)
+            self.handler.data_received(data)
+            return
         if self.session is None:
             self.first += data
             kind = sniff(self.first)
             if kind is None:
                 return  # not enough bytes to tell yet
+            data, self.first = self.first, b""
+            if kind in self.front.stream_handlers:
+                self.handler = self.front.stream_handlers[kind](self.front, self)
+                self.handler.data_received(data)
+                return
             if kind != "csta":
                 log.info("%s speaks %s on the CSTA XML port: closing", self.peer, kind)
                 self.close()
                 return
-            data, self.first = self.first, b""
             self.session = CstaSession(self.front, self.write, self.close, self.peer)
             self.front.sessions.add(self.session)
         self.session.data_received(data)
@@ -151,6 +159,8 @@ class Connection:
         if self.session is not None:
             self.session.close()
             self.front.sessions.discard(self.session)
+        if self.handler is not None:
+            self.handler.connection_lost()
         self.front.forget(self)
         try:
             self.sock.close()
@@ -174,6 +184,11 @@ class FrontEnd:
         self.monitors = Monitors(bus.subscribe, bus.unsubscribe, settings.max_monitors)
         self.sessions: set[CstaSession] = set()
         self.connections: dict[int, Connection] = {}
+        # Other protocols on the same TCP ports, by what sniff() calls them: kind -> factory
+        # (front, connection) -> handler with data_received(bytes) and connection_lost().
+        self.stream_handlers: dict[str, Callable[["FrontEnd", Connection], Any]] = {}
+        # Datagram sockets (SIP over UDP): fd -> (socket, on_datagram(data, address)).
+        self.datagram_sockets: dict[int, tuple[socket.socket, Callable[[bytes, Any], None]]] = {}
         self.poller = zmq.Poller()
         self._bus_sockets: tuple = ()
         self.running = False
@@ -240,6 +255,24 @@ class FrontEnd:
     def authentication_required(self) -> bool:
         return self.settings.authentication_mandatory or self.auth_settings().mandatory
 
+    def add_datagram_socket(self, sock: socket.socket, on_datagram: Callable[[bytes, Any], None]) -> None:
+        sock.setblocking(False)
+        self.datagram_sockets[sock.fileno()] = (sock, on_datagram)
+        self.poller.register(sock.fileno(), zmq.POLLIN)
+
+    def _read_datagrams(self, sock: socket.socket, on_datagram: Callable[[bytes, Any], None]) -> None:
+        for _ in range(256):
+            try:
+                data, address = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            try:
+                on_datagram(data, address)
+            except Exception:  # one bad datagram must not stop the server
+                log.exception("datagram from %s", address)
+
     def want_write(self, conn: Connection, on: bool) -> None:
         if not conn.closed:
             self.poller.modify(conn.fd, zmq.POLLIN | (zmq.POLLOUT if on else 0))
@@ -302,6 +335,8 @@ class FrontEnd:
             conn.close()
         for listener, _ in self.listeners.values():
             listener.close()
+        for sock, _ in self.datagram_sockets.values():
+            sock.close()
 
     def poll_once(self, max_wait: float) -> None:
         self._sync_bus_sockets()
@@ -311,6 +346,8 @@ class FrontEnd:
                 self.bus.drain(sock)
             elif sock in self.listeners:
                 self._accept(*self.listeners[sock])
+            elif sock in self.datagram_sockets:
+                self._read_datagrams(*self.datagram_sockets[sock])
             else:
                 conn = self.connections.get(sock)
                 if conn is None:
