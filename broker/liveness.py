@@ -60,14 +60,16 @@ class Liveness:
 
     def heard(self, node_id: str, incarnation: int, now: float) -> tuple[str, list[Change]]:
         """A heartbeat or any message arrived. Returns (verdict, changes), verdict one of:
-        "ok"; "unknown" (never registered: a client); "stale" (sent by an older incarnation than
-        the registered one: drop it); "rejoin" (its incarnation was declared dead)."""
+        "ok"; "unknown" (not registered: a client, or a node's new incarnation that has not
+        registered yet: its requests are routed, it is not yet a member); "stale" (sent by an older
+        incarnation than the registered one: drop it); "rejoin" (its incarnation was declared
+        dead: it hung and woke up)."""
         member = self.members.get(node_id)
-        if member is None:
+        if member is None or incarnation > member.incarnation:
             return "unknown", []
         if incarnation < member.incarnation:
             return "stale", []
-        if incarnation != member.incarnation or member.state == DEAD:
+        if member.state == DEAD:
             return "rejoin", []
         member.last_seen = now
         if member.state == SUSPECT:

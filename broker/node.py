@@ -127,7 +127,10 @@ class BusNode:
 
     def _heartbeat(self) -> None:
         now = self.timers.now()
-        if now - self.last_heard > self.dead_after:
+        if not self.registered:
+            # Registration has its own retry; beats from an unregistered incarnation mean nothing.
+            self.last_heard = now
+        elif now - self.last_heard > self.dead_after:
             log.warning("broker silent for %.2fs: reconnecting", now - self.last_heard)
             self.dealer.close(0)
             self._connect_dealer()

@@ -142,7 +142,7 @@ class Broker:
                            msgpack.packb({"incarnation": env.incarnation}))
             return
         if env.kind == "heartbeat":
-            return
+            return  # a beat from a member (counted above), or from nobody we know: nothing to route
         if env.dst == BROKER_ID:
             self._serve(env, body)
             return

@@ -84,11 +84,16 @@ class CstaClient:
                     break
                 for frame in decoder.feed(data):
                     root = parse_xml(frame.xml)
-                    future = self._pending.pop(frame.invoke_id, None)
+                    name = local_name(root)
+                    # By name first: a server's own request (SystemStatus) may carry an invoke ID
+                    # that one of ours also uses.
+                    if name.endswith("Event"):
+                        self.events.put_nowait(root)
+                        continue
+                    is_answer = name == "CSTAErrorCode" or name.endswith("Response")
+                    future = self._pending.pop(frame.invoke_id, None) if is_answer else None
                     if future is not None and not future.done():
                         future.set_result(root)
-                    elif local_name(root).endswith("Event"):
-                        self.events.put_nowait(root)
                     else:
                         self.server_requests.put_nowait((frame.invoke_id, root))
         finally:
@@ -283,8 +288,8 @@ class CstaClient:
         return text(await self.request(self.E.RequestSystemStatus()), "systemStatus")
 
     async def get_csta_features(self) -> list[str]:
-        root = await self.request(self.E.GetCSTAFeatures())
         """The supported services' names, e.g. "MakeCall", from every capability list."""
+        root = await self.request(self.E.GetCSTAFeatures())
         services = find(root, "supportedServices")
         return [etree.QName(item).localname[0].upper() + etree.QName(item).localname[1:]
                 for group in (services if services is not None else []) for item in group]

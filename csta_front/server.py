@@ -101,11 +101,11 @@ class Connection:
                 return
             self.session = CstaSession(self.front, self.write, self.close, self.peer)
             self.front.sessions.add(self.session)
-        self.session.data_received(data)
-        if self.session.decoder.awaiting_frame:
-            self.partial_since = self.partial_since or self.front.timers.now()
-        else:
+        completed = self.session.data_received(data)
+        if not self.session.decoder.awaiting_frame:
             self.partial_since = None
+        elif completed or self.partial_since is None:
+            self.partial_since = self.front.timers.now()  # a new frame began in this chunk
 
     def stalled(self, now: float, limit: float) -> bool:
         """A frame (or the first bytes) begun and not finished within `limit` seconds: a slow or
@@ -299,6 +299,9 @@ class FrontEnd:
         self.lim_states[lim] = state
         if previous is None or (state == "dead") == (previous == "dead"):
             return
+        for session in list(self.sessions):
+            if session.registered_for_status:
+                session.system_status(self.system_status())
         event = "OutOfService" if state == "dead" else "BackInService"
         owners = self.topology.directory()
         for monitor in list(self.monitors.by_xref.values()):
@@ -361,6 +364,10 @@ class FrontEnd:
                     log.exception("%s: closing after an internal error", conn.peer)
                     conn.close()
         self.timers.run_due()
+
+    def system_status(self) -> str:
+        """ECMA-269 system status: normal, or partiallyDisabled while a LIM is out of service."""
+        return "partiallyDisabled" if any(s == "dead" for s in self.lim_states.values()) else "normal"
 
     def on_request(self, env) -> None:
         """Bus requests to this front end: its status (for `mxone status` and `csta -p`)."""

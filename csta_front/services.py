@@ -145,6 +145,11 @@ def empty_response(call: ServiceCall) -> Callable[[dict], None]:
 
 
 # -- call control ------------------------------------------------------------------------------------
+# A number to call that the exchange does not know is the called device's fault, not the caller's.
+CALLED_NUMBER_ERRORS = {"unknown_number": ("operation", "invalidCalledDevice"),
+                        "bad_digits": ("operation", "invalidCalledDevice")}
+
+
 @service("MakeCall")
 def make_call(call: ServiceCall) -> None:
     calling = call.device("callingDevice")
@@ -154,8 +159,7 @@ def make_call(call: ServiceCall) -> None:
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
     call.ask(f"dev:{calling}", "phone", {"action": "dial", "digits": called},
              lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
-             errors={"unknown_number": ("operation", "invalidCalledDevice"),
-                     "bad_digits": ("operation", "invalidCalledDevice")})
+             errors=CALLED_NUMBER_ERRORS)
 
 
 @service("AnswerCall")
@@ -192,10 +196,10 @@ def retrieve_call(call: ServiceCall) -> None:
 def consultation_call(call: ServiceCall) -> None:
     call_id, number = call.connection("existingCall")
     consulted = call.device("consultedDevice")
-    call.phone(number, "consult",
-               lambda r: call.respond(call.E.ConsultationCallResponse(
-                   connection_el(call.E, "initiatedCall", r["call_id"], number))),
-               call_id=call_id, digits=consulted)
+    call.ask(f"dev:{number}", "phone", {"action": "consult", "call_id": call_id, "digits": consulted},
+             lambda r: call.respond(call.E.ConsultationCallResponse(
+                 connection_el(call.E, "initiatedCall", r["call_id"], number))),
+             errors=CALLED_NUMBER_ERRORS)
 
 
 def _two_calls(call: ServiceCall, action: str, result: str | None) -> None:
@@ -233,17 +237,19 @@ def reconnect_call(call: ServiceCall) -> None:
 @service("DeflectCall")
 def deflect_call(call: ServiceCall) -> None:
     call_id, number = call.connection("callToBeDiverted")
-    call.phone(number, "deflect", empty_response(call), call_id=call_id, digits=call.device("newDestination"))
+    call.ask(f"dev:{number}", "phone", {"action": "deflect", "call_id": call_id,
+                                        "digits": call.device("newDestination")},
+             empty_response(call), errors=CALLED_NUMBER_ERRORS)
 
 
 @service("SingleStepTransferCall")
 def single_step_transfer(call: ServiceCall) -> None:
     call_id, number = call.connection("activeCall")
     to = call.device("transferredTo")
-    call.phone(number, "sst",
-               lambda r: call.respond(call.E.SingleStepTransferCallResponse(
-                   connection_el(call.E, "transferredCall", r["call_id"], to))),
-               call_id=call_id, digits=to)
+    call.ask(f"dev:{number}", "phone", {"action": "sst", "call_id": call_id, "digits": to},
+             lambda r: call.respond(call.E.SingleStepTransferCallResponse(
+                 connection_el(call.E, "transferredCall", r["call_id"], to))),
+             errors=CALLED_NUMBER_ERRORS)
 
 
 @service("GenerateDigits")
@@ -464,11 +470,13 @@ def monitor_stop(call: ServiceCall) -> None:
 # -- system ---------------------------------------------------------------------------------------------
 @service("RequestSystemStatus")
 def request_system_status(call: ServiceCall) -> None:
-    call.respond(call.E.RequestSystemStatusResponse(call.E.systemStatus("normal")))
+    call.respond(call.E.RequestSystemStatusResponse(call.E.systemStatus(call.front.system_status())))
 
 
 @service("SystemRegister")
 def system_register(call: ServiceCall) -> None:
+    """From now on the session is sent SystemStatus whenever the exchange's status changes."""
+    call.session.registered_for_status = True
     call.respond(call.E.SystemRegisterResponse(call.E.sysStatRegisterID(call.session.register_id())))
 
 

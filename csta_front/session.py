@@ -22,7 +22,8 @@ from csta_front.settings import check_password
 log = logging.getLogger("csta")
 
 # Documents a client sends that are answers to the server, not requests: nothing to reply.
-CLIENT_ANSWERS = {"SystemStatusResponse", "SystemRegisterAbort"}
+CLIENT_ANSWERS = {"SystemStatusResponse"}
+SERVER_INVOKE_IDS = 9000  # the server's own requests count from here, away from clients' first IDs
 MAX_SESSION_DURATION_S = 86_400
 
 
@@ -45,26 +46,37 @@ class CstaSession:
         self.app_duration = MAX_SESSION_DURATION_S
         self.app_timer = None
         self.closed = False
-        self._server_invoke = itertools.count(1)
+        self._server_invoke = itertools.count()
+        self.registered_for_status = False  # SystemRegister: told of every change of system status
         self._register_ids = itertools.count(1)
 
     # -- input -------------------------------------------------------------------------------------
     def connection_made(self) -> None:
         if self.front.settings.system_status_on_connect:
-            E = maker(self.ns)
-            self._send_document(next(self._server_invoke) % 9999, to_bytes(E.SystemStatus(E.systemStatus("normal"))))
+            self.system_status(self.front.system_status())
 
-    def data_received(self, data: bytes) -> None:
+    def system_status(self, status: str) -> None:
+        """Send SystemStatus (a request from the server; the client answers SystemStatusResponse)."""
+        E = maker(self.ns)
+        invoke_id = SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
+        self._send_document(invoke_id, to_bytes(E.SystemStatus(E.systemStatus(status))))
+
+    def data_received(self, data: bytes) -> int:
+        """Serve every complete frame in `data`; returns how many there were. Frames before a
+        framing error are still answered; then the connection closes."""
+        error = None
         try:
             frames = self.decoder.feed(data)
         except FramingError as exc:
-            log.warning("session %d (%s): %s: closing", self.id, self.peer, exc)
-            self.close()
-            return
+            error, frames = exc, list(exc.frames)
         for frame in frames:
             if self.closed:
-                return
+                break
             self.frame_received(frame.invoke_id, frame.xml)
+        if error is not None:
+            log.warning("session %d (%s): %s: closing", self.id, self.peer, error)
+            self.close()
+        return len(frames)
 
     def frame_received(self, invoke_id: int, xml: bytes) -> None:
         try:

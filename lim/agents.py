@@ -85,6 +85,10 @@ class AgentMixin:
             self.agent_timers[number] = self.timers.call_later(wrapup, lambda: self._wrapup_over(number))
         self._agent_report(number, group)
 
+    def _agent_not_answering(self, number: str) -> None:
+        if self.features[number].agent_state != AGENT_NULL:
+            self._agent_state(number, AGENT_NOT_READY)
+
     def _wrapup_over(self, number: str) -> None:
         if self.features[number].agent_state == AGENT_WORKING_AFTER_CALL:
             self._agent_state(number, AGENT_READY)

@@ -40,7 +40,7 @@ class ControlMixin:
         done = on_done or (lambda failure: failure and self._offer_failed(call, number, failure))
         body = {"call_id": call.call_id, "controller": self.lim, "calling": call.calling,
                 "called": number, "diverted_from": list(diverted_from), "hunt": hunt, "front": front}
-        context = (cause, list(diverted_from), last_redirection, hunt, done)
+        context = (cause, list(diverted_from), last_redirection, hunt, done, on_done)
         call.offers += 1
         if self.directory.owner(number) == self.lim:
             self._offer_result(call, number, self._accept_offer(body), context)
@@ -49,7 +49,7 @@ class ControlMixin:
                              lambda reply: self._offer_result(call, number, reply, context))
 
     def _offer_result(self, call: Call, number: str, reply: dict[str, Any], context) -> None:
-        cause, diverted_from, last_redirection, hunt, done = context
+        cause, diverted_from, last_redirection, hunt, done, on_done = context
         call.offers -= 1
         if call.cleared:  # the call ended while the offer travelled
             if reply.get("ok"):
@@ -82,8 +82,10 @@ class ControlMixin:
         if forward:
             to, forward_cause = forward
             self._emit(call, "Diverted", number, forward_cause, diverted_to=to, extra=[number])
+            # The caller's own handler, if any, hears the outcome; else the failure names the
+            # device that refused, wherever the forwarding chain ended.
             self._offer(call, to, forward_cause, diverted_from=[*diverted_from, number],
-                        last_redirection=number, hunt=hunt, on_done=done)
+                        last_redirection=number, hunt=hunt, on_done=on_done)
             return
         if reply.get("hunt"):
             self._hunt(call, number, reply["hunt"], done)
@@ -182,8 +184,14 @@ class ControlMixin:
         party = call.parties.get(number)
         if call.cleared or party is None or party.state != ConnState.ALERTING:
             return
-        if party.hunt in self.acd_groups:  # an agent who does not answer: the call goes back in the queue
+        if party.hunt in self.acd_groups:
+            # An agent who does not answer: the call goes back to the head of the queue, and the
+            # agent is made not ready, so the next call does not go to an empty seat.
             self._drop(call, number, Cause.NOT_ANSWERED)
+            if party.lim == self.lim:
+                self._agent_not_answering(number)
+            else:
+                self.bus.request(f"dev:{number}", "agent", {"action": "notready"})
             self._offer(call, party.hunt, Cause.ENTERING_DISTRIBUTION, front=True)
             return
         self._release(call, number, Cause.NOT_ANSWERED)

@@ -82,6 +82,7 @@ class FakeFront:
 
     auth_settings = FrontEnd.auth_settings
     authentication_required = FrontEnd.authentication_required
+    system_status = FrontEnd.system_status
 
     def __init__(self, settings: CstaSettings | None = None, topology: Topology | None = None,
                  store: Any = None) -> None:
@@ -94,6 +95,7 @@ class FakeFront:
         self.settings = settings or CstaSettings()
         self.topology = topology or default_topology()
         self.directory = Directory(self.topology)
+        self.lim_states: dict[int, str] = {}
         self.monitors = Monitors(self.bus.subscribe, self.bus.unsubscribe, self.settings.max_monitors)
 
     def advance(self, seconds: float) -> None:

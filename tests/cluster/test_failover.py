@@ -63,6 +63,7 @@ def test_lim_killed(cluster):
             await one.set_do_not_disturb("2005", True)  # persistent state that must survive
             caller = await one.monitor_start("1000")
             watch_one, watch_two = await one.monitor_start("2000"), await two.monitor_start("2000")
+            await two.request(two.E.SystemRegister())  # two wants to hear of system status changes
             call_id = await one.make_call("1000", "2000")
             await one.answer_call(call_id, "2000")
             await events_until(two, ["Delivered", "Established"])
@@ -85,12 +86,19 @@ def test_lim_killed(cluster):
                 assert field(cleared[0], "monitorCrossRefID") in (caller, watch_one)
                 on_two = await events_until(two, ["OutOfService"])
                 assert field(on_two[-1], "monitorCrossRefID") == watch_two
+                invoke_id, status = await asyncio.wait_for(two.server_requests.get(), 5)
+                assert field(status, "systemStatus") == "partiallyDisabled" and invoke_id >= 9000
+                await two.answer_server(invoke_id, two.E.SystemStatusResponse())
+                assert await one.request_system_status() == "partiallyDisabled"
                 print(f"LIM killed: surviving party released and monitors told after {released * 1000:.0f} ms")
                 back = await events_until(two, ["BackInService"], timeout=30)
                 await events_until(one, ["BackInService"], timeout=30)
                 recovered = time.monotonic() - killed
                 print(f"LIM killed: back in service (supervisord restart + re-register) after {recovered:.2f} s")
                 wait_for(lambda: lim_states(ex.client)[2][0] == "up", 10, "LIM 2 up")
+                _, status = await asyncio.wait_for(two.server_requests.get(), 5)
+                assert field(status, "systemStatus") == "normal"
+                assert await one.request_system_status() == "normal"
             assert await one.get_do_not_disturb("2005") is True
             # The open monitors deliver again without the client doing anything.
             call_id = await one.make_call("1001", "2000")

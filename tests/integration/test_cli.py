@@ -91,7 +91,12 @@ def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path):
         assert cluster.supervisord_pid() is None
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            # Ask first: supervisord stops its children on SIGINT; SIGKILL would orphan them.
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def alive(pid: int) -> bool:

@@ -58,6 +58,7 @@ def test_liveness_up_suspect_dead():
     live.register("lim-1", "lim", 1, incarnation=2, now=2.2)
     assert live.heard("lim-1", 1, now=2.3)[0] == "stale"  # still queued from before it rejoined
     assert live.heard("lim-1", 2, now=2.3)[0] == "ok"
+    assert live.heard("lim-1", 3, now=2.4)[0] == "unknown"  # a newer incarnation, not registered yet
     assert live.heard("cli-1", 0, now=2.3)[0] == "unknown"
 
 

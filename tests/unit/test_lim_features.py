@@ -255,6 +255,14 @@ def test_forwarding_chain_and_loops(net):
     assert last(net, "1001")["event"] == "Delivered" and last(net, "1001")["last_redirection"] == "3000"
 
 
+def test_a_forwarded_call_that_fails_names_the_device_that_refused(net):
+    net.feature("2000", "forward", type="all", to="3000")
+    net.feature("3000", "dnd", on=True)
+    net.phone("1000", "dial", digits="2000")
+    failed = last(net, "1000")
+    assert failed["event"] == "Failed" and failed["cause"] == "doNotDisturb" and failed["failing"] == "3000"
+
+
 def test_busy_forwarding_loop_stops_at_the_exchange(net):
     net.feature("2000", "forward", type="busy", to="3000")
     net.feature("3000", "forward", type="busy", to="2000")
@@ -400,6 +408,9 @@ def test_agent_who_does_not_answer_sends_the_call_back_to_the_queue(net):
     net.agent("3005", "login", agent_id="30", group="5000")
     net.advance(30.1)
     assert last(net, "3005")["event"] == "Delivered"
+    # The agent who let it ring is made not ready: no more calls to an empty seat.
+    assert net.cores[2].features["2005"].agent_state == "agentNotReady"
+    assert "AgentNotReady" in net.event_names("2005")
 
 
 # -- requests that name their call (as CSTA requests do) --------------------------------------------
