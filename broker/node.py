@@ -134,6 +134,11 @@ class BusNode:
             log.warning("broker silent for %.2fs: reconnecting", now - self.last_heard)
             self.dealer.close(0)
             self._connect_dealer()
+            # Our PUB and SUB reconnect by themselves, maybe later than the DEALER: register only
+            # once our events are seen to flow again, as at start.
+            self.publishing = False
+            self.sub.setsockopt(zmq.SUBSCRIBE, self._probe_topic.encode())
+            self._probe()
             self._register()
         else:
             self._send("broker", "heartbeat", {}, msg_id=0)
