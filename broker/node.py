@@ -11,7 +11,6 @@ import itertools
 import logging
 from typing import Any, Callable
 
-import msgpack
 import zmq
 
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode, decode_body, decode_header

@@ -16,8 +16,7 @@ import time
 import pytest
 
 from csta_front.client import CstaClient, CstaError
-from tests.procs import free_ports, wait_for, write_topology
-from topology.cluster import Cluster
+from tests.procs import cluster_down, cluster_up, free_ports
 
 pytestmark = pytest.mark.cluster
 
@@ -70,16 +69,11 @@ def with_terminal(argv: list[str], answers: list[tuple[str, str]], timeout: floa
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("admin")
-    topo = write_topology(tmp / "exchange.yaml")
-    run_dir = tmp / "run"
-    up = subprocess.run([sys.executable, "-m", "topology.cli", "up", str(topo), "--detach", "--run-dir", str(run_dir)],
-                        capture_output=True, text=True, timeout=90)
-    assert up.returncode == 0, up.stderr
+    cluster = cluster_up(tmp_path_factory.mktemp("admin"))
     try:
-        yield Cluster(run_dir)
+        yield cluster
     finally:
-        subprocess.run([sys.executable, "-m", "topology.cli", "down", "--run-dir", str(run_dir)], timeout=60)
+        cluster_down(cluster)
 
 
 def run(coro):

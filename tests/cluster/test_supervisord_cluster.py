@@ -11,31 +11,18 @@ import time
 import pytest
 
 from lim.phone import Exchange
-from tests.procs import EventLog, lim_states, wait_for, write_topology
-from topology.cluster import Cluster
+from tests.procs import EventLog, cluster_down, cluster_up, mxone, wait_for
 
 pytestmark = pytest.mark.cluster
 
 
-def mxone(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 @pytest.fixture
 def cluster(tmp_path):
-    topo = write_topology(tmp_path / "exchange.yaml")
-    run_dir = tmp_path / "run"
-    up = mxone("up", str(topo), "--detach", "--run-dir", str(run_dir))
-    assert up.returncode == 0, up.stderr
-    assert "is up" in up.stdout
-    cluster = Cluster(run_dir)
+    cluster = cluster_up(tmp_path)
     try:
         yield cluster
     finally:
-        down = mxone("down", "--run-dir", str(run_dir))
-        assert down.returncode == 0, down.stderr
-        assert cluster.supervisord_pid() is None
+        cluster_down(cluster)
 
 
 def status(run_dir) -> dict:

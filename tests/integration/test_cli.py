@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
 
 from tests.procs import wait_for, write_topology
 from topology.cluster import Cluster

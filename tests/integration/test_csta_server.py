@@ -9,9 +9,8 @@ import time
 import pytest
 
 from csta_front.client import ED3, ED5, CstaClient, CstaError, device_field, event_name, field
-from csta_front.framing import encode_frame
 from lim.phone import Exchange
-from tests.procs import Processes, lim_states, wait_for, write_topology
+from tests.procs import Processes, wait_for, write_topology
 from topology.loader import load_topology
 
 
@@ -280,7 +279,7 @@ def test_impossible_frame_closes_only_that_connection(exchange):
                 bad.sendall(b"\x00\x00\x00\x03" + b"0001")  # a length shorter than the header
                 assert bad.recv(100) == b""  # closed by the server
             with socket.create_connection((lim.address, lim.csta.port), timeout=5) as bad:
-                bad.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # not this port's protocol (yet)
+                bad.sendall(b"HELLO THERE\r\n")  # no protocol this port speaks
                 assert bad.recv(100) == b""
             assert await good.request_system_status() == "normal"
             await good.monitor_stop(xref)

@@ -779,12 +779,12 @@ def test_sessions_see_only_their_own_monitors(live):
         """Every event is for this session's monitor, about its own call and its two devices."""
         names = [event_name(e) for e in events]
         assert events, "no events for the session's own monitor"
-        for event in events:
-            assert field(event, "monitorCrossRefID") == xref, names
-            calls = {(el.text or "").strip() for el in event.iter() if isinstance(el.tag, str)
+        for ev in events:
+            assert field(ev, "monitorCrossRefID") == xref, names
+            calls = {(el.text or "").strip() for el in ev.iter() if isinstance(el.tag, str)
                      and local_name(el) == "callID"}
-            assert calls == {call_id}, (event_name(event), calls)
-            assert devices_in(event) <= {device, partner}, (event_name(event), devices_in(event))
+            assert calls == {call_id}, (event_name(ev), calls)
+            assert devices_in(ev) <= {device, partner}, (event_name(ev), devices_in(ev))
         assert any(device in devices_in(e) for e in events)
         return names
 

@@ -8,7 +8,7 @@ import msgpack
 import pytest
 import zmq
 
-from broker.client import BusClient, BusError
+from broker.client import BusError
 from lim.phone import Exchange
 from tests.procs import EventLog, Processes, lim_states, wait_for, write_topology
 from topology.loader import load_topology
