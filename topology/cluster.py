@@ -73,15 +73,19 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
     return "\n".join(sections)
 
 
-def check_ports_free(topology: Topology) -> None:
-    """Fail before starting anything if a port the broker needs is taken."""
+def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> None:
+    """Fail before starting anything if a port the broker or a CSTA server needs is taken."""
     ep = topology.broker.primary
-    for port in (ep.router_port, ep.pub_port, ep.sub_port):
-        with socket.socket(socket.AF_INET6 if ":" in ep.address else socket.AF_INET) as sock:
+    wanted = [(f"broker port", ep.address, port) for port in (ep.router_port, ep.pub_port, ep.sub_port)]
+    for number, server in (csta or {}).items():
+        address = topology.lim(number).address
+        wanted += [(f"LIM {number}'s CSTA port", address, port) for port in (server.port, server.tls_port) if port]
+    for what, address, port in wanted:
+        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
             try:
-                sock.bind((ep.address, port))
+                sock.bind((address, port))
             except OSError as exc:
-                raise ClusterError(f"broker port {ep.address}:{port} is not free ({exc.strerror})") from None
+                raise ClusterError(f"{what} {address}:{port} is not free ({exc.strerror})") from None
 
 
 class Cluster:
@@ -104,7 +108,7 @@ class Cluster:
         topology = load_topology(topology_file)  # validate before touching the run directory
         if self.is_running():
             raise ClusterError(f"an exchange is already running in {self.run_dir}; stop it with `mxone down`")
-        check_ports_free(topology)
+        check_ports_free(topology, self.csta_servers(topology))
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
         target = self.run_dir / "topology.yaml"

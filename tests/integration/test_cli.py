@@ -54,6 +54,16 @@ def test_up_refuses_a_taken_broker_port(tmp_path):
     assert out.returncode == 1 and f"broker port 127.0.0.1:{port} is not free" in out.stderr
 
 
+def test_up_refuses_a_taken_csta_port(tmp_path):
+    topo = write_topology(tmp_path / "t.yaml")
+    port = int(next(l for l in topo.read_text().splitlines() if l.strip().startswith("port:")).split(":")[1])
+    with socket.socket() as taken:
+        taken.bind(("127.0.1.1", port))
+        taken.listen()
+        out = mxone("up", str(topo), "--detach", "--run-dir", str(tmp_path / "run"))
+    assert out.returncode == 1 and f"LIM 1's CSTA port 127.0.1.1:{port} is not free" in out.stderr
+
+
 def test_commands_without_an_exchange_say_so(tmp_path):
     for args in (("status",), ("phone", "1000", "dial", "2000"), ("down",), ("events",)):
         out = mxone(*args, "--run-dir", str(tmp_path / "nothing"))
