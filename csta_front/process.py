@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mxone-csta: cannot listen on {front.address}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    from csta_front.tr87 import install as install_sip
+    install_sip(front)  # TR87: SIP over TCP on the CSTA port, and over UDP for TR87_uaCSTA servers
+    from csta_front.soap import install as install_soap
+    install_soap(front)  # the SOAP web service: HTTP on the CSTA port (seed Figure 2 and 6.1)
 
     def stop(*_):
         front.running = False

@@ -56,6 +56,10 @@ RSS = csta("RequestSystemStatus", f'<extensions><privateData><private><lcs:line 
                                   "tel:2000;phone-context=dialstring</lcs:line></private></privateData></extensions>")
 
 
+def monitor_start_body(device: str) -> bytes:
+    return csta("MonitorStart", f"<monitorObject><deviceObject>{device}</deviceObject></monitorObject>")
+
+
 def xml_name(body: bytes) -> str:
     return etree.QName(etree.fromstring(body)).localname
 
@@ -80,7 +84,8 @@ def test_parse_request_with_compact_forms_folding_and_list_headers():
     assert isinstance(msg, Request)
     assert (msg.method, msg.uri) == ("INFO", "sip:csta@127.0.1.1:5062")
     assert msg.values("Via") == ["SIP/2.0/UDP 10.1.1.5:5070;branch=z9hG4bKa1;rport",
-                                 "SIP/2.0/TCP proxy.test;branch=z9hG4bKp1", "SIP/2.0/TLS edge.test:5061;branch=z9hG4bKe1"]
+                                 "SIP/2.0/TCP proxy.test;branch=z9hG4bKp1",
+                                 "SIP/2.0/TLS edge.test:5061;branch=z9hG4bKe1"]
     assert msg.top_via.branch == "z9hG4bKa1" and msg.top_via.port == 5070 and "rport" in msg.top_via.params
     assert msg.from_tag == "abc" and msg.to_tag == "srv"
     assert Address.parse(msg.header("From")).display == "Lync, user"
@@ -172,6 +177,7 @@ def test_a_missing_mandatory_header_is_400(header):
     (raw("OPTIONS").replace(b"OPTIONS sip:", b"OPTIONS  sip:"), "bad request line"),
     (raw("OPTIONS").replace(b"From: \"Lync\"", "From: \"L\xfcnc\"".encode("latin-1")), "not UTF-8"),
     (raw("OPTIONS").replace(b"Call-ID: call-1", b"Call-ID: "), "empty Call-ID"),
+    (raw("OPTIONS").replace(b"Call-ID: call-1", b"Call-ID: c\rX-Injected: 1"), "bare CR"),
     (b"OPTIONS sip:x SIP/2.0\r\n Via: x\r\n\r\n", "continuation line"),
 ])
 def test_malformed_requests_are_400(data, detail):
@@ -355,6 +361,31 @@ def test_rfc2543_requests_without_a_branch_are_matched_by_their_fields():
     ep.datagram_received(raw("INFO", branch=None, cseq=3), wire.flow)
     assert len(tu.requests) == 2 and len(wire.messages()) == 3
     assert transaction_key(parse_datagram(first))[0] == "2543"
+    # pidgin-sipe restarts CSeq after a re-INVITE: the same CSeq with another body is a new request.
+    ep.datagram_received(raw("INFO", branch=None, cseq=2, body=b"<other/>"), wire.flow)
+    assert len(tu.requests) == 3
+    wire.messages()
+    # ... and a CANCEL without a branch finds its INVITE.
+    tu.auto = None
+    ep.datagram_received(raw("INVITE", branch=None, cseq=9, body=RSS), wire.flow)
+    ep.datagram_received(raw("CANCEL", branch=None, cseq=9), wire.flow)
+    assert [m.status for m in wire.messages()] == [200, 487] and len(tu.cancels) == 1
+
+
+def test_sipe_refresh_ack_finds_the_re_invite():
+    """pidgin-sipe, no branches: INVITE 1, ACK 1, ..., re-INVITE 5, ACK 1 (its CSeq restarts)."""
+    tu = Recorder(auto=200)
+    ep, wire = endpoint(tu)
+    ep.datagram_received(raw("INVITE", branch=None, cseq=1, body=RSS), wire.flow)
+    tag = wire.messages()[0].to_tag
+    ep.datagram_received(raw("ACK", branch=None, cseq=1, to_tag=tag), wire.flow)
+    ep.datagram_received(raw("INVITE", branch=None, cseq=5, to_tag=tag, body=RSS), wire.flow)
+    ep.datagram_received(raw("ACK", branch=None, cseq=1, to_tag=tag), wire.flow)
+    reinvite = tu.requests[1][1]
+    assert reinvite.acked and tu.acks[1][1] is reinvite
+    wire.messages()
+    wire.advance(40)
+    assert not wire.sent and not tu.ack_timeouts  # neither 200 is retransmitted
 
 
 def test_invite_2xx_is_retransmitted_until_the_ack():
@@ -372,8 +403,8 @@ def test_invite_2xx_is_retransmitted_until_the_ack():
     assert wire.times() == [11.5]  # capped at T2
     wire.messages()
     ack = raw("ACK", branch="z9hG4bKack", cseq=1)  # the ACK of a 2xx is a transaction of its own
-    ep.datagram_received(ack.replace(b"To: <sip:csta@127.0.1.1>", f"To: <sip:csta@127.0.1.1>;tag={txn.to_tag}".encode()),
-                         wire.flow)
+    tagged = f"To: <sip:csta@127.0.1.1>;tag={txn.to_tag}".encode()
+    ep.datagram_received(ack.replace(b"To: <sip:csta@127.0.1.1>", tagged), wire.flow)
     assert len(tu.acks) == 1 and tu.acks[0][1] is txn
     wire.advance(30)
     assert not wire.sent and not tu.ack_timeouts and not ep.server_txns
@@ -695,7 +726,7 @@ def test_info_requests_are_served_by_the_session(front, server, peer):
                                              "<autoOriginate>doNotPrompt</autoOriginate>"))
     assert front.bus.requests[-1] == ("dev:2000", "phone", {"action": "dial", "digits": "003222220220"})
     assert xml_name(made.body) == "MakeCallResponse" and C1.encode() in made.body
-    error = peer.ask("INFO", csta("MonitorStart", "<monitorObject><deviceObject>tel:1999</deviceObject></monitorObject>"))
+    error = peer.ask("INFO", monitor_start_body("tel:1999"))
     assert error.status == 200 and xml_name(error.body) == "CSTAErrorCode" and b"invalidMonitorObject" in error.body
     stop = peer.ask("INFO", csta("MonitorStop", f"<monitorCrossRefID>{xref}</monitorCrossRefID>"))
     assert xml_name(stop.body) == "MonitorStopResponse"
@@ -705,7 +736,7 @@ def test_info_requests_are_served_by_the_session(front, server, peer):
 def test_responses_wait_for_the_lims_and_find_their_transaction(front, server, peer):
     peer.invite()
     front.bus.hold = True
-    first = peer.build("INFO", csta("MonitorStart", "<monitorObject><deviceObject>tel:2000</deviceObject></monitorObject>"))
+    first = peer.build("INFO", monitor_start_body("tel:2000"))
     second = peer.build("INFO", csta("MakeCall", "<callingDevice>tel:2000</callingDevice>"
                                                  "<calledDirectoryNumber>1000</calledDirectoryNumber>"))
     peer.send(first)
@@ -756,7 +787,7 @@ def test_events_wait_while_a_request_is_served(front, server, peer):
     got = peer.take()
     assert [m.status if isinstance(m, Response) else xml_name(m.body) for m in got] == [200, "ServiceInitiatedEvent"]
     # A request that comes after an event does not hold it up.
-    peer.send(peer.build("INFO", csta("MonitorStart", "<monitorObject><deviceObject>2000</deviceObject></monitorObject>")))
+    peer.send(peer.build("INFO", monitor_start_body("2000")))
     peer.answer(got[1])
     assert xml_name(peer.one().body) == "OriginatedEvent"
     front.bus.release()
@@ -813,7 +844,7 @@ def test_bye_ends_the_session_and_its_monitors(front, server, peer):
 def test_pending_requests_get_487_when_the_dialog_ends(front, server, peer):
     peer.invite()
     front.bus.hold = True
-    peer.send(peer.build("INFO", csta("MonitorStart", "<monitorObject><deviceObject>2000</deviceObject></monitorObject>")))
+    peer.send(peer.build("INFO", monitor_start_body("2000")))
     peer.send(peer.build("BYE"))
     assert sorted((m.status, m.cseq[1]) for m in peer.take()) == [(200, "BYE"), (487, "INFO")]
     front.bus.release()  # the LIM answers late: nobody is left to hear it
@@ -839,13 +870,22 @@ def test_reinvite_refreshes_the_dialog(front, server, peer):
 def test_session_timer_ends_a_dialog_that_is_not_refreshed(front, server, peer):
     resp = peer.invite(extra=["Session-Expires: 120;refresher=uac"])
     assert resp.header("Session-Expires") == "120;refresher=uac" and resp.header("Require") is None
-    front.advance(100)
+    front.advance(80)
     peer.ask("INVITE", RSS, extra=["Session-Expires: 120"])  # refreshed
     peer.send(peer.build("ACK", cseq=peer.cseq))
-    front.advance(100)
+    front.advance(87)
     assert front.sessions
-    front.advance(21)
+    front.advance(1.1)  # 32 s before the interval ends (RFC 4028 10)
     assert peer.take()[0].method == "BYE" and not front.sessions
+
+
+def test_a_client_supporting_timers_is_given_an_interval(front, server, peer):
+    """pidgin-sipe sends `Supported: timer` only, and refreshes 60 s before the 200's Session-Expires."""
+    resp = peer.invite(extra=["Supported: timer"])
+    assert resp.header("Session-Expires") == f"{tr87.SESSION_EXPIRES};refresher=uac"
+    assert resp.header("Require") == "timer"
+    assert peer.invite(extra=["Supported: timer", "Min-SE: 3600"]).header("Session-Expires") == "3600;refresher=uac"
+    assert peer.invite().header("Session-Expires") is None  # no support, no timer
 
 
 def test_options_in_and_out_of_dialogs(front, server, peer):
@@ -860,7 +900,7 @@ def test_options_in_and_out_of_dialogs(front, server, peer):
 def test_cancel_of_a_pending_invite(front, server, net):
     peer = Peer(server, net, "UDP")
     front.bus.hold = True
-    invite = peer.build("INVITE", csta("MonitorStart", "<monitorObject><deviceObject>2000</deviceObject></monitorObject>"),
+    invite = peer.build("INVITE", monitor_start_body("2000"),
                         branch="z9hG4bKcancelme")
     peer.send(invite)
     trying = peer.one()
@@ -878,7 +918,7 @@ def test_a_late_monitor_start_answer_starts_no_monitor(front, server, net):
     peer = Peer(server, net, "TCP")
     peer.invite()
     front.bus.hold = True
-    peer.send(peer.build("INFO", csta("MonitorStart", "<monitorObject><deviceObject>2000</deviceObject></monitorObject>")))
+    peer.send(peer.build("INFO", monitor_start_body("2000")))
     peer.send(peer.build("BYE"))
     assert sorted(m.status for m in peer.take()) == [200, 487] and not front.sessions
     front.bus.release()
@@ -888,7 +928,7 @@ def test_a_late_monitor_start_answer_starts_no_monitor(front, server, net):
 def test_an_invite_the_session_never_answers(front, server, net):
     peer = Peer(server, net, "UDP")
     front.bus.hold = True
-    peer.send(peer.build("INVITE", csta("MonitorStart", "<monitorObject><deviceObject>2000</deviceObject></monitorObject>")))
+    peer.send(peer.build("INVITE", monitor_start_body("2000")))
     assert peer.one().status == 100
     front.advance(tr87.REQUEST_TIMEOUT + 0.1)
     assert peer.one().status == 500 and not front.sessions
