@@ -436,6 +436,8 @@ def monitor_start(call: ServiceCall) -> None:
     E = call.E
 
     def started(kind: str, target: str) -> None:
+        if call.session.closed:
+            return  # the client left while the LIM answered: no monitor for nobody
         try:
             monitor = call.front.monitors.start(call.session, kind, target, filtered)
         except MonitorLimit:

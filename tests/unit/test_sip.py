@@ -912,8 +912,6 @@ def test_cancel_of_a_pending_invite(front, server, net):
     assert not peer.take() and not front.sessions
 
 
-@pytest.mark.xfail(strict=True, reason="product: services.monitor_start starts a monitor when the LIM's "
-                                       "answer comes after the session closed (it never stops again)")
 def test_a_late_monitor_start_answer_starts_no_monitor(front, server, net):
     peer = Peer(server, net, "TCP")
     peer.invite()
