@@ -31,7 +31,8 @@ CSTA = "application/csta+xml"
 
 
 def tr87_on_lim_1(data: dict) -> None:
-    data["lims"][0]["csta"].update(server_type="TR87_uaCSTA", port=_udp_and_tcp_free_port())
+    data["lims"][0]["csta"].update(server_type="TR87_uaCSTA", port=_udp_and_tcp_free_port(),
+                                   tls_port=free_ports(1)[0])
 
 
 def _udp_and_tcp_free_port() -> int:
@@ -53,6 +54,9 @@ def exchange(tmp_path_factory):
     topo_file = write_topology(tmp / "topology.yaml", edit=tr87_on_lim_1)
     topology = load_topology(topo_file)
     procs = Processes(topo_file, tmp / "data", tmp)
+    # A certificate for the TLS port (the CSTA servers' run directory is the data folder's parent).
+    from csta_front.certificates import create_self_signed, install
+    install(tmp, *create_self_signed("mxone-sim", ["127.0.1.1", "127.0.1.2"], 1))
     procs.start_broker()
     for n in (1, 2):
         procs.start_lim(n)
@@ -143,11 +147,14 @@ class SipClient:
     """One SIP user agent on TCP or UDP. In-dialog requests are sent the way pidgin-sipe sends them:
     CSeq restarting at 1 after the INVITE's response, and a Via without a branch parameter."""
 
-    def __init__(self, server: tuple[str, int], transport: str = "tcp", *, sipe_style: bool = True):
+    def __init__(self, server: tuple[str, int], transport: str = "tcp", *, sipe_style: bool = True,
+                 tls=None):
         self.server = server
         self.transport = transport.upper()
         if self.transport == "TCP":
             self.sock = socket.create_connection(server, timeout=5)
+            if tls is not None:  # SIP over TLS: a stream like TCP once the handshake is done
+                self.sock = tls.wrap_socket(self.sock, server_hostname=server[0])
         else:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
@@ -560,6 +567,26 @@ def test_sip_on_the_xml_port(exchange):
         while not frames:
             frames = decoder.feed(sock.recv(4096))
         assert b"normal" in frames[0].xml
+
+
+def test_sip_over_tls(exchange):
+    """With a certificate installed, the TR87 server's TLS port carries SIP too."""
+    import ssl
+    _, topology, tmp = exchange
+    lim = topology.lim(1)
+    trusting = ssl.create_default_context(cafile=str(tmp / "data" / "tls" / "server.crt"))
+    client = SipClient((lim.address, lim.csta.tls_port), "tcp", tls=trusting)
+    try:
+        ok = client.invite(request_system_status(tel("1006")))
+        assert ok.status == 200 and xfind(ok.xml(), "systemStatus") == "normal"
+        resp = client.info(csta("MonitorStart", f"<monitorObject><deviceObject>{tel('2006')}</deviceObject>"
+                                                "</monitorObject>"))
+        assert local(resp.xml()) == "MonitorStartResponse"
+        assert client.request("BYE").status == 200
+    finally:
+        client.close()
+    with pytest.raises(ssl.SSLCertVerificationError):  # a client that does not trust it refuses
+        SipClient((lim.address, lim.csta.tls_port), "tcp", tls=ssl.create_default_context())
 
 
 def test_bye_stops_the_monitors(exchange):
