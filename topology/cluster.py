@@ -76,7 +76,7 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
 def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> None:
     """Fail before starting anything if a port the broker or a CSTA server needs is taken."""
     ep = topology.broker.primary
-    wanted = [(f"broker port", ep.address, port) for port in (ep.router_port, ep.pub_port, ep.sub_port)]
+    wanted = [("broker port", ep.address, port) for port in (ep.router_port, ep.pub_port, ep.sub_port)]
     for number, server in (csta or {}).items():
         address = topology.lim(number).address
         wanted += [(f"LIM {number}'s CSTA port", address, port) for port in (server.port, server.tls_port) if port]
