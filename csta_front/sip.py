@@ -298,7 +298,9 @@ class SipMessage:
         return value.split(";", 1)[0].strip().lower() if value else None
 
     def start_line(self) -> str:
-        raise NotImplementedError
+        # A bare SipMessage only holds the headers of a message that failed to parse (to answer
+        # it); only a Request or a Response is ever encoded.
+        raise TypeError("a bare SipMessage has no start line: encode a Request or a Response")
 
     def encode(self) -> bytes:
         lines = [self.start_line()]
