@@ -10,19 +10,10 @@ import pytest
 from csta_front.client import CstaClient, event_name, field
 from lim.phone import Exchange
 from topology.cluster import Cluster
-from tests.procs import EventLog, cluster_down, cluster_up, lim_states, wait_for
+from tests.procs import EventLog, lim_states, wait_for
 
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    cluster = cluster_up(tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster_down(cluster)
 
 
 async def connect(cluster: Cluster, lim: int) -> CstaClient:

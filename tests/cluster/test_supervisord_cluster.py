@@ -11,18 +11,9 @@ import time
 import pytest
 
 from lim.phone import Exchange
-from tests.procs import EventLog, cluster_down, cluster_up, mxone, wait_for
+from tests.procs import EventLog, mxone, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    cluster = cluster_up(tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster_down(cluster)
 
 
 def status(run_dir) -> dict:
