@@ -69,14 +69,21 @@ class BusClient:
                     return
         raise BusError("timeout", "subscriptions did not reach the broker (is the exchange running?)")
 
-    def events(self, timeout: float | None = None) -> Iterator[tuple[str, Envelope]]:
-        """Yield (topic, event) as they arrive; stop after `timeout` seconds of waiting in all."""
+    def events(self, timeout: float | None = None, idle: bool = False) -> Iterator[tuple[str | None, Envelope | None]]:
+        """Yield (topic, event) as they arrive; stop after `timeout` seconds of waiting in all.
+        With `idle`, also yield (None, None) every half second without events, so a caller
+        can do something meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        quiet_since = time.monotonic()
         while True:
             while self._events:
+                quiet_since = time.monotonic()
                 yield self._events.pop(0)
             if deadline is not None and time.monotonic() >= deadline:
                 return
+            if idle and time.monotonic() - quiet_since >= 0.5:
+                quiet_since = time.monotonic()
+                yield None, None
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
             self.node.poll_once(wait)
 

@@ -5,7 +5,9 @@ Exit status: 0 done, 1 the exchange refused or failed, 2 bad command line or bad
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import signal
 import sys
 import time
@@ -80,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--count", type=int, default=None, help="stop after this many events")
     watch.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     watch.add_argument("--xml", action="store_true", help="print each event's XML instead of a line")
+    watch.add_argument("--application-id", default=None,
+                       help="start an ECMA-354 application session first (needed when authentication is mandatory)")
+    watch.add_argument("--user", default=None,
+                       help="with --application-id: the user (the password is asked, or taken from $MXONE_CSTA_PASSWORD)")
 
     topo = sub.add_parser("topology", help="validate, show or generate topology files")
     topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mxone: {exc}", file=sys.stderr)
         return getattr(exc, "status", 1)
     except BusError as exc:
-        print(f"mxone: {exc.message}", file=sys.stderr)
+        print(f"mxone: {exc.message} ({exc.code})", file=sys.stderr)  # the code, for scripts
         return 1
     except KeyboardInterrupt:
         return 130
@@ -354,9 +360,13 @@ def format_event(body: dict[str, Any]) -> str:
 def cmd_events(args: argparse.Namespace) -> int:
     from broker.client import BusClient
     from broker.envelope import device_topic
+    from broker.client import BusError
+    from broker.envelope import SYSTEM_TOPIC
     topology = Cluster(run_dir_of(args)).topology()
     with BusClient(topology.broker, name="events") as client:
-        topics = [device_topic(d) for d in args.device] or ["d:"]
+        # Without a device filter: every device's and every call's events (CallCleared goes to the
+        # call's topic only), and the broker's membership changes (a LIM dead, back up).
+        topics = [device_topic(d) for d in args.device] or ["d:", "c:", SYSTEM_TOPIC]
         for topic in topics:
             client.subscribe(topic)
         client.sync()
@@ -364,13 +374,24 @@ def cmd_events(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         seen: set[tuple] = set()
         count = 0
-        for topic, env in client.events(timeout=args.timeout):
-            # Without a device filter an event arrives once per device in the call: print it once.
-            key = (env.src, env.incarnation, env.seq)
+        last_check = time.monotonic()
+        for topic, env in client.events(timeout=args.timeout, idle=True):
+            if time.monotonic() - last_check > 2:  # quiet for a while: is the exchange still there?
+                last_check = time.monotonic()
+                try:
+                    client.request("broker", "status", timeout=2.0)
+                except BusError:
+                    raise CliError("events: the exchange stopped (no answer from its broker)") from None
+            if topic is None:
+                continue
+            # An event arrives once per device (and call) it concerns: print it once.
+            key = (env.src, env.incarnation, env.seq) if topic != SYSTEM_TOPIC else ("sys", env.body.get("mv"))
             if key in seen:
                 continue
             seen.add(key)
-            print(json.dumps(env.body) if args.json else format_event(env.body), flush=True)
+            body = env.body if topic != SYSTEM_TOPIC else {"event": f"{env.body['node']} is {env.body['state']}",
+                                                              "incarnation": env.body.get("incarnation")}
+            print(json.dumps(body) if args.json else format_event(body), flush=True)
             count += 1
             if args.count is not None and count >= args.count:
                 break
@@ -399,11 +420,21 @@ def cmd_watch(args: argparse.Namespace) -> int:
             raise CliError(f"watch: cannot reach the CSTA server of LIM {args.lim} at "
                            f"{lim.address}:{server.port} ({exc})") from None
         async with client:
+            if args.application_id:
+                password = None
+                if args.user:
+                    password = os.environ.get("MXONE_CSTA_PASSWORD") or getpass.getpass(f"Password for {args.user}: ")
+                try:
+                    await client.start_application_session(args.application_id, user=args.user, password=password)
+                except CstaError as exc:
+                    raise CliError(f"watch: the application session was refused: {exc}") from None
             for device in args.device:
                 try:
                     xref = await client.monitor_start(device)
                 except CstaError as exc:
-                    raise CliError(f"watch: cannot monitor {device}: {exc}") from None
+                    hint = " (authentication is mandatory: give --application-id and --user)" \
+                        if exc.category == "security" else ""
+                    raise CliError(f"watch: cannot monitor {device}: {exc}{hint}") from None
                 print(f"Monitoring {device} on LIM {args.lim}'s CSTA server (cross-reference {xref}).",
                       file=sys.stderr, flush=True)
             loop = asyncio.get_running_loop()

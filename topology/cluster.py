@@ -151,9 +151,9 @@ class Cluster:
 
     def start_supervisord(self, detach: bool) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf.resolve())]
+        # Its own log is logs/supervisord.log; on the terminal only mxone speaks.
         return subprocess.Popen(cmd, start_new_session=detach, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL if detach else None,
-                                stderr=subprocess.DEVNULL if detach else None)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def rpc(self) -> Any:
         from supervisor.xmlrpc import SupervisorTransport

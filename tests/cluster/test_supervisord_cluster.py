@@ -105,7 +105,7 @@ def test_cli_phone_events_and_status(cluster):
     assert "CSTA XML server of LIM 1 on 127.0.1.1:" in human.stdout
 
     refused = mxone("phone", "2000", "answer", "--run-dir", run_dir)
-    assert refused.returncode == 1 and refused.stderr.strip() == "mxone: 2000 is not ringing"
+    assert refused.returncode == 1 and refused.stderr.strip() == "mxone: 2000 is not ringing (not_alerting)"
     unknown = mxone("phone", "1001", "dial", "4999", "--run-dir", run_dir)
     assert unknown.returncode == 1 and "4999 is not allocated" in unknown.stderr
     again = mxone("up", "--run-dir", run_dir, "--detach")
