@@ -143,23 +143,3 @@ def mxone(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     """The `mxone` command, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def cluster_up(tmp: Path):
-    """`mxone up --detach` on the built-in topology with free ports; returns the Cluster."""
-    from topology.cluster import Cluster
-    topo = write_topology(tmp / "exchange.yaml")
-    run_dir = tmp / "run"
-    up = mxone("up", str(topo), "--detach", "--run-dir", str(run_dir))
-    assert up.returncode == 0, up.stderr
-    assert "is up" in up.stdout
-    return Cluster(run_dir)
-
-
-def cluster_down(cluster) -> None:
-    """`mxone down`, then check that it stopped and that no process left a traceback in its log."""
-    down = mxone("down", "--run-dir", str(cluster.run_dir))
-    assert down.returncode == 0, down.stderr
-    assert cluster.supervisord_pid() is None
-    for log in (cluster.run_dir / "logs").glob("*.log"):
-        assert "Traceback" not in log.read_text(), f"{log.name} has a traceback"

@@ -4,18 +4,21 @@ and control of the running supervisord through its XML-RPC interface.
 Run directory layout:
     topology.yaml      the topology every process loads (a copy of the one given to `up`)
     supervisord.conf   rendered from it
-    supervisor.sock    supervisord's XML-RPC endpoint (a unix socket: no port to collide)
+    supervisor.sock    supervisord's XML-RPC endpoint (a unix socket: no port to collide; in the
+                       temporary folder instead when the run directory's path is too long for one)
     supervisord.pid
     logs/              one log per process, plus supervisord's own
     data/              each LIM's persistent store
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -38,8 +41,20 @@ def program_names(topology: Topology) -> list[str]:
     return ["broker"] + [lim.node_id for lim in topology.lims] + [f"csta-{lim.number}" for lim in topology.lims]
 
 
+def socket_path(run_dir: Path) -> Path:
+    """Where supervisord's unix socket lives. A unix socket path is limited to about 100 bytes,
+    which a deep run directory (a test's temporary folder) exceeds: then a short, stable name in
+    the temporary folder, derived from the run directory."""
+    path = Path(run_dir).resolve() / "supervisor.sock"
+    if len(str(path).encode()) < 100:
+        return path
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"mxone-{digest}.sock"
+
+
 def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable) -> str:
     run = run_dir.resolve()
+    sock = socket_path(run_dir)
     topo = run / "topology.yaml"
 
     def program(name: str, args: str, priority: int, may_exit: bool = False) -> str:
@@ -57,11 +72,11 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
                 "environment=PYTHONUNBUFFERED=\"1\"\n")
 
     sections = [
-        f"[unix_http_server]\nfile={run}/supervisor.sock\nchmod=0700\n",
+        f"[unix_http_server]\nfile={sock}\nchmod=0700\n",
         (f"[supervisord]\nlogfile={run}/logs/supervisord.log\npidfile={run}/supervisord.pid\n"
          f"childlogdir={run}/logs\ndirectory={run}\nnodaemon=true\nloglevel=info\n"),
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
-        f"[supervisorctl]\nserverurl=unix://{run}/supervisor.sock\n",
+        f"[supervisorctl]\nserverurl=unix://{sock}\n",
         program("broker", f"broker --topology {topo}", 10),
     ]
     for lim in topology.lims:
@@ -91,7 +106,7 @@ def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> 
 class Cluster:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self.sock = self.run_dir / "supervisor.sock"
+        self.sock = socket_path(self.run_dir)
         self.conf = self.run_dir / "supervisord.conf"
         self.pidfile = self.run_dir / "supervisord.pid"
 

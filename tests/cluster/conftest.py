@@ -1,13 +1,10 @@
 import pytest
 
-from tests.procs import cluster_down, cluster_up
-
 
 @pytest.fixture
-def cluster(tmp_path):
-    """The built-in topology under supervisord (`mxone up --detach`, free ports), stopped after."""
-    cluster = cluster_up(tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster_down(cluster)
+def cluster(mxone_exchange):
+    """The built-in topology under supervisord, from the project's own pytest plugin
+    (topology/pytest_plugin.py); no process may leave a traceback in its log."""
+    yield mxone_exchange.cluster
+    for log in (mxone_exchange.run_dir / "logs").glob("*.log"):
+        assert "Traceback" not in log.read_text(), f"{log.name} has a traceback"

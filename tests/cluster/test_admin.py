@@ -16,7 +16,7 @@ import time
 import pytest
 
 from csta_front.client import CstaClient, CstaError
-from tests.procs import cluster_down, cluster_up, free_ports
+from tests.procs import free_ports
 
 pytestmark = pytest.mark.cluster
 
@@ -68,12 +68,8 @@ def with_terminal(argv: list[str], answers: list[tuple[str, str]], timeout: floa
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    cluster = cluster_up(tmp_path_factory.mktemp("admin"))
-    try:
-        yield cluster
-    finally:
-        cluster_down(cluster)
+def cluster(mxone_exchange_module):
+    return mxone_exchange_module.cluster
 
 
 def run(coro):
