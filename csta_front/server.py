@@ -11,6 +11,7 @@ import errno
 import logging
 import socket
 import ssl
+from pathlib import Path
 from typing import Any, Callable
 
 import zmq
@@ -20,6 +21,7 @@ from broker.node import BusNode
 from broker.timers import TimerQueue
 from csta_front.guard import AuthGuard
 from csta_front.monitors import Monitors
+from csta_front.recorder import Recorder
 from csta_front.session import CstaSession
 from csta_front.settings import AuthSettings, CstaStore
 from csta_front.sniff import sniff
@@ -174,6 +176,7 @@ class FrontEnd:
         self.topology = topology
         self.directory = Directory(topology)
         self.store = store
+        self.recorder: Recorder | None = None  # `mxone record`: every CSTA document, in and out
         self.guard = AuthGuard()
         self._auth_cache: tuple[float, AuthSettings] | None = None
         self.lim = lim
@@ -370,14 +373,38 @@ class FrontEnd:
         return "partiallyDisabled" if any(s == "dead" for s in self.lim_states.values()) else "normal"
 
     def on_request(self, env) -> None:
-        """Bus requests to this front end: its status (for `mxone status` and `csta -p`)."""
+        """Bus requests to this front end: its status (for `mxone status` and `csta -p`), and
+        recording on or off (`mxone record`)."""
         if env.kind == "csta.status":
             self.bus.reply(env, {"ok": True, **self.status()})
+        elif env.kind == "csta.record":
+            self.bus.reply(env, self._record(env.body))
         else:
             self.bus.reply(env, {"ok": False, "error": "unknown_request",
                                  "message": f"csta-{self.lim} does not serve {env.kind!r}"})
 
+    def _record(self, body: dict) -> dict[str, Any]:
+        if self.recorder is not None:
+            self.recorder.close()
+            previous, self.recorder = self.recorder, None
+        else:
+            previous = None
+        if not body.get("on"):
+            return {"ok": True, "recording": False,
+                    "path": str(previous.path) if previous else None, "documents": previous.count if previous else 0}
+        path = body.get("path")
+        sessions = body.get("sessions")
+        if not isinstance(path, str) or not path or not (sessions is None or isinstance(sessions, list)):
+            return {"ok": False, "error": "bad_request", "message": "record needs a path and a list of sessions or none"}
+        try:
+            self.recorder = Recorder(Path(path), set(sessions) if sessions else None)
+        except OSError as exc:
+            return {"ok": False, "error": "bad_request", "message": f"cannot write {path}: {exc.strerror}"}
+        return {"ok": True, "recording": True, "path": path}
+
     def status(self) -> dict[str, Any]:
         return {"lim": self.lim, "address": self.address, "port": self.settings.port,
                 "server_type": self.settings.server_type, "sessions": len(self.sessions),
+                "session_ids": sorted(s.id for s in self.sessions),
+                "recording": str(self.recorder.path) if self.recorder else None,
                 "monitored_devices": self.monitors.devices()}

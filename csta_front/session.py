@@ -36,7 +36,14 @@ class CstaSession:
         way (TR87 in SIP INFO bodies, SOAP) gives `send_document(invoke_id, xml)` instead and
         feeds requests to `frame_received(invoke_id, xml)`."""
         self.front = front
-        self._send_document = send_document or (lambda invoke_id, xml: send(encode_frame(invoke_id, xml)))
+        deliver = send_document or (lambda invoke_id, xml: send(encode_frame(invoke_id, xml)))
+
+        def send_and_record(invoke_id: int, xml: bytes) -> None:
+            recorder = getattr(front, "recorder", None)
+            if recorder is not None:
+                recorder.document(self.id, self.peer, True, invoke_id, xml)
+            deliver(invoke_id, xml)
+        self._send_document = send_and_record
         self._close = close
         self.peer = peer
         self.id = next(self._ids)
@@ -79,6 +86,9 @@ class CstaSession:
         return len(frames)
 
     def frame_received(self, invoke_id: int, xml: bytes) -> None:
+        recorder = getattr(self.front, "recorder", None)
+        if recorder is not None:
+            recorder.document(self.id, self.peer, False, invoke_id, xml)
         try:
             request = parse_request(xml)
         except CodecError as exc:

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--user", default=None,
                        help="with --application-id: the user (the password is asked, or taken from $MXONE_CSTA_PASSWORD)")
 
+    record = with_run_dir(sub.add_parser("record", help="record every CSTA message of a LIM's server to a readable log"))
+    record.add_argument("--lim", type=int, required=True, help="the LIM whose CSTA server to record")
+    record.add_argument("--session", type=int, action="append", default=None,
+                        help="only this session (repeatable; `mxone status --json` lists them); default: all")
+    record.add_argument("--file", type=Path, default=None, help="the log (default: RUN_DIR/logs/csta-N.record.log)")
+    record.add_argument("--stop", action="store_true", help="stop recording")
+
     topo = sub.add_parser("topology", help="validate, show or generate topology files")
     topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
     validate = topo_sub.add_parser("validate", help="check a topology file")
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_kill,
                 "phone": cmd_phone, "agent": cmd_agent, "feature": cmd_feature, "events": cmd_events,
-                "watch": cmd_watch, "topology": cmd_topology}
+                "watch": cmd_watch, "record": cmd_record, "topology": cmd_topology}
     from broker.client import BusError
     from topology.loader import TopologyError
     try:
@@ -456,6 +463,26 @@ def cmd_watch(args: argparse.Namespace) -> int:
         asyncio.run(watch())
     except ConnectionError as exc:
         raise CliError(f"watch: {exc}") from None
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from broker.client import BusClient
+    cluster = Cluster(run_dir_of(args))
+    topology = cluster.topology()
+    if args.lim not in cluster.csta_servers(topology):
+        raise CliError(f"record: no CSTA server is initiated on LIM {args.lim}")
+    path = (args.file or cluster.run_dir / "logs" / f"csta-{args.lim}.record.log").resolve()
+    with BusClient(topology.broker) as client:
+        reply = client.request(f"csta-{args.lim}", "csta.record",
+                               {"on": not args.stop, "path": str(path), "sessions": args.session})
+    if args.stop:
+        done = f"{reply['documents']} documents in {reply['path']}" if reply.get("path") else "nothing was recording"
+        print(f"Recording of LIM {args.lim}'s CSTA server stopped: {done}.")
+    else:
+        which = f"sessions {', '.join(map(str, args.session))}" if args.session else "every session"
+        print(f"Recording {which} of LIM {args.lim}'s CSTA server to {path} "
+              f"(`mxone record --lim {args.lim} --stop` ends it).")
     return 0
 
 

@@ -151,3 +151,31 @@ def test_features_and_agents_survive_kill_9(cluster):
     assert refused.returncode == 1 and "not an agent position" in refused.stderr
     bad = mxone("feature", "2001", "forward", "sideways", "1000", "--run-dir", run_dir)
     assert bad.returncode == 2 and "forward takes" in bad.stderr
+
+
+def test_recording_a_csta_server(cluster):
+    import asyncio
+
+    from csta_front.client import CstaClient
+    run_dir = str(cluster.run_dir)
+    topology = cluster.topology()
+    port = cluster.csta_servers(topology)[1].port
+
+    async def traffic():
+        async with await CstaClient.connect("127.0.1.1", port) as csta:
+            await csta.monitor_start("2000")
+            call_id = await csta.make_call("1000", "2000")
+            await csta.next_event()
+            await csta.clear_call(call_id, "1000")
+    out = mxone("record", "--lim", "1", "--run-dir", run_dir)
+    assert out.returncode == 0 and "Recording every session of LIM 1's CSTA server" in out.stdout, out.stderr
+    asyncio.run(asyncio.wait_for(traffic(), 30))
+    stop = mxone("record", "--lim", "1", "--stop", "--run-dir", run_dir)
+    assert stop.returncode == 0 and "documents in" in stop.stdout
+    lines = (cluster.run_dir / "logs" / "csta-1.record.log").read_text().splitlines()
+    assert any("<- 0001  <?xml" in l and "MonitorStart" in l for l in lines)
+    assert any("-> 0001" in l and "MonitorStartResponse" in l for l in lines)
+    assert any("-> 9999" in l and "DeliveredEvent" in l for l in lines)
+    assert all(l[:4].isdigit() and " session " in l for l in lines)
+    refused = mxone("record", "--lim", "7", "--run-dir", run_dir)
+    assert refused.returncode == 1 and "no CSTA server is initiated on LIM 7" in refused.stderr
