@@ -21,6 +21,7 @@ from broker.node import BusNode
 from broker.timers import TimerQueue
 from csta_front.guard import AuthGuard
 from csta_front.monitors import Monitors
+from csta_front.faults import Faults, parse_fault
 from csta_front.recorder import Recorder
 from csta_front.session import CstaSession
 from csta_front.settings import AuthSettings, CstaStore
@@ -177,6 +178,8 @@ class FrontEnd:
         self.directory = Directory(topology)
         self.store = store
         self.recorder: Recorder | None = None  # `mxone record`: every CSTA document, in and out
+        self.faults = Faults()                 # `mxone fault`: misbehaviour on purpose, off by default
+        self._held_events: list[tuple[str, dict]] = []
         self.guard = AuthGuard()
         self._auth_cache: tuple[float, AuthSettings] | None = None
         self.lim = lim
@@ -289,8 +292,25 @@ class FrontEnd:
 
     # -- the bus -----------------------------------------------------------------------------------
     def on_event(self, topic: str, env) -> None:
+        slow, burst = self.faults.active.get("events"), self.faults.active.get("burst")
+        if burst is not None:  # `mxone fault ... burst`: held until the next burst
+            self._held_events.append((topic, env.body))
+            if len(self._held_events) == 1:
+                self.timers.call_later(burst.ms / 1000.0, self._release_events)
+            return
+        if slow is not None:  # `mxone fault ... events`: each one late
+            self.timers.call_later(slow.ms / 1000.0, lambda: self._deliver(topic, env.body))
+            return
+        self._deliver(topic, env.body)
+
+    def _deliver(self, topic: str, body: dict) -> None:
         for monitor in list(self.monitors.watching(topic)):
-            monitor.session.event(monitor, env.body)
+            monitor.session.event(monitor, body)
+
+    def _release_events(self) -> None:
+        held, self._held_events = self._held_events, []
+        for topic, body in held:
+            self._deliver(topic, body)
 
     def on_member(self, change: dict) -> None:
         """A LIM failing takes its devices out of service: every monitor of them is told, and told
@@ -379,9 +399,33 @@ class FrontEnd:
             self.bus.reply(env, {"ok": True, **self.status()})
         elif env.kind == "csta.record":
             self.bus.reply(env, self._record(env.body))
+        elif env.kind == "csta.fault":
+            self.bus.reply(env, self._fault(env.body))
         else:
             self.bus.reply(env, {"ok": False, "error": "unknown_request",
                                  "message": f"csta-{self.lim} does not serve {env.kind!r}"})
+
+    def _fault(self, body: dict) -> dict[str, Any]:
+        action = body.get("action")
+        if action == "set":
+            try:
+                self.faults.set(parse_fault(body))
+            except ValueError as exc:
+                return {"ok": False, "error": "bad_request", "message": str(exc)}
+            log.warning("fault on: %s", self.faults.describe())
+        elif action == "clear":
+            self.faults.clear(body.get("kind"))
+            if not self.faults.active.get("burst"):
+                self._release_events()
+        elif action == "reset":
+            connections = list(self.connections.values())
+            for conn in connections:
+                conn.close()
+            log.warning("fault: %d connections reset", len(connections))
+            return {"ok": True, "reset": len(connections), "faults": self.faults.describe()}
+        elif action != "list":
+            return {"ok": False, "error": "bad_request", "message": "fault action: set, clear, reset or list"}
+        return {"ok": True, "faults": self.faults.describe()}
 
     def _record(self, body: dict) -> dict[str, Any]:
         if self.recorder is not None:
@@ -407,4 +451,5 @@ class FrontEnd:
                 "server_type": self.settings.server_type, "sessions": len(self.sessions),
                 "session_ids": sorted(s.id for s in self.sessions),
                 "recording": str(self.recorder.path) if self.recorder else None,
+                "faults": self.faults.describe(),
                 "monitored_devices": self.monitors.devices()}

@@ -97,10 +97,18 @@ class ServiceCall:
         self.E = maker(session.ns)
 
     def respond(self, element) -> None:
-        self.session.respond(self.invoke_id, to_bytes(element))
+        self._answer(lambda: self.session.respond(self.invoke_id, to_bytes(element)))
 
     def fail(self, category: str, value: str) -> None:
-        self.session.error(self.invoke_id, category, value)
+        self._answer(lambda: self.session.error(self.invoke_id, category, value))
+
+    def _answer(self, send: Callable[[], None]) -> None:
+        faults = getattr(self.front, "faults", None)
+        delay = faults.delay_for(self.request.name) if faults else 0.0
+        if delay:
+            self.front.timers.call_later(delay, send)  # `mxone fault ... delay`
+        else:
+            send()
 
     def ask(self, dst: str, kind: str, body: dict, on_ok: Callable[[dict], None],
             errors: dict[str, tuple[str, str]] | None = None) -> None:

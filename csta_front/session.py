@@ -110,6 +110,11 @@ class CstaSession:
         if handler is None:
             self.error(invoke_id, "operation", "serviceNotSupported")
             return
+        faults = getattr(self.front, "faults", None)
+        fault = faults.error_for(request.name) if faults else None
+        if fault is not None:  # `mxone fault ... error`
+            self.error(invoke_id, fault.category, fault.value)
+            return
         call = ServiceCall(self.front, self, request, invoke_id)
         try:
             handler(call)

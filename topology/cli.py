@@ -94,6 +94,29 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--file", type=Path, default=None, help="the log (default: RUN_DIR/logs/csta-N.record.log)")
     record.add_argument("--stop", action="store_true", help="stop recording")
 
+    bench = sub.add_parser("bench", help="start a generated exchange, drive cross-LIM calls, measure")
+    bench.add_argument("--run-dir", type=Path, default=None,
+                       help="the benchmark exchange's run directory, kept afterwards (default: a temporary one)")
+    bench.add_argument("--lims", type=int, default=None, help="LIMs (default 4; --quick 2)")
+    bench.add_argument("--extensions-per-lim", type=int, default=None, help="default 50; --quick 20")
+    bench.add_argument("--calls", type=int, default=None, help="calls to make (default 1000; --quick 100)")
+    bench.add_argument("--rate", type=float, default=None, help="at most this many calls started per second "
+                                                                 "(default 200; --quick 100)")
+    bench.add_argument("--workers", type=int, default=8, help="threads driving calls, each with its own bus client")
+    bench.add_argument("--quick", action="store_true", help="small defaults: done in well under a minute")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+    fault = with_run_dir(sub.add_parser("fault", help="make a LIM's CSTA server misbehave on purpose (and stop)"))
+    fault.add_argument("--lim", type=int, required=True, help="the LIM whose CSTA server misbehaves")
+    fault.add_argument("what", choices=["delay", "error", "events", "burst", "reset", "off", "list"],
+                       help="delay responses, answer errors, delay events, send events in bursts, reset "
+                            "every connection now; off [KIND] ends faults; list shows them")
+    fault.add_argument("kind", nargs="?", choices=["delay", "error", "events", "burst"], help="off: only this kind")
+    fault.add_argument("--service", default=None, help="delay, error: only this service (e.g. MakeCall)")
+    fault.add_argument("--ms", type=int, default=None, help="delay, events: how long; burst: how often")
+    fault.add_argument("--category", default=None, help="error: the CSTAErrorCode category (systemResourceAvailability)")
+    fault.add_argument("--value", default=None, help="error: the CSTAErrorCode value (resourceBusy)")
+
     topo = sub.add_parser("topology", help="validate, show or generate topology files")
     topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
     validate = topo_sub.add_parser("validate", help="check a topology file")
@@ -111,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_kill,
                 "phone": cmd_phone, "agent": cmd_agent, "feature": cmd_feature, "events": cmd_events,
-                "watch": cmd_watch, "record": cmd_record, "topology": cmd_topology}
+                "watch": cmd_watch, "record": cmd_record, "bench": cmd_bench,
+                "fault": cmd_fault, "topology": cmd_topology}
     from broker.client import BusError
     from topology.loader import TopologyError
     try:
@@ -270,6 +294,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             devices = ", ".join(server["monitored_devices"]) or "none"
             print(f"{where}: {server['sessions']} sessions; monitored devices: {devices}")
+            if server.get("faults"):
+                print(f"  FAULTS ON: {'; '.join(server['faults'])}  (mxone fault --lim {server['lim']} off)")
+            if server.get("recording"):
+                print(f"  recording to {server['recording']}")
     print(f"Calls in progress: {len(status['calls'])}")
     for call in status["calls"]:
         parties = ", ".join(f"{c['device']} {c['state']} (LIM {c['lim']})" for c in call["connections"])
@@ -483,6 +511,43 @@ def cmd_record(args: argparse.Namespace) -> int:
         which = f"sessions {', '.join(map(str, args.session))}" if args.session else "every session"
         print(f"Recording {which} of LIM {args.lim}'s CSTA server to {path} "
               f"(`mxone record --lim {args.lim} --stop` ends it).")
+    return 0
+
+
+# -- benchmark -------------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from topology.bench import format_table, run_bench
+    for name in ("lims", "extensions_per_lim", "calls", "workers"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise CliError(f"bench: --{name.replace('_', '-')} must be at least 1", 2)
+    if args.rate is not None and args.rate <= 0:
+        raise CliError("bench: --rate must be positive", 2)
+    result = run_bench(args)
+    print(json.dumps(result) if args.json else format_table(result), flush=True)
+    return 0 if result["calls_completed"] == result["calls"] else 1
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    from broker.client import BusClient
+    if args.kind and args.what != "off":
+        raise CliError(f"fault: {args.what} takes no kind", 2)
+    if args.what in ("delay", "events", "burst") and not args.ms:
+        raise CliError(f"fault: {args.what} needs --ms", 2)
+    cluster = Cluster(run_dir_of(args))
+    topology = cluster.topology()
+    if args.lim not in cluster.csta_servers(topology):
+        raise CliError(f"fault: no CSTA server is initiated on LIM {args.lim}")
+    if args.what in ("off", "reset", "list"):
+        body = {"action": {"off": "clear"}.get(args.what, args.what), "kind": args.kind}
+    else:
+        body = {"action": "set", "kind": args.what, "service": args.service, "ms": args.ms or 0,
+                "category": args.category, "value": args.value}
+    with BusClient(topology.broker) as client:
+        reply = client.request(f"csta-{args.lim}", "csta.fault", body)
+    if args.what == "reset":
+        print(f"LIM {args.lim}'s CSTA server: {reply['reset']} connections reset.")
+    faults = "; ".join(reply["faults"]) or "none"
+    print(f"Faults on LIM {args.lim}'s CSTA server: {faults}")
     return 0
 
 

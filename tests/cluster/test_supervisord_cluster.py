@@ -179,3 +179,49 @@ def test_recording_a_csta_server(cluster):
     assert all(l[:4].isdigit() and " session " in l for l in lines)
     refused = mxone("record", "--lim", "7", "--run-dir", run_dir)
     assert refused.returncode == 1 and "no CSTA server is initiated on LIM 7" in refused.stderr
+
+
+def test_faults_for_the_clients_sake(cluster):
+    import asyncio
+    import time as clock
+
+    from csta_front.client import CstaClient, CstaError
+    run_dir = str(cluster.run_dir)
+    port = cluster.csta_servers(cluster.topology())[1].port
+
+    def fault(*args):
+        out = mxone("fault", "--lim", "1", *args, "--run-dir", run_dir)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "Faults on LIM 1's CSTA server: none" in fault("list")
+    assert "answered systemResourceAvailability/resourceBusy for MakeCall" in fault("error", "--service", "MakeCall")
+    assert "responses delayed 400 ms" in fault("delay", "--ms", "400")
+    assert "FAULTS ON" in mxone("status", "--run-dir", run_dir).stdout
+
+    async def misbehaving():
+        async with await CstaClient.connect("127.0.1.1", port) as csta:
+            started = clock.monotonic()
+            assert await csta.request_system_status() == "normal"
+            assert clock.monotonic() - started >= 0.4
+            try:
+                await csta.make_call("1000", "2000")
+                raise AssertionError("MakeCall should have failed")
+            except CstaError as exc:
+                assert (exc.category, exc.value) == ("systemResourceAvailability", "resourceBusy")
+    asyncio.run(asyncio.wait_for(misbehaving(), 30))
+    fault("off")
+
+    async def reset():
+        async with await CstaClient.connect("127.0.1.1", port) as csta:
+            assert await csta.request_system_status() == "normal"  # behaves again, quickly
+            assert "1 connections reset" in fault("reset")
+            try:
+                await csta.next_event(timeout=5)
+                raise AssertionError("the connection should have been reset")
+            except ConnectionError:
+                pass
+    asyncio.run(asyncio.wait_for(reset(), 30))
+    bad = mxone("fault", "--lim", "1", "delay", "--run-dir", run_dir)
+    assert bad.returncode == 2 and "needs --ms" in bad.stderr
+    assert "FAULTS ON" not in mxone("status", "--run-dir", run_dir).stdout

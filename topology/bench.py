@@ -1,0 +1,433 @@
+"""`mxone bench`: start a generated exchange, drive cross-LIM calls through the bus, watch them
+through each LIM's CSTA server, and measure.
+
+Each call: the caller (on LIM i) dials, the callee (on LIM i+1) answers, the caller hangs up. Both
+are monitored through their own LIM's CSTA server, so each call is expected to give
+
+    caller: ServiceInitiated, Originated, Delivered, Established, ConnectionCleared, ConnectionCleared
+    callee: Delivered, Established, ConnectionCleared, ConnectionCleared
+
+(the sequences of tests/integration/test_csta_server.py). Latency runs from the physical action
+(taken just before its bus request is sent) to the matching event at the CSTA client (stamped when
+the client's event queue hands it over): Delivered at the callee for the dial, Established at both
+for the answer, the first ConnectionCleared at both for the hangup.
+
+The baseline, measured in the same run: the bus round trip alone (`Exchange.members()`).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+CALLER_EVENTS = ("ServiceInitiated", "Originated", "Delivered", "Established", "ConnectionCleared",
+                 "ConnectionCleared")
+CALLEE_EVENTS = ("Delivered", "Established", "ConnectionCleared", "ConnectionCleared")
+QUICK = {"lims": 2, "extensions_per_lim": 20, "calls": 100, "rate": 100.0}
+FULL = {"lims": 4, "extensions_per_lim": 50, "calls": 1000, "rate": 200.0}
+BASELINE_REQUESTS = 200
+EVENT_TIMEOUT_S = 10.0  # after the load, how long missing events may still arrive
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# -- topology ----------------------------------------------------------------------------------------
+def _free_ports(n: int) -> list[int]:
+    import socket
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def write_topology_file(path: Path, lims: int, extensions_per_lim: int) -> Path:
+    """generate_topology on free broker ports, then every LIM's CSTA server on a free port too."""
+    import yaml
+
+    from topology.generate import generate_topology
+    ports = _free_ports(3 + lims)
+    data = yaml.safe_load(generate_topology(lims, extensions_per_lim, broker_ports=tuple(ports[:3])))
+    for lim, port in zip(data["lims"], ports[3:]):
+        lim["csta"] = {"server_type": "XML", "port": port}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# -- the calls ---------------------------------------------------------------------------------------
+@dataclass
+class Call:
+    index: int
+    caller: str
+    callee: str
+    call_id: str | None = None
+    dial_t: float | None = None
+    answer_t: float | None = None
+    hangup_t: float | None = None
+    done: bool = False
+    error: str | None = None
+
+
+def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
+    """(caller on LIM i, callee on LIM i+1) pairs; no extension is in two pairs. Only extensions
+    with a terminal logged on, and none of the groups' members."""
+    in_groups = {m for g in topology.acd_groups for m in g.agents}
+    in_groups |= {m for g in topology.hunt_groups for m in g.all_members()}
+    usable = {}
+    for lim in topology.lims:
+        usable[lim.number] = [e.number for e in topology.extensions_on(lim.number)
+                              if e.logged_on and e.number not in in_groups]
+    callers = {n: exts[:len(exts) // 2] for n, exts in usable.items()}
+    callees = {n: exts[len(exts) // 2:] for n, exts in usable.items()}
+    numbers = [lim.number for lim in topology.lims]
+    slots = []
+    for i, n in enumerate(numbers):
+        m = numbers[(i + 1) % len(numbers)]
+        slots += list(zip(callers[n], callees[m]))
+    return slots
+
+
+def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, workers: int,
+               stop: threading.Event | None = None) -> tuple[list[Call], float, float]:
+    """Run `calls` calls, at most `rate` started per second, on `workers` threads each with its own
+    Exchange. A pair is reused only once its callee is idle again. Setting `stop` ends the load
+    after the calls in flight. Returns the calls and the load's start and end (monotonic)."""
+    stop = stop or threading.Event()
+    from lim.phone import BusError, Exchange
+    free: queue.Queue = queue.Queue()
+    for slot in slots:
+        free.put(slot)
+    results: list[Call] = []
+    lock = threading.Lock()
+    counter = iter(range(calls))
+    start = time.monotonic() + 0.05
+
+    def one_call(exchange: Exchange, call: Call) -> None:
+        caller, callee = exchange.phone(call.caller), exchange.phone(call.callee)
+        call.dial_t = time.monotonic()
+        call.call_id = caller.dial(call.callee)["call_id"]
+        deadline = time.monotonic() + 5
+        while True:  # the offer reaches the callee's LIM asynchronously
+            t = time.monotonic()
+            try:
+                callee.answer()
+                call.answer_t = t
+                break
+            except BusError as exc:
+                if exc.code != "not_alerting" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
+        call.hangup_t = time.monotonic()
+        caller.hangup()
+        call.done = True
+        deadline = time.monotonic() + 5  # the callee's LIM clears its mirror asynchronously
+        while callee.state().get("calls") and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def worker() -> None:
+        with Exchange(topology) as exchange:
+            while True:
+                with lock:
+                    k = next(counter, None)
+                if k is None or stop.is_set():
+                    return
+                wait = start + k / rate - time.monotonic()
+                if wait > 0 and stop.wait(wait):
+                    return
+                caller, callee = free.get()
+                call = Call(k, caller, callee)
+                with lock:
+                    results.append(call)
+                try:
+                    one_call(exchange, call)
+                except BusError as exc:
+                    call.error = f"{exc.code}: {exc.message}"
+                    try:  # leave the pair idle for the next call
+                        exchange.phone(caller).hangup()
+                    except BusError:
+                        pass
+                finally:
+                    free.put((caller, callee))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(results, key=lambda c: c.index), start, time.monotonic()
+
+
+def bus_baseline(topology, n: int = BASELINE_REQUESTS) -> list[float]:
+    from lim.phone import Exchange
+    times = []
+    with Exchange(topology) as exchange:
+        exchange.members()  # connected and warm
+        for _ in range(n):
+            t = time.monotonic()
+            exchange.members()
+            times.append((time.monotonic() - t) * 1000)
+    return times
+
+
+# -- processes ---------------------------------------------------------------------------------------
+def kind_of(name: str) -> str:
+    return "broker" if name == "broker" else name.split("-")[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def process_sample(cluster) -> dict[str, dict[int, float]]:
+    cpu: dict[str, dict[int, float]] = {}
+    for p in cluster.processes():
+        if p["pid"]:
+            try:
+                cpu.setdefault(kind_of(p["name"]), {})[p["pid"]] = cpu_seconds(p["pid"])
+            except OSError:
+                pass
+    return cpu
+
+
+# -- CSTA side ---------------------------------------------------------------------------------------
+@dataclass
+class Watch:
+    """Every event every client got: (monotonic time, device, name, call ID)."""
+    events: list[tuple[float, str, str, str | None]] = dc_field(default_factory=list)
+    unmatched: int = 0
+
+
+def call_id_of(event) -> str | None:
+    found = event.xpath(".//*[local-name()='callID']")
+    return (found[0].text or "").strip() if found else None
+
+
+async def consume(client, devices_by_xref: dict[str, str], watch: Watch) -> None:
+    from csta_front.client import event_name, field
+    while True:
+        event = await client.events.get()
+        now = time.monotonic()
+        if event is None:
+            return
+        device = devices_by_xref.get(field(event, "monitorCrossRefID") or "")
+        if device is None:
+            watch.unmatched += 1
+            continue
+        watch.events.append((now, device, event_name(event).removesuffix("Event"), call_id_of(event)))
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+
+
+def analyse(calls: list[Call], watch: Watch) -> dict[str, Any]:
+    got: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for t, device, name, call_id in watch.events:
+        got.setdefault((call_id, device), []).append((t, name))
+    lost = duplicated = 0
+    latencies: list[float] = []
+    known = set()
+    for call in calls:
+        if call.call_id is None:
+            continue
+        for device, expected in ((call.caller, CALLER_EVENTS), (call.callee, CALLEE_EVENTS)):
+            known.add((call.call_id, device))
+            events = got.get((call.call_id, device), [])
+            have, want = Counter(n for _, n in events), Counter(expected)
+            lost += sum((want - have).values())
+            duplicated += sum((have - want).values())
+            first: dict[str, float] = {}
+            for t, name in events:
+                first.setdefault(name, t)
+            pairs = [("Established", call.answer_t), ("ConnectionCleared", call.hangup_t)]
+            if device == call.callee:
+                pairs.append(("Delivered", call.dial_t))
+            for name, action_t in pairs:
+                if name in first and action_t is not None:
+                    latencies.append((first[name] - action_t) * 1000)
+    stray = sum(len(v) for k, v in got.items() if k not in known)
+    return {"lost_events": lost, "duplicated_events": duplicated, "unexpected_events": stray + watch.unmatched,
+            "latencies": latencies}
+
+
+async def measure(cluster, topology, args) -> dict[str, Any]:
+    from csta_front.client import CstaClient
+    slots = pair_slots(topology, len(topology.lims))
+    if not slots:
+        raise RuntimeError("no pair of logged-on extensions to call between; give more --extensions-per-lim")
+    servers = cluster.csta_servers(topology)
+    clients: dict[int, Any] = {}
+    watch = Watch()
+    tasks = []
+    try:
+        for lim in topology.lims:
+            clients[lim.number] = await CstaClient.connect(lim.address, servers[lim.number].port)
+        lim_of = {e.number: e.lim for e in topology.extensions}
+        devices_by_xref: dict[int, dict[str, str]] = {n: {} for n in clients}
+        for caller, callee in slots:
+            for device in (caller, callee):
+                n = lim_of[device]
+                xref = await clients[n].monitor_start(device)
+                devices_by_xref[n][xref] = device
+        tasks = [asyncio.create_task(consume(c, devices_by_xref[n], watch)) for n, c in clients.items()]
+        baseline = await asyncio.to_thread(bus_baseline, topology)
+        before = process_sample(cluster)
+        workers = max(1, min(args.workers, len(slots)))
+        log(f"{args.calls} calls at up to {args.rate:g}/s over {len(slots)} caller/callee pairs, "
+            f"{workers} threads, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
+        stop = threading.Event()
+        try:
+            calls, start, end = await asyncio.to_thread(drive_load, topology, slots, args.calls, args.rate,
+                                                        workers, stop)
+        finally:
+            stop.set()  # Ctrl-C: the threads end after their calls in flight
+        after = process_sample(cluster)
+        expected = sum(len(CALLER_EVENTS) + len(CALLEE_EVENTS) for c in calls if c.call_id)
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while len(watch.events) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # duplicates, if any, show up too
+        memory: dict[str, float] = {}
+        for p in cluster.processes():
+            if p["pid"]:
+                try:
+                    kind = kind_of(p["name"])
+                    memory[kind] = max(memory.get(kind, 0.0), rss_mb(p["pid"]))
+                except OSError:
+                    pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        for client in clients.values():
+            await client.close()
+    duration = end - start
+    completed = sum(1 for c in calls if c.done)
+    events_in_load = sum(1 for t, *_ in watch.events if t <= end + EVENT_TIMEOUT_S)
+    result = analyse(calls, watch)
+    latencies = result.pop("latencies")
+    cpu = {}
+    for kind, pids in after.items():
+        used = sum(v - before.get(kind, {}).get(pid, v) for pid, v in pids.items())
+        cpu[kind] = round(used / completed, 6) if completed else None
+    last_event = max((t for t, *_ in watch.events), default=end)
+    r3 = lambda v: None if v is None else round(v, 3)  # noqa: E731
+    return {
+        "lims": len(topology.lims), "extensions_per_lim": args.extensions_per_lim, "calls": args.calls,
+        "rate_limit": args.rate, "calls_completed": completed,
+        "call_errors": sorted(Counter(c.error for c in calls if c.error).items()),
+        "duration_s": r3(duration),
+        "calls_per_second": r3(completed / duration),
+        "events_per_second": r3(events_in_load / max(duration, last_event - start)),
+        "events_received": len(watch.events), "events_expected": expected,
+        "event_latency_p50_ms": r3(percentile(latencies, 50)),
+        "event_latency_p99_ms": r3(percentile(latencies, 99)),
+        "event_latency_max_ms": r3(max(latencies, default=None) if latencies else None),
+        **result,
+        "cpu_seconds_per_call": cpu,
+        "memory_mb": {k: round(v, 1) for k, v in memory.items()},
+        "baseline_bus_round_trip_p50_ms": r3(percentile(baseline, 50)),
+        "baseline_bus_round_trip_p99_ms": r3(percentile(baseline, 99)),
+        "baseline_requests": len(baseline),
+    }
+
+
+# -- the command -------------------------------------------------------------------------------------
+def settings(args) -> None:
+    """Fill in what was not given: --quick's small figures, or the full defaults."""
+    defaults = QUICK if args.quick else FULL
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def run_bench(args) -> dict[str, Any]:
+    from topology.cli import wait_until_up
+    from topology.cluster import Cluster, ClusterError
+    settings(args)
+    made_dir = args.run_dir is None
+    run_dir = Path(tempfile.mkdtemp(prefix="mxone-bench-")) if made_dir else Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    topo_file = write_topology_file(run_dir / "bench-topology.yaml", args.lims, args.extensions_per_lim)
+    cluster = Cluster(run_dir)
+    topology = cluster.prepare(topo_file)
+    proc = None
+    ok = False
+    try:
+        log(f"starting {args.lims} LIMs x {args.extensions_per_lim} extensions in {run_dir}")
+        t = time.monotonic()
+        proc = cluster.start_supervisord(detach=True)  # its own session: Ctrl-C reaches only us
+        wait_until_up(cluster, topology, 20 + 0.5 * len(topology.lims), proc)
+        startup = time.monotonic() - t
+        result = asyncio.run(measure(cluster, topology, args))
+        result["startup_s"] = round(startup, 3)
+        ok = True
+        return result
+    finally:
+        try:
+            if proc is not None:
+                if cluster.supervisord_pid() is not None:
+                    cluster.shutdown()
+                elif proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+        except ClusterError as exc:
+            log(f"stopping the exchange: {exc}")
+            if proc.poll() is None:
+                proc.kill()
+        if made_dir and ok:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif not ok:
+            log(f"logs kept in {run_dir / 'logs'}")
+
+
+def format_table(r: dict[str, Any]) -> str:
+    def ms(v):
+        return "-" if v is None else f"{v:.2f} ms"
+    rows = [
+        ("exchange", f"{r['lims']} LIMs x {r['extensions_per_lim']} extensions (up in {r['startup_s']:.1f} s)"),
+        ("calls", f"{r['calls_completed']} of {r['calls']} completed, at most {r['rate_limit']:g}/s asked"),
+        ("calls per second", f"{r['calls_per_second']:.1f}"),
+        ("CSTA events per second", f"{r['events_per_second']:.1f} ({r['events_received']} of {r['events_expected']} expected)"),
+        ("lost / duplicated / unexpected", f"{r['lost_events']} / {r['duplicated_events']} / {r['unexpected_events']}"),
+        ("event latency p50 / p99 / max", f"{ms(r['event_latency_p50_ms'])} / {ms(r['event_latency_p99_ms'])} / "
+                                          f"{ms(r['event_latency_max_ms'])}"),
+        ("baseline: bus round trip p50 / p99", f"{ms(r['baseline_bus_round_trip_p50_ms'])} / "
+                                               f"{ms(r['baseline_bus_round_trip_p99_ms'])} "
+                                               f"({r['baseline_requests']} Exchange.members())"),
+    ]
+    for kind in sorted(r["cpu_seconds_per_call"]):
+        cpu = r["cpu_seconds_per_call"][kind]
+        rows.append((f"{kind}: CPU per call, max RSS",
+                     f"{'-' if cpu is None else f'{cpu * 1000:.2f} ms'}, {r['memory_mb'].get(kind, 0):.1f} MB"))
+    if r["call_errors"]:
+        rows.append(("call errors", ", ".join(f"{e} x{n}" for e, n in r["call_errors"])))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
