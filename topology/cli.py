@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--category", default=None, help="error: the CSTAErrorCode category (systemResourceAvailability)")
     fault.add_argument("--value", default=None, help="error: the CSTAErrorCode value (resourceBusy)")
 
+    scenario = sub.add_parser("scenario", help="run a scenario file: people at phones, and the CSTA events expected")
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    scenario_run = with_run_dir(scenario_sub.add_parser("run", help="run FILE against the running exchange, or a new one"))
+    scenario_run.add_argument("file", type=Path)
+    scenario_run.add_argument("--speed", type=float, default=1.0, help="time scale: 10 runs a 10 s scenario in 1 s")
+
     topo = sub.add_parser("topology", help="validate, show or generate topology files")
     topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
     validate = topo_sub.add_parser("validate", help="check a topology file")
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_kill,
                 "phone": cmd_phone, "agent": cmd_agent, "feature": cmd_feature, "events": cmd_events,
                 "watch": cmd_watch, "record": cmd_record, "bench": cmd_bench,
-                "fault": cmd_fault, "topology": cmd_topology}
+                "fault": cmd_fault, "scenario": cmd_scenario, "topology": cmd_topology}
     from broker.client import BusError
     from topology.loader import TopologyError
     try:
@@ -549,6 +555,22 @@ def cmd_fault(args: argparse.Namespace) -> int:
     faults = "; ".join(reply["faults"]) or "none"
     print(f"Faults on LIM {args.lim}'s CSTA server: {faults}")
     return 0
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """Exit 0 when every expectation is met, 1 when one is missed, 2 for a broken file."""
+    from topology.scenario import run_scenario_file
+    if not args.file.is_file():
+        raise CliError(f"scenario: {args.file}: no such file", 2)
+    if not 0.01 <= args.speed <= 1000:
+        raise CliError("scenario: --speed must be 0.01 to 1000", 2)
+    run_dir = run_dir_of(args)
+    running = run_dir if Cluster(run_dir).is_running() else None  # else the scenario starts its own
+    try:
+        met = run_scenario_file(args.file, run_dir=running, speed=args.speed, out=lambda line: print(line, flush=True))
+    except ValueError as exc:
+        raise CliError(f"scenario: {exc}", 2) from None
+    return 0 if met else 1
 
 
 # -- topology files ----------------------------------------------------------------------------------
