@@ -1,7 +1,6 @@
 """Helpers for tests that run real processes: free ports, topology files, waiting by polling."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,29 +11,14 @@ import yaml
 
 from broker.client import BusClient, BusError
 from topology.loader import default_topology_path
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+from topology.ports import free_ports, move_to_free_ports  # noqa: F401  (tests import free_ports from here)
 
 
 def write_topology(path: Path, *, dead_after_ms: int = 600, no_answer_s: float | None = None,
                    edit: Callable[[dict], None] | None = None) -> Path:
     """The built-in topology with the broker on free ports (tests never collide with `make run`)."""
-    data = yaml.safe_load(default_topology_path().read_text())
-    router, pub, sub = free_ports(3)
-    data["broker"].update(router_port=router, pub_port=pub, sub_port=sub, dead_after_ms=dead_after_ms)
-    for lim in data["lims"]:
-        if lim.get("csta"):
-            lim["csta"]["port"] = free_ports(1)[0]
+    data = move_to_free_ports(yaml.safe_load(default_topology_path().read_text()))
+    data["broker"]["dead_after_ms"] = dead_after_ms
     if no_answer_s is not None:
         data.setdefault("timers", {})["no_answer_s"] = no_answer_s
     if edit:

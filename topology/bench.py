@@ -43,29 +43,16 @@ def log(message: str) -> None:
 
 
 # -- topology ----------------------------------------------------------------------------------------
-def _free_ports(n: int) -> list[int]:
-    import socket
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
 def write_topology_file(path: Path, lims: int, extensions_per_lim: int) -> Path:
     """generate_topology on free broker ports, then every LIM's CSTA server on a free port too."""
     import yaml
 
     from topology.generate import generate_topology
-    ports = _free_ports(3 + lims)
-    data = yaml.safe_load(generate_topology(lims, extensions_per_lim, broker_ports=tuple(ports[:3])))
-    for lim, port in zip(data["lims"], ports[3:]):
-        lim["csta"] = {"server_type": "XML", "port": port}
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    from topology.ports import move_to_free_ports
+    data = yaml.safe_load(generate_topology(lims, extensions_per_lim))
+    for lim in data["lims"]:
+        lim["csta"] = {"server_type": "XML", "port": 8882}  # an XML server on every LIM, moved just below
+    path.write_text(yaml.safe_dump(move_to_free_ports(data), sort_keys=False))
     return path
 
 

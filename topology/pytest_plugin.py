@@ -13,7 +13,6 @@ the same for a whole test module (one exchange, shared: faster, but tests must l
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,26 +21,12 @@ import pytest
 import yaml
 
 from topology.cluster import Cluster
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
+from topology.ports import move_to_free_ports
 
 
 def topology_on_free_ports(source: Path, target: Path) -> Path:
-    """Copy a topology file with the broker's and the CSTA servers' ports moved to free ones, so
-    an exchange under test never collides with `make run` or another test's exchange."""
-    data = yaml.safe_load(Path(source).read_text())
-    data["broker"].update(router_port=free_port(), pub_port=free_port(), sub_port=free_port())
-    data["broker"].pop("backup", None)
-    for lim in data.get("lims", []):
-        csta = lim.get("csta")
-        if csta:
-            csta["port"] = free_port(lim["address"])
-            if csta.get("tls_port"):
-                csta["tls_port"] = free_port(lim["address"])
+    """Copy a topology file with the broker's and the CSTA servers' ports moved to free ones."""
+    data = move_to_free_ports(yaml.safe_load(Path(source).read_text()))
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target
 

@@ -1,0 +1,36 @@
+"""Free ports, and a topology moved onto them: what the tests, the pytest plugin and `mxone bench`
+need so that an exchange they start never collides with `make run` or with another one."""
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+
+def free_ports(n: int, address: str = "127.0.0.1") -> list[int]:
+    """`n` distinct ports free on `address` now (all held while choosing, so no two are the same)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(family)
+            sock.bind((address, 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def move_to_free_ports(data: dict[str, Any]) -> dict[str, Any]:
+    """A topology (as loaded from YAML) with the broker's and every CSTA server's ports free; the
+    backup broker is dropped (a test exchange runs one)."""
+    csta = [lim["csta"] for lim in data.get("lims", []) if lim.get("csta")]
+    needed = 3 + len(csta) + sum(1 for c in csta if c.get("tls_port"))
+    ports = iter(free_ports(needed))
+    data["broker"].update(router_port=next(ports), pub_port=next(ports), sub_port=next(ports))
+    data["broker"].pop("backup", None)
+    for server in csta:
+        server["port"] = next(ports)
+        if server.get("tls_port"):
+            server["tls_port"] = next(ports)
+    return data
