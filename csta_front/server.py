@@ -326,9 +326,8 @@ class FrontEnd:
             if session.registered_for_status:
                 session.system_status(self.system_status())
         event = "OutOfService" if state == "dead" else "BackInService"
-        owners = self.topology.directory()
         for monitor in list(self.monitors.by_xref.values()):
-            if monitor.kind == "device" and owners.get(monitor.target) == lim:
+            if monitor.kind == "device" and self.directory.owner(monitor.target) == lim:
                 monitor.session.event(monitor, {"event": event, "device": monitor.target, "call_id": None})
 
     def _sync_bus_sockets(self) -> None:

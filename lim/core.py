@@ -89,11 +89,12 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         self.lim_states: dict[int, str] = {}
         self._call_numbers = itertools.count(1)
         self.agent_timers: dict[str, Any] = {}
+        self._handler_table = self._handlers()  # built once: every bus request looks it up
 
     # -- requests ------------------------------------------------------------------------------
     def handle(self, env: Envelope) -> None:
         respond: Reply = lambda body: self.bus.reply(env, body)
-        handler = self._handlers().get(env.kind)
+        handler = self._handler_table.get(env.kind)
         if handler is None:
             respond({"ok": False, "error": "unknown_request", "message": f"LIM {self.lim} does not serve {env.kind!r}"})
             return
