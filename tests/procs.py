@@ -42,6 +42,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         time.sleep(interval)
 
 
+def wait_members(client: BusClient, wanted: set[tuple[str, int]], timeout: float = 20.0) -> None:
+    """Wait until the broker has every (role, lim) in `wanted` up, e.g. {("lim", 1), ("front", 1)}."""
+    def ready():
+        members = client.request("broker", "status", timeout=1.0)["members"]
+        return {(m["role"], m["lim"]) for m in members if m["state"] == "up"} >= wanted
+    wait_for(ready, timeout, f"{sorted(wanted)} to register")
+
+
 def lim_states(client: BusClient) -> dict[int, tuple[str, int]]:
     members = client.request("broker", "status", timeout=1.0)["members"]
     return {m["lim"]: (m["state"], m["incarnation"]) for m in members if m["role"] == "lim"}
@@ -110,6 +118,10 @@ class Processes:
     def start_csta(self, n: int) -> None:
         self.start(f"csta-{n}", "csta_front", "--topology", str(self.topology_file), "--lim", str(n),
                    "--data-dir", str(self.data_dir))
+
+    def assert_no_tracebacks(self) -> None:
+        for name in self.procs:
+            assert "Traceback" not in (self.log_dir / f"{name}.log").read_text(), f"{name} crashed"
 
     def stop_all(self) -> None:
         for proc in self.procs.values():

@@ -10,7 +10,7 @@ import pytest
 
 from csta_front.client import ED3, ED5, CstaClient, CstaError, device_field, event_name, field
 from lim.phone import Exchange
-from tests.procs import Processes, wait_for, write_topology
+from tests.procs import Processes, wait_for, wait_members, write_topology
 from topology.loader import load_topology
 
 
@@ -33,18 +33,14 @@ def exchange(tmp_path_factory):
         procs.start_csta(n)
     ex = Exchange(topology)
 
-    def ready():
-        members = ex.client.request("broker", "status", timeout=1.0)["members"]
-        return {(m["role"], m["lim"]) for m in members if m["state"] == "up"} >= {
-            ("lim", 1), ("lim", 2), ("lim", 3), ("front", 1), ("front", 2)}
     try:
-        wait_for(ready, 20, "three LIMs and two CSTA servers")
+        wait_members(ex.client, {
+            ("lim", 1), ("lim", 2), ("lim", 3), ("front", 1), ("front", 2)})
         yield ex, procs, topology
     finally:
         ex.close()
         procs.stop_all()
-        for name in procs.procs:
-            assert "Traceback" not in (tmp / f"{name}.log").read_text(), f"{name} crashed"
+        procs.assert_no_tracebacks()
 
 
 def run(coro):

@@ -24,7 +24,7 @@ from zeep.transports import Transport
 from csta_front.client import CstaClient
 from csta_front.soap import SOAP_NS, WS_NS, parse_envelope
 from lim.phone import Exchange
-from tests.procs import Processes, wait_for, write_topology
+from tests.procs import Processes, wait_members, write_topology
 from topology.loader import load_topology
 
 ED4 = "http://www.ecma-international.org/standards/ecma-323/csta/ed4"
@@ -45,18 +45,14 @@ def exchange(tmp_path_factory):
     procs.start_csta(1)
     ex = Exchange(topology)
 
-    def ready():
-        members = ex.client.request("broker", "status", timeout=1.0)["members"]
-        return {(m["role"], m["lim"]) for m in members if m["state"] == "up"} >= {
-            ("lim", 1), ("lim", 2), ("front", 1)}
     try:
-        wait_for(ready, 20, "two LIMs and a CSTA server")
+        wait_members(ex.client, {
+            ("lim", 1), ("lim", 2), ("front", 1)})
         yield topology
     finally:
         ex.close()
         procs.stop_all()
-        for name in procs.procs:
-            assert "Traceback" not in (tmp / f"{name}.log").read_text(), f"{name} crashed"
+        procs.assert_no_tracebacks()
 
 
 @pytest.fixture(scope="module")

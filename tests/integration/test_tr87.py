@@ -21,7 +21,7 @@ import pytest
 from lxml import etree
 
 from lim.phone import Exchange
-from tests.procs import Processes, free_ports, wait_for, write_topology
+from tests.procs import Processes, free_ports, wait_members, write_topology
 from topology.loader import load_topology
 
 SIPP_DIR = Path(__file__).resolve().parent.parent / "sipp"
@@ -63,18 +63,14 @@ def exchange(tmp_path_factory):
         procs.start_csta(n)
     ex = Exchange(topology)
 
-    def ready():
-        members = ex.client.request("broker", "status", timeout=1.0)["members"]
-        return {(m["role"], m["lim"]) for m in members if m["state"] == "up"} >= {
-            ("lim", 1), ("lim", 2), ("front", 1), ("front", 2)}
     try:
-        wait_for(ready, 20, "two LIMs and two CSTA servers")
+        wait_members(ex.client, {
+            ("lim", 1), ("lim", 2), ("front", 1), ("front", 2)})
         yield ex, topology, tmp
     finally:
         ex.close()
         procs.stop_all()
-        for name in procs.procs:
-            assert "Traceback" not in (tmp / f"{name}.log").read_text(), f"{name} crashed"
+        procs.assert_no_tracebacks()
 
 
 @pytest.fixture(autouse=True)
