@@ -26,7 +26,8 @@ class BusError(Exception):
 
 
 class BusClient:
-    def __init__(self, settings: BrokerSettings, name: str = "cli"):
+    def __init__(self, settings: BrokerSettings, name: str = "cli", pinned: int | None = None):
+        """`pinned`: talk to that broker of a pair (0 primary, 1 backup), active or not."""
         self.ctx = zmq.Context()
         self.timers = TimerQueue()
         self.node = BusNode(f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}", settings, self.timers,
@@ -35,15 +36,36 @@ class BusClient:
         self.node.on_event = lambda topic, env: self._events.append((topic, env))
         # Membership changes (topic sys|, after `subscribe(SYSTEM_TOPIC)`) arrive as events too.
         self.node.on_member = lambda change: self._events.append((SYSTEM_TOPIC, Envelope("member", "broker", body=change)))
+        if pinned is not None:
+            self.node._ep = pinned
         self.node.start()
+        if len(settings.endpoints()) > 1 and pinned is None:
+            self._find_active_broker()
 
-    def request(self, dst: str, kind: str, body: dict | None = None, timeout: float = 3.0) -> dict[str, Any]:
-        """Send a request and wait for its reply; raise BusError for an error reply."""
+    def _find_active_broker(self) -> None:
+        """With a broker pair, talk to the active one (the first that says so; else the primary)."""
+        for _ in range(len(self.node.endpoints)):
+            reply = self._ask("broker", "status", {}, timeout=0.5)
+            if reply.get("ok") and reply.get("state") == "active":
+                return
+            self.node.move_to_other_broker()
+
+    def _ask(self, dst: str, kind: str, body: dict, timeout: float) -> dict[str, Any]:
         result: list[dict] = []
-        self.node.request(dst, kind, body or {}, result.append, timeout=timeout)
+        self.node.request(dst, kind, body, result.append, timeout=timeout)
         while not result:
             self.node.poll_once(0.05)
-        reply = result[0]
+        return result[0]
+
+    def request(self, dst: str, kind: str, body: dict | None = None, timeout: float = 3.0) -> dict[str, Any]:
+        """Send a request and wait for its reply; raise BusError for an error reply. With a
+        broker pair, a request the passive broker refuses is sent again to the other one."""
+        reply = self._ask(dst, kind, body or {}, timeout)
+        # The broker we talk to stood down, or is gone: the other one of the pair may be active.
+        elsewhere = reply.get("error") in ("passive", "timeout") or reply.get("state") == "passive"
+        if elsewhere and len(self.node.endpoints) > 1:
+            self.node.move_to_other_broker()
+            reply = self._ask(dst, kind, body or {}, timeout)
         if not reply.get("ok"):
             raise BusError(reply.get("error", "error"), reply.get("message", "request failed"))
         return reply
@@ -86,6 +108,17 @@ class BusClient:
                 yield None, None
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
             self.node.poll_once(wait)
+
+    def broker_states(self) -> list[dict[str, Any]]:
+        """Each broker's own word on itself: mode (primary/backup) and state (active/passive...)."""
+        states = []
+        for index, endpoint in enumerate(self.node.endpoints):
+            with BusClient(self.node.settings, "status", pinned=index) as pinned:
+                reply = pinned._ask("broker", "status", {}, timeout=0.5)
+            states.append({"mode": "backup" if index else "primary", "address": endpoint.address,
+                           "router_port": endpoint.router_port,
+                           "state": reply.get("state", "active") if reply.get("ok") else "not answering"})
+        return states
 
     def close(self) -> None:
         self.node.close()

@@ -4,18 +4,28 @@ Poll-driven (no threads): the owning process calls `poll_once()` in its loop. Th
 heartbeats, treats broker silence as a broker failure and reconnects (the ZeroMQ guide's Paranoid
 Pirate), re-registers after a reconnect, and obeys `rejoin` from a broker that declared it dead.
 Requests carry a timeout; a request that gets no reply is answered locally with an error.
+
+With a broker pair (Binary Star) a node talks to one broker at a time and moves to the other when
+its broker is silent, or says it is passive. Events published while the node's broker was dying
+are not lost: every publisher keeps the last few seconds of its events (`ReplayWindow`), each
+event says which event this publisher sent before it on the same topic, and a subscriber that
+sees a hole, or that has just moved to the other broker, asks the publisher to send again what
+it missed (`bus.replay`), delivering everything in order and each event once.
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from typing import Any, Callable
 
+import msgpack
 import zmq
 
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode, decode_body, decode_header
+from broker.replay import EventTracker, ReplayWindow
 from broker.timers import TimerQueue
-from topology.model import BrokerSettings
+from topology.model import BrokerEndpoint, BrokerSettings
 
 log = logging.getLogger("bus")
 
@@ -39,9 +49,18 @@ class BusNode:
         self._seq = itertools.count(1)
         self._pending: dict[int, tuple[ReplyHandler | None, Any]] = {}
         self._topics: set[str] = set()
+        self.endpoints = settings.endpoints()
+        self._ep = 0                 # index of the broker we talk to now
+        self.window = ReplayWindow()
+        self.tracker = EventTracker()
+        self.wall_clock: Callable[[], float] = time.time  # replay by time spans processes: wall time
+        self._failed_over = False    # moved to another broker since we were last registered
+        self._lims: set[str] = set()  # LIM members, as last heard
+        self._lost_at = 0.0          # wall time we last heard the broker we left
         self.registered = False
         self.publishing = False  # our PUB socket's events are known to reach the broker
         self.last_heard = timers.now()
+        self.attempt_started = timers.now()  # since when we try to register with this broker
         self.membership_version = -1
         # Callbacks the owner sets.
         self.on_request: Callable[[Envelope], None] = lambda env: None
@@ -52,8 +71,12 @@ class BusNode:
         self.on_registered: Callable[[], None] = lambda: None
 
     # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        return self.endpoints[self._ep]
+
     def start(self) -> None:
-        ep = self.settings.primary
+        ep = self.endpoint
         self.ctx.setsockopt(zmq.IPV6, 1)  # the topology may give an IPv6 address
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
@@ -93,7 +116,7 @@ class BusNode:
         self.dealer.setsockopt(zmq.IDENTITY, self.node_id.encode())
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.setsockopt(zmq.SNDHWM, 100_000)
-        self.dealer.connect(self.settings.primary.url("router"))
+        self.dealer.connect(self.endpoint.url("router"))
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         self.poller.register(self.sub, zmq.POLLIN)
@@ -110,38 +133,84 @@ class BusNode:
         if reply.get("error") == "rejoin":
             self._rejoin()
             return
+        if reply.get("error") == "passive":
+            if reply.get("peer_alive"):
+                log.info("broker %s is passive and its peer alive: trying the peer", self.endpoint.address)
+                self._reconnect(switch=True)
+            else:  # it may take over once sure its peer is gone: ask again
+                self.timers.call_later(self.interval, self._register)
+            return
+        if reply.get("error") == "timeout" and len(self.endpoints) > 1:
+            self._reconnect(switch=True)
+            return
         if not reply.get("ok"):
             log.warning("register failed: %s; retrying", reply.get("message"))
             self.timers.call_later(self.interval, self._register)
             return
         self.registered = True
         self.membership_version = reply.get("mv", -1)
+        self._note_members(reply.get("members", []))
         self.on_members(reply.get("members", []))
         self.on_registered()
+        if self._failed_over:
+            self._failed_over = False
+            self._recover_events(reply.get("members", []))
 
     def _rejoin(self) -> None:
         log.warning("the broker declared this node dead: rejoining with fresh state")
+        self.window.clear()  # what the old incarnation published is not to be replayed
         self.incarnation = self.on_rejoin()
         self._register()
 
     def _heartbeat(self) -> None:
         now = self.timers.now()
-        if not self.registered:
+        pair = len(self.endpoints) > 1
+        if self.registered and now - self.last_heard > self.dead_after:
+            log.warning("broker silent for %.2fs: %s", now - self.last_heard,
+                        "moving to the other broker" if pair else "reconnecting")
+            self._reconnect(switch=pair)
+        elif self.registered:
+            self._send("broker", "heartbeat", {}, msg_id=0)
+        elif not pair:
             # Registration has its own retry; beats from an unregistered incarnation mean nothing.
             self.last_heard = now
-        elif now - self.last_heard > self.dead_after:
-            log.warning("broker silent for %.2fs: reconnecting", now - self.last_heard)
-            self.dealer.close(0)
-            self._connect_dealer()
-            # Our PUB and SUB reconnect by themselves, maybe later than the DEALER: register only
-            # once our events are seen to flow again, as at start.
+        elif now - self.last_heard > self.dead_after or now - self.attempt_started > 3 * self.dead_after:
+            # Not registered, and this broker says nothing (or only "wait") for too long: the
+            # other one may be active.
+            self._reconnect(switch=True)
+        self.timers.call_later(self.interval, self._heartbeat)
+
+    def move_to_other_broker(self) -> None:
+        """For a client (which hears no heartbeats): use the other broker of the pair from now on."""
+        if len(self.endpoints) > 1:
+            self._reconnect(switch=True)
+
+    def _reconnect(self, switch: bool) -> None:
+        """Start over with a broker: the other one of a pair, or the same one reconnected."""
+        if self.registered:
+            self._failed_over = True
+            self._lost_at = self.wall_clock() - (self.timers.now() - self.last_heard)
+            for node in self._lims:  # what they publish from now on waits for what they missed
+                self.tracker.hold(node, self.timers.now())
+        self.registered = False
+        old = self.endpoint
+        if switch:
+            self._ep = (self._ep + 1) % len(self.endpoints)
+            for sock, which in ((self.pub, "pub"), (self.sub, "sub")):
+                try:
+                    sock.disconnect(old.url(which))
+                except zmq.ZMQError:
+                    pass
+                sock.connect(self.endpoint.url(which))  # SUB re-sends its subscriptions itself
+        self.dealer.close(0)
+        self._connect_dealer()
+        self.attempt_started = self.timers.now()
+        if self.role is not None:
+            # Our PUB and SUB reconnect by themselves, maybe later than the DEALER: register
+            # only once our events are seen to flow again, as at start.
             self.publishing = False
             self.sub.setsockopt(zmq.SUBSCRIBE, self._probe_topic.encode())
             self._probe()
-            self._register()
-        else:
-            self._send("broker", "heartbeat", {}, msg_id=0)
-        self.timers.call_later(self.interval, self._heartbeat)
 
     # -- sending -------------------------------------------------------------------------------
     def _send(self, dst: str, kind: str, body: dict, msg_id: int, reply_to: int = 0) -> None:
@@ -169,8 +238,10 @@ class BusNode:
         env = Envelope(kind=kind, src=self.node_id, body=body, incarnation=self.incarnation,
                        seq=next(self._seq))
         header, payload = env.frames()  # encoded once, sent once per topic
+        now = self.wall_clock()
         for topic in topics:
-            self.pub.send_multipart([topic.encode(), header, payload])
+            prev = self.window.add(now, topic, env.seq, header, payload)
+            self.pub.send_multipart([topic.encode(), header, payload, msgpack.packb(prev)])
 
     def subscribe(self, topic: str) -> None:
         if topic not in self._topics:
@@ -232,6 +303,14 @@ class BusNode:
                 if env.body.get("incarnation") == self.incarnation:
                     self._rejoin()
                 return  # otherwise about an incarnation we have already left behind
+            if env.kind == "passive":
+                # Our broker stepped down (or we reached the passive one): go where the exchange is.
+                if self.registered or env.body.get("peer_alive"):
+                    self._reconnect(switch=len(self.endpoints) > 1 and bool(env.body.get("peer_alive")))
+                return
+        if env.kind == "bus.replay" and not env.reply_to:
+            self._serve_replay(env)
+            return
         if env.reply_to:
             entry = self._pending.pop(env.reply_to, None)
             if entry is None:
@@ -246,16 +325,22 @@ class BusNode:
     def _on_members_reply(self, reply: dict) -> None:
         if reply.get("ok"):
             self.membership_version = reply.get("mv", -1)
+            self._note_members(reply.get("members", []))
             self.on_members(reply.get("members", []))
 
+    def _note_members(self, members: list) -> None:
+        self._lims = {m.get("node") for m in members if isinstance(m, dict) and m.get("role") == "lim"
+                      and m.get("state") != "dead" and m.get("node") != self.node_id}
+
     def _on_sub(self, frames: list[bytes]) -> None:
-        if len(frames) != 3:
+        if len(frames) not in (3, 4):
             log.warning("dropped an event of %d frames", len(frames))
             return
         try:
             env = decode_header(frames[1])
             env.body = decode_body(frames[2])
-        except EnvelopeError as exc:
+            prev = msgpack.unpackb(frames[3]) if len(frames) == 4 else 0
+        except (EnvelopeError, ValueError, msgpack.ExtraData) as exc:
             log.warning("dropped a bad event: %s", exc)
             return
         topic = frames[0].decode(errors="replace")
@@ -267,6 +352,68 @@ class BusNode:
             return
         if topic == SYSTEM_TOPIC and env.kind == "member":
             self.membership_version = env.body.get("mv", self.membership_version)
+            node = env.body.get("node")
+            if env.body.get("role") == "lim" and node != self.node_id:
+                (self._lims.discard if env.body.get("state") == "dead" else self._lims.add)(node)
             self.on_member(env.body)
             return
-        self.on_event(topic, env)
+        if len(frames) == 3 or not isinstance(prev, int):
+            self.on_event(topic, env)
+            return
+        for ready_topic, ready in self.tracker.received(topic, env, prev, self.timers.now()):
+            self.on_event(ready_topic, ready)
+        for src, since in self.tracker.take_gaps():
+            self._ask_replay(src, since, since_time=None)
+
+    # -- event recovery --------------------------------------------------------------------------
+    def _recover_events(self, members: list[dict]) -> None:
+        """We moved to another broker (or ours restarted): ask every LIM for what it published
+        meanwhile; stop holding back the events of those we do not ask."""
+        subscribed = [t for t in self._topics if not t.startswith(("sync:", "probe:"))]
+        asked = set()
+        for member in members if subscribed else []:
+            node = member.get("node")
+            if member.get("role") == "lim" and member.get("state") != "dead" and node != self.node_id:
+                since = self.tracker.since(node, member.get("incarnation", -1), subscribed)
+                self._ask_replay(node, since, since_time=self._lost_at - 2 * self.interval)
+                asked.add(node)
+        for src in self.tracker.held_sources() - asked:
+            for topic, env in self.tracker.replayed(src, [], self.timers.now()):
+                self.on_event(topic, env)
+
+    def _ask_replay(self, src: str, since: dict[str, int], since_time: float | None) -> None:
+        self.tracker.hold(src, self.timers.now())
+        body = {"topics": sorted(since) if since_time is None else sorted(self._topics),
+                "since": since, "since_time": since_time}
+        self.request(src, "bus.replay", body, lambda reply: self._on_replay(src, reply), timeout=2.0)
+
+    def _on_replay(self, src: str, reply: dict) -> None:
+        replayed = []
+        if reply.get("ok"):
+            for item in reply.get("events", []):
+                try:
+                    topic, header, payload, prev = item
+                    env = decode_header(header)
+                    env.body = decode_body(payload)
+                except (ValueError, TypeError, EnvelopeError):
+                    continue
+                replayed.append((topic, env, prev))
+        else:
+            log.warning("%s could not replay its events: %s", src, reply.get("message"))
+        before = self.tracker.recovered
+        for topic, env in self.tracker.replayed(src, replayed, self.timers.now()):
+            self.on_event(topic, env)
+        log.info("%s replayed %d events; %d of them had not reached us", src, len(replayed),
+                 self.tracker.recovered - before)
+
+    def _serve_replay(self, request: Envelope) -> None:
+        topics = request.body.get("topics")
+        since = request.body.get("since")
+        since_time = request.body.get("since_time")
+        if not (isinstance(topics, list) and isinstance(since, dict)
+                and (since_time is None or isinstance(since_time, (int, float)))):
+            self.reply(request, {"ok": False, "error": "bad_request",
+                                 "message": "bus.replay needs topics, since and since_time"})
+            return
+        events = self.window.replay([t for t in topics if isinstance(t, str)], since, since_time)
+        self.reply(request, {"ok": True, "events": events})

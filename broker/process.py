@@ -4,7 +4,15 @@ Sockets (all bound by the broker, connected by every node):
   ROUTER  router_port  requests, replies and heartbeats; a node's DEALER identity is its node id
   XSUB    pub_port     nodes' PUB sockets publish events here
   XPUB    sub_port     nodes' SUB sockets receive events from here; subscriptions flow back to XSUB
+  PUB     peer_port    (a broker pair only) our Binary Star state, every heartbeat, to the peer
+  SUB     -            connected to the peer's PUB
 The broker itself publishes membership changes on the `sys|` topic.
+
+With `broker.backup` in the topology two brokers run, a primary and a backup; `broker.binary_star`
+decides which one is active. The passive one routes nothing: it answers every node with a
+`passive` reply (or message) so the node goes back to the other, until a node's `register` finds
+the peer gone and enough LIMs here (then it takes over, seeded with the peer's last member list
+so that a LIM that died with the peer is still declared dead).
 """
 from __future__ import annotations
 
@@ -17,9 +25,10 @@ from pathlib import Path
 import msgpack
 import zmq
 
+from broker.binary_star import ACTIVE, BinaryStar
 from broker.directory import Directory
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
-from broker.liveness import DEAD, Change, Liveness
+from broker.liveness import DEAD, Change, Liveness, Member
 from broker.timers import TimerQueue
 from topology.model import Topology
 
@@ -28,18 +37,40 @@ BROKER_ID = "broker"
 
 
 class Broker:
-    def __init__(self, topology: Topology, ctx: zmq.Context | None = None, timers: TimerQueue | None = None):
+    def __init__(self, topology: Topology, ctx: zmq.Context | None = None, timers: TimerQueue | None = None,
+                 backup: bool = False):
         self.topology = topology
         settings = topology.broker
-        self.endpoint = settings.primary
+        if backup and settings.backup is None:
+            raise ValueError("the topology has no backup broker")
+        self.endpoint = settings.backup if backup else settings.primary
+        self.peer_endpoint = (settings.primary if backup else settings.backup)
+        self.mode = "backup" if backup else "primary"
         self.interval = settings.heartbeat_interval_ms / 1000.0
-        self.liveness = Liveness(self.interval, settings.dead_after_ms / 1000.0)
+        self.dead_after = settings.dead_after_ms / 1000.0
+        self.liveness = Liveness(self.interval, self.dead_after)
         self.directory = Directory(topology)
         self.timers = timers or TimerQueue()
         self.ctx = ctx or zmq.Context.instance()
         self.membership_version = 0
         self._seq = 0
         self._running = False
+        # A pair: the peer is gone once silent for two dead-node periods (longer than a node takes
+        # to give up on it, so nodes are already knocking when we may take over).
+        self.star = (BinaryStar(not backup, 2 * self.dead_after, len(topology.lims), self.timers.now())
+                     if self.peer_endpoint is not None else None)
+        self._lims_heard: dict[str, float] = {}  # while passive: LIM node -> last time it reached us
+        self._peer_members: list[dict] = []      # the active peer's last member list
+        self._peer_mv = 0
+        self._deaf_until = 0.0  # after a freeze, ignore the peer's queued (stale) states until then
+
+    @property
+    def active(self) -> bool:
+        return self.star is None or self.star.active
+
+    @property
+    def state(self) -> str:
+        return ACTIVE if self.star is None else self.star.state
 
     # -- sockets -------------------------------------------------------------------------------
     def bind(self) -> None:
@@ -61,11 +92,25 @@ class Broker:
         # nothing, whichever node publishes.
         self.xsub.send(b"\x01")
         self.poller = zmq.Poller()
+        self._sockets = [self.router, self.xsub, self.xpub]
+        if self.star is not None:
+            # Only the peer's latest state matters: queue no backlog of old ones either side.
+            self.peer_pub = self.ctx.socket(zmq.PUB)
+            self.peer_pub.setsockopt(zmq.LINGER, 0)
+            self.peer_pub.setsockopt(zmq.SNDHWM, 1)
+            self.peer_pub.bind(ep.url("peer"))
+            self.peer_sub = self.ctx.socket(zmq.SUB)
+            self.peer_sub.setsockopt(zmq.LINGER, 0)
+            self.peer_sub.setsockopt(zmq.CONFLATE, 1)
+            self.peer_sub.setsockopt(zmq.SUBSCRIBE, b"")
+            self.peer_sub.connect(self.peer_endpoint.url("peer"))
+            self._sockets += [self.peer_pub, self.peer_sub]
+            self.poller.register(self.peer_sub, zmq.POLLIN)
         for sock in (self.router, self.xsub, self.xpub):
             self.poller.register(sock, zmq.POLLIN)
 
     def close(self) -> None:
-        for sock in (self.router, self.xsub, self.xpub):
+        for sock in self._sockets:
             sock.close(0)
 
     # -- main loop -----------------------------------------------------------------------------
@@ -73,8 +118,8 @@ class Broker:
         self.bind()
         self._running = True
         self.timers.call_later(self.interval, self._tick)
-        log.info("broker up on %s ports %d/%d/%d", self.endpoint.address, self.endpoint.router_port,
-                 self.endpoint.pub_port, self.endpoint.sub_port)
+        log.info("broker (%s) up on %s ports %d/%d/%d", self.mode, self.endpoint.address,
+                 self.endpoint.router_port, self.endpoint.pub_port, self.endpoint.sub_port)
         while self._running:
             self.poll_once(self.interval)
         self.close()
@@ -84,11 +129,19 @@ class Broker:
 
     def poll_once(self, max_wait: float) -> None:
         timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
-        for sock, _ in self.poller.poll(timeout_ms):
+        before = self.timers.now()
+        ready = self.poller.poll(timeout_ms)
+        if self.star is not None and self.timers.now() - before > timeout_ms / 1000 + self.dead_after:
+            self._woke_up(self.timers.now() - before)
+        for sock, _ in ready:
             if sock is self.router:
                 self._drain(self.router, self._on_router)
             elif sock is self.xsub:
+                # A passive broker forwards too: a node checks its events flow before it
+                # registers, and its `register` is what may make this broker active.
                 self._drain(self.xsub, self.xpub.send_multipart)
+            elif self.star is not None and sock is self.peer_sub:
+                self._drain(self.peer_sub, self._on_peer)
             else:
                 self._drain(self.xpub, lambda frames: None)  # subscriptions: filtered here, not upstream
         self.timers.run_due()
@@ -105,13 +158,101 @@ class Broker:
 
     def _tick(self) -> None:
         now = self.timers.now()
-        self._announce(self.liveness.check(now))
-        body = msgpack.packb({"mv": self.membership_version})
-        for member in list(self.liveness.members.values()):
-            if member.state != DEAD:
-                self._send_raw(member.node_id, self._header("heartbeat", member.node_id), body)
+        if self.star is not None:
+            self.star.check(now, self._visible_lims(now))
+            self._after_transitions()
+            self._tell_peer()
+        if self.active:
+            self._announce(self.liveness.check(now))
+            body = msgpack.packb({"mv": self.membership_version})
+            for member in list(self.liveness.members.values()):
+                if member.state != DEAD:
+                    self._send_raw(member.node_id, self._header("heartbeat", member.node_id), body)
         if self._running:
             self.timers.call_later(self.interval, self._tick)
+
+    # -- the broker pair -------------------------------------------------------------------------
+    def _visible_lims(self, now: float) -> int:
+        if self.active:
+            return sum(1 for m in self.liveness.members.values() if m.role == "lim" and m.state != DEAD)
+        return sum(1 for seen in self._lims_heard.values() if now - seen < self.dead_after)
+
+    def _tell_peer(self) -> None:
+        state = {"state": self.star.state, "mv": self.membership_version}
+        if self.active:
+            state["members"] = self.members_snapshot()
+        self.peer_pub.send(msgpack.packb(state))
+
+    def _on_peer(self, frames: list[bytes]) -> None:
+        try:
+            state = msgpack.unpackb(frames[0]) if len(frames) == 1 else None
+        except Exception:  # msgpack raises several unrelated types on garbage
+            state = None
+        if not isinstance(state, dict) or not isinstance(state.get("state"), str):
+            log.warning("dropped a bad message from the peer broker")
+            return
+        if self.timers.now() < self._deaf_until:
+            return  # just woken from a freeze: what is queued from the peer is stale
+        if isinstance(state.get("members"), list):
+            self._peer_members = state["members"]
+            self._peer_mv = state.get("mv", 0) if isinstance(state.get("mv"), int) else 0
+        self.star.peer_heard(state["state"], self.timers.now())
+        self._after_transitions()
+
+    def _after_transitions(self) -> None:
+        for old, new, why in self.star.transitions:
+            log.warning("broker (%s): %s -> %s: %s", self.mode, old, new, why)
+            if new == ACTIVE:
+                self._take_over()
+            elif old == ACTIVE:
+                # Nodes still here hear no more heartbeats, and get `passive` if they speak.
+                self.liveness = Liveness(self.interval, self.dead_after)
+        self.star.transitions.clear()
+
+    def _woke_up(self, frozen_s: float) -> None:
+        """We were frozen (SIGSTOP, a stalled host) longer than a node may be silent: the peer
+        has most likely taken over and our view is stale. Start over as at boot, serving nobody
+        until the peer is heard (or found gone by a node's request)."""
+        log.warning("broker (%s) was frozen for %.1fs: starting over as %s", self.mode, frozen_s, self.mode)
+        self.star = BinaryStar(self.mode == "primary", self.star.peer_expiry, self.star.total_lims,
+                               self.timers.now())
+        self.liveness = Liveness(self.interval, self.dead_after)
+        self._lims_heard.clear()
+        self._deaf_until = self.timers.now() + 3 * self.interval
+
+    def _take_over(self) -> None:
+        """Become active with the peer's last view of the members: a LIM that does not come over
+        within dead_after is declared dead, as it would have been by the peer."""
+        now = self.timers.now()
+        self.liveness = Liveness(self.interval, self.dead_after)
+        for m in self._peer_members:
+            try:
+                self.liveness.members[m["node"]] = Member(m["node"], m["role"], m["lim"], m["incarnation"],
+                                                          m["state"], now)
+            except (KeyError, TypeError):
+                continue
+        self.membership_version = max(self.membership_version, self._peer_mv) + 1
+        self._lims_heard.clear()
+
+    def _passive(self, env: Envelope, now: float) -> None:
+        """A message reached the passive broker: maybe the request that makes it active."""
+        if env.src.startswith("lim-"):
+            self._lims_heard[env.src] = now
+        if env.kind == "register":
+            verdict = self.star.client_request(now, self._visible_lims(now))
+            self._after_transitions()
+            if verdict.accepted:
+                return  # now active: handled as usual by the caller
+            self._reply(env, {"ok": False, "error": "passive", "message": verdict.reason,
+                              "peer_alive": verdict.peer_alive})
+        elif env.dst == BROKER_ID and env.kind in ("status", "members"):
+            self._serve(env, b"")
+        elif env.msg_id:
+            self._reply(env, {"ok": False, "error": "passive", "peer_alive": self.star.peer_alive(now),
+                              "message": f"this broker ({self.mode}) is passive"})
+        else:
+            self._send_raw(env.src, self._header("passive", env.src),
+                           msgpack.packb({"peer_alive": self.star.peer_alive(now)}))
 
     # -- requests ------------------------------------------------------------------------------
     def _on_router(self, frames: list[bytes]) -> None:
@@ -128,6 +269,10 @@ class Broker:
             log.warning("dropped a message from %r claiming to be %r", identity, env.src)
             return
         now = self.timers.now()
+        if not self.active:
+            self._passive(env, now)
+            if not self.active:
+                return
         if env.kind == "register":
             self._register(env, body, now)
             return
@@ -192,8 +337,8 @@ class Broker:
 
     def _serve(self, env: Envelope, body: bytes) -> None:
         if env.kind in ("status", "members"):
-            self._reply(env, {"ok": True, "members": self.members_snapshot(),
-                              "mv": self.membership_version})
+            self._reply(env, {"ok": True, "members": self.members_snapshot() if self.active else [],
+                              "mv": self.membership_version, "state": self.state, "mode": self.mode})
         else:
             self._error(env, "unknown_request", f"the broker does not serve {env.kind!r}")
 
@@ -239,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="mxone-broker", description="Run the exchange's bus broker.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
+    parser.add_argument("--backup", action="store_true", help="run the backup broker of the pair")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -246,7 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     except TopologyError as exc:
         print(f"mxone-broker: {exc}", file=sys.stderr)
         return 2
-    broker = Broker(topology)
+    if args.backup and topology.broker.backup is None:
+        print(f"mxone-broker: {args.topology} has no broker.backup to run", file=sys.stderr)
+        return 2
+    broker = Broker(topology, backup=args.backup)
     signal.signal(signal.SIGTERM, lambda *_: broker.stop())
     signal.signal(signal.SIGINT, lambda *_: broker.stop())
     broker.run()

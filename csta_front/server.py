@@ -451,4 +451,6 @@ class FrontEnd:
                 "session_ids": sorted(s.id for s in self.sessions),
                 "recording": str(self.recorder.path) if self.recorder else None,
                 "faults": self.faults.describe(),
-                "monitored_devices": self.monitors.devices()}
+                "monitored_devices": self.monitors.devices(),
+                "bus": {"events_recovered": self.bus.tracker.recovered, "holes": self.bus.tracker.holes,
+                        "duplicates_dropped": self.bus.tracker.duplicates}}

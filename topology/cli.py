@@ -244,6 +244,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
     members: dict[int, dict] = {}
     calls: list[dict] = []
     broker_reachable = True
+    brokers = []
     with Exchange(topology) as exchange:
         try:
             for member in exchange.members():
@@ -252,6 +253,8 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
             calls = exchange.calls()
         except BusError:
             broker_reachable = False
+        if topology.broker.backup is not None:
+            brokers = exchange.client.broker_states()
     csta = []
     if broker_reachable:
         from broker.client import BusClient
@@ -271,7 +274,9 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
     return {
         "exchange": topology.name,
         "run_dir": str(cluster.run_dir),
-        "broker": {"reachable": broker_reachable, "pid": pids.get("broker")},
+        "broker": {"reachable": broker_reachable, "pid": pids.get("broker"),
+                   "pair": [dict(b, pid=pids.get("broker-backup" if b["mode"] == "backup" else "broker"))
+                            for b in brokers]},
         "processes": [{"name": p["name"], "state": p["statename"], "pid": p["pid"] or None} for p in processes],
         "lims": lims,
         "csta": [{k: v for k, v in c.items() if k != "ok"} for c in csta],
@@ -289,6 +294,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     broker = status["broker"]
     print(f"Exchange {status['exchange']!r} (run directory {status['run_dir']})")
     print(f"Broker: {'reachable' if broker['reachable'] else 'NOT reachable'}, pid {broker['pid']}")
+    for member in broker["pair"]:
+        print(f"  {member['mode']:<8}{member['address']}:{member['router_port']:<7}{member['state']:<15}pid {member['pid']}")
     print(f"{'LIM':<5}{'address':<16}{'state':<9}{'pid':<9}incarnation")
     for lim in status["lims"]:
         print(f"{lim['number']:<5}{lim['address']:<16}{lim['state']:<9}{str(lim['pid'] or '-'):<9}"

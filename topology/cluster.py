@@ -37,8 +37,12 @@ def default_run_dir() -> Path:
     return Path(os.environ.get("MXONE_RUN_DIR", DEFAULT_RUN_DIR))
 
 
+def broker_programs(topology: Topology) -> list[str]:
+    return ["broker"] + (["broker-backup"] if topology.broker.backup is not None else [])
+
+
 def program_names(topology: Topology) -> list[str]:
-    return ["broker"] + [lim.node_id for lim in topology.lims] + [f"csta-{lim.number}" for lim in topology.lims]
+    return broker_programs(topology) + [lim.node_id for lim in topology.lims] + [f"csta-{lim.number}" for lim in topology.lims]
 
 
 def socket_path(run_dir: Path) -> Path:
@@ -79,6 +83,8 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
         f"[supervisorctl]\nserverurl=unix://{sock}\n",
         program("broker", f"broker --topology {topo}", 10),
     ]
+    if topology.broker.backup is not None:
+        sections.append(program("broker-backup", f"broker --topology {topo} --backup", 10))
     for lim in topology.lims:
         sections.append(program(lim.node_id, f"lim --topology {topo} --lim {lim.number} --data-dir {run}/data", 20))
     for lim in topology.lims:  # every LIM can have a CSTA server: `csta -i` starts it
@@ -90,8 +96,11 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
 
 def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> None:
     """Fail before starting anything if a port the broker or a CSTA server needs is taken."""
-    ep = topology.broker.primary
-    wanted = [("broker port", ep.address, port) for port in (ep.router_port, ep.pub_port, ep.sub_port)]
+    wanted = []
+    pair = topology.broker.backup is not None
+    for ep in topology.broker.endpoints():
+        ports = (ep.router_port, ep.pub_port, ep.sub_port) + ((ep.peer,) if pair else ())
+        wanted += [("broker port", ep.address, port) for port in ports]
     for number, server in (csta or {}).items():
         address = topology.lim(number).address
         wanted += [(f"LIM {number}'s CSTA port", address, port) for port in (server.port, server.tls_port) if port]

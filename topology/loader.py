@@ -374,12 +374,16 @@ class _Builder:
             settings = BrokerSettings()
             self.claim_endpoint(settings.primary, "broker", None)
             return settings
-        endpoint_keys = ("address", "router_port", "pub_port", "sub_port", "host")
+        endpoint_keys = ("address", "router_port", "pub_port", "sub_port", "host", "peer_port")
         fields = _Fields(self, node, "broker", endpoint_keys + ("heartbeat_interval_ms", "dead_after_ms", "backup"))
         primary = self.endpoint(fields)
         backup = None
         if fields.node("backup") is not None:
-            backup = self.endpoint(_Fields(self, fields.node("backup"), "broker backup", endpoint_keys))
+            backup_fields = _Fields(self, fields.node("backup"), "broker backup", endpoint_keys)
+            backup = self.endpoint(backup_fields)
+            # The pair talks over one more port each (given, or router_port + 3).
+            for endpoint, what, where in ((primary, "broker", fields), (backup, "broker backup", backup_fields)):
+                self.claim_port(endpoint.address, endpoint.peer, f"{what} peer_port", where.line_of("peer_port"))
         heartbeat = fields.get("heartbeat_interval_ms", self.integer(1), BrokerSettings.heartbeat_interval_ms)
         dead_after = fields.get("dead_after_ms", self.integer(1), BrokerSettings.dead_after_ms)
         if dead_after <= heartbeat:
@@ -391,7 +395,7 @@ class _Builder:
     def endpoint(self, fields: _Fields) -> BrokerEndpoint:
         port = self.integer(1, 65535)
         endpoint = BrokerEndpoint(**fields.given({"address": self.address, "router_port": port, "pub_port": port,
-                                                  "sub_port": port, "host": self.address}))
+                                                  "sub_port": port, "host": self.address, "peer_port": port}))
         self.claim_endpoint(endpoint, fields.what, fields)
         return endpoint
 

@@ -90,9 +90,14 @@ class BrokerEndpoint:
     pub_port: int = 7801     # nodes publish events here (XSUB)
     sub_port: int = 7802     # nodes subscribe to events here (XPUB)
     host: str | None = None
+    peer_port: int | None = None  # a broker pair only: Binary Star state to the peer (router_port + 3)
+
+    @property
+    def peer(self) -> int:
+        return self.peer_port if self.peer_port is not None else self.router_port + 3
 
     def url(self, which: str) -> str:
-        port = {"router": self.router_port, "pub": self.pub_port, "sub": self.sub_port}[which]
+        port = {"router": self.router_port, "pub": self.pub_port, "sub": self.sub_port, "peer": self.peer}[which]
         host = f"[{self.address}]" if ":" in self.address else self.address  # IPv6 needs brackets
         return f"tcp://{host}:{port}"
 
@@ -100,7 +105,10 @@ class BrokerEndpoint:
 @dataclass(frozen=True)
 class BrokerSettings:
     primary: BrokerEndpoint = field(default_factory=BrokerEndpoint)
-    backup: BrokerEndpoint | None = None
+    backup: BrokerEndpoint | None = None  # with a backup, the two form a Binary Star pair
+
+    def endpoints(self) -> tuple[BrokerEndpoint, ...]:
+        return (self.primary,) if self.backup is None else (self.primary, self.backup)
     heartbeat_interval_ms: int = 100
     dead_after_ms: int = 600  # no heartbeat for this long: dead (suspect after two missed beats)
 

@@ -22,13 +22,17 @@ def free_ports(n: int, address: str = "127.0.0.1") -> list[int]:
 
 
 def move_to_free_ports(data: dict[str, Any]) -> dict[str, Any]:
-    """A topology (as loaded from YAML) with the broker's and every CSTA server's ports free; the
-    backup broker is dropped (a test exchange runs one)."""
+    """A topology (as loaded from YAML) with the broker's (both brokers' of a pair) and every CSTA
+    server's ports free."""
     csta = [lim["csta"] for lim in data.get("lims", []) if lim.get("csta")]
-    needed = 3 + len(csta) + sum(1 for c in csta if c.get("tls_port"))
+    brokers = [data["broker"]] + ([data["broker"]["backup"]] if data["broker"].get("backup") else [])
+    pair = len(brokers) == 2
+    needed = len(brokers) * (4 if pair else 3) + len(csta) + sum(1 for c in csta if c.get("tls_port"))
     ports = iter(free_ports(needed))
-    data["broker"].update(router_port=next(ports), pub_port=next(ports), sub_port=next(ports))
-    data["broker"].pop("backup", None)
+    for broker in brokers:
+        broker.update(router_port=next(ports), pub_port=next(ports), sub_port=next(ports))
+        if pair:
+            broker["peer_port"] = next(ports)
     for server in csta:
         server["port"] = next(ports)
         if server.get("tls_port"):
