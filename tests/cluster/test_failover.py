@@ -161,7 +161,7 @@ def test_csta_server_killed(cluster):
 def test_broker_killed_and_restarted(cluster):
     """The single broker killed: supervisord restarts it, every node reconnects and registers again;
     calls in progress live in the LIMs and survive; the open monitors deliver again (events published
-    while the broker was down are lost: the primary/backup pair is future work)."""
+    while the broker was down are replayed: tests/cluster/test_broker_pair.py checks that)."""
     async def scenario():
         async with await connect(cluster, 1) as one:
             watch = await one.monitor_start("2003")
