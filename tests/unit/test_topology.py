@@ -501,6 +501,23 @@ broker:
     assert_error(text, "broker backup pub_port 7802", "broker sub_port")
 
 
+def test_the_pair_peer_ports_are_claimed_too():
+    text = """\
+broker:
+  address: 127.0.0.1
+  backup:
+    address: 127.0.0.1
+    router_port: 7810
+    pub_port: 7811
+    sub_port: 7812
+    peer_port: 7803   # <--
+""" + BASE
+    assert_error(text, "broker backup peer_port 7803", "broker peer_port")
+    topo = parse_topology(text.replace("7803", "7820"))
+    assert (topo.broker.primary.url("peer"), topo.broker.backup.url("peer")) == (
+        "tcp://127.0.0.1:7803", "tcp://127.0.0.1:7820")
+
+
 def test_backup_on_another_address_may_reuse_ports():
     topo = parse_topology("broker:\n  backup:\n    address: 127.0.0.2\n" + BASE)
     assert topo.broker.backup.address == "127.0.0.2" and topo.broker.backup.router_port == 7800
