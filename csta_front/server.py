@@ -199,6 +199,7 @@ class FrontEnd:
         self._bus_sockets: tuple = ()
         self.running = False
         self.lim_states: dict[int, str] = {}
+        self._lim_incarnations: dict[int, int] = {}
         bus.on_event = self.on_event
         bus.on_member = self.on_member
         bus.on_members = lambda members: [self.on_member(m) for m in members]
@@ -318,6 +319,10 @@ class FrontEnd:
         if change.get("role") != "lim" or change.get("lim") is None:
             return
         lim, state = change["lim"], change["state"]
+        incarnation = change.get("incarnation") if isinstance(change.get("incarnation"), int) else 0
+        if incarnation < self._lim_incarnations.get(lim, 0):
+            return  # news of an incarnation already replaced (a snapshot overtook an announcement)
+        self._lim_incarnations[lim] = incarnation
         previous = self.lim_states.get(lim)
         self.lim_states[lim] = state
         if previous is None or (state == "dead") == (previous == "dead"):
