@@ -331,9 +331,12 @@ class FrontEnd:
             if session.registered_for_status:
                 session.system_status(self.system_status())
         event = "OutOfService" if state == "dead" else "BackInService"
+        told = 0
         for monitor in list(self.monitors.by_xref.values()):
             if monitor.kind == "device" and self.directory.owner(monitor.target) == lim:
                 monitor.session.event(monitor, {"event": event, "device": monitor.target, "call_id": None})
+                told += 1
+        log.info("LIM %d (incarnation %d) is %s: %s to %d monitors", lim, incarnation, state, event, told)
 
     def _sync_bus_sockets(self) -> None:
         current = self.bus.sockets()
