@@ -22,10 +22,12 @@ def free_ports(n: int, address: str = "127.0.0.1") -> list[int]:
 
 
 def move_to_free_ports(data: dict[str, Any]) -> dict[str, Any]:
-    """A topology (as loaded from YAML) with the broker's and every CSTA server's ports free; the
-    backup broker is dropped (a test exchange runs one)."""
+    """A topology (as loaded from YAML) with the broker's, every CSTA server's and the live view's
+    ports free; the backup broker is dropped (a test exchange runs one)."""
     csta = [lim["csta"] for lim in data.get("lims", []) if lim.get("csta")]
-    needed = 3 + len(csta) + sum(1 for c in csta if c.get("tls_port"))
+    view = data.get("live_view") or {}
+    view_on = isinstance(view, dict) and view.get("enabled", True) is not False
+    needed = 3 + len(csta) + sum(1 for c in csta if c.get("tls_port")) + view_on
     ports = iter(free_ports(needed))
     data["broker"].update(router_port=next(ports), pub_port=next(ports), sub_port=next(ports))
     data["broker"].pop("backup", None)
@@ -33,4 +35,6 @@ def move_to_free_ports(data: dict[str, Any]) -> dict[str, Any]:
         server["port"] = next(ports)
         if server.get("tls_port"):
             server["tls_port"] = next(ports)
+    if view_on:
+        data["live_view"] = {**view, "port": next(ports)}
     return data
