@@ -90,7 +90,7 @@ def parse_phone_action(topology: Topology, directory: Directory, content_type: s
     if not isinstance(device, str) or not NUMBER.match(device):
         raise ApiError(400, "bad_device", "device must be a number of digits, like \"1000\"")
     action = data.get("action")
-    if action not in PHYSICAL_ACTIONS:
+    if not isinstance(action, str) or action not in PHYSICAL_ACTIONS:
         raise ApiError(400, "unknown_action", f"action must be one of {', '.join(PHYSICAL_ACTIONS)}")
     if device in {g.number for g in (*topology.acd_groups, *topology.hunt_groups)}:
         raise ApiError(400, "not_a_phone", f"{device} is a group, not a phone")

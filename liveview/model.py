@@ -215,6 +215,7 @@ class ViewModel:
     def set_members(self, members: list[dict[str, Any]]) -> None:
         """The broker's whole list: a LIM it does not list has never registered."""
         seen = set()
+        members = [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
         for member in members:
             if member.get("role") == "lim" and member.get("lim") in self.lims:
                 seen.add(member["lim"])
@@ -243,10 +244,11 @@ class ViewModel:
     def apply_lim_status(self, lim: int, reply: dict[str, Any], marker: int) -> None:
         """A LIM's `lim.status`, asked when `events` was `marker`: the calls it controls, its ACD
         queues, its logged-off terminals."""
-        if lim not in self.lims:
+        calls = reply.get("calls")
+        if lim not in self.lims or not isinstance(calls, list):
             return
         reported = set()
-        for item in reply.get("calls") or []:
+        for item in calls:
             call_id = item.get("call_id") if isinstance(item, dict) else None
             if not isinstance(call_id, str) or call_id in self.tombstones:
                 continue
@@ -256,7 +258,7 @@ class ViewModel:
                 continue  # an event newer than this answer
             parties = [Party(str(c["device"]), str(c["state"]), c.get("lim"))
                        for c in item.get("connections") or [] if isinstance(c, dict) and "device" in c]
-            if call is not None and call.controller == lim and call.parties == parties:
+            if not parties or (call is not None and call.controller == lim and call.parties == parties):
                 continue  # the answer says what the view already shows
             call = call or CallRow(call_id, lim)
             call.controller = lim
@@ -264,7 +266,8 @@ class ViewModel:
         for call in [c for c in self.calls.values() if c.controller == lim]:
             if call.call_id not in reported and call.changed <= marker:
                 self._remove_call(call.call_id)
-        for group, queue in (reply.get("queues") or {}).items():
+        queues = reply.get("queues")
+        for group, queue in (queues.items() if isinstance(queues, dict) else ()):
             row = self.acd.get(group)
             if row is not None and row.changed <= marker and isinstance(queue, list) and row.queue != queue:
                 row.queue = [str(c) for c in queue]
@@ -283,9 +286,12 @@ class ViewModel:
         row = self.acd.get(group)
         if row is None or row.changed > marker:
             return
+        agents, queue = reply.get("agents"), reply.get("queue")
+        if not isinstance(agents, list) or not isinstance(queue, list):
+            return
         agents = {str(a["device"]): {"agent_id": a.get("agent_id"), "state": a.get("state")}
-                  for a in reply.get("agents") or [] if isinstance(a, dict) and "device" in a}
-        queue = [str(c) for c in reply.get("queue") or []]
+                  for a in agents if isinstance(a, dict) and "device" in a}
+        queue = [str(c) for c in queue]
         if agents != row.agents or queue != row.queue:
             self._dirty_devices |= set(agents) ^ set(row.agents)
             row.agents, row.queue = agents, queue
