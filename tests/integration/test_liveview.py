@@ -231,3 +231,14 @@ def test_health_agents_and_csta_sessions(view):
     ex.phone("2005").agent("logout")
     wait_for(lambda: state(address)["groups"][0]["agents"] == [], 10, "the agent gone")
     assert {d["number"]: d["state"] for d in state(address)["devices"]}["1000"] == "idle"
+
+
+def test_up_refuses_a_taken_live_view_port(tmp_path):
+    from tests.procs import mxone
+    topo = write_topology(tmp_path / "t.yaml")
+    port = load_topology(topo).live_view.port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        out = mxone("up", str(topo), "--detach", "--run-dir", str(tmp_path / "run"))
+    assert out.returncode == 1 and f"live view port 127.0.0.1:{port} is not free" in out.stderr
