@@ -8,6 +8,7 @@ goes to the exchange. Pure: the server (liveview/server.py) does the I/O.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -55,6 +56,29 @@ def check_route(method: str, path: str) -> None:
         raise ApiError(404, "not_found", f"no such page: {path[:200]}")
     if method not in allowed:
         raise ApiError(405, "method_not_allowed", f"{path} takes {' or '.join(allowed)}, not {method[:20]}")
+
+
+def check_host(host: str, address: str) -> None:
+    """Against DNS rebinding (another site's name made to resolve to this machine, so that its page
+    counts as same-origin): answer only to an IP address, localhost or the configured name."""
+    if not host:
+        return  # HTTP/1.0 without Host: no browser sends that
+    if host.startswith("[") and "]" not in host:
+        raise ApiError(400, "bad_host", "the Host header opens a bracket it does not close")
+    name = host[1:host.index("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+        return
+    except ValueError:
+        pass
+    if name.lower().rstrip(".") not in ("localhost", address.lower()):
+        raise ApiError(403, "forbidden_host", f"this page answers to its address {address}, not to {name[:100]!r}")
+
+
+def check_origin(origin: str, host: str) -> None:
+    """A browser names the page a POST comes from: only this server's own page may work phones."""
+    if origin and origin not in (f"http://{host}", f"https://{host}"):
+        raise ApiError(403, "forbidden_origin", f"actions come from this server's own page, not from {origin[:100]}")
 
 
 @dataclass(frozen=True)

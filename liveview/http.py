@@ -186,6 +186,10 @@ class HttpConnection:
         """One server-sent event; `data` must not contain a newline (JSON from json.dumps has none)."""
         self._stream(f"event: {name}\ndata: {data}\n\n".encode())
 
+    def send_retry(self, ms: int) -> None:
+        """How long the client waits before reconnecting a dropped stream."""
+        self._stream(f"retry: {int(ms)}\n\n".encode())
+
     def send_comment(self, text: str = "") -> None:
         """A comment line: keeps proxies and the client from thinking the stream died."""
         self._stream(f": {text}\n\n".encode())

@@ -21,7 +21,8 @@ from broker.directory import Directory
 from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
 from broker.timers import TimerQueue
-from liveview.api import ApiError, check_route, load_static, parse_phone_action, status_of_refusal
+from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
+                          status_of_refusal)
 from liveview.http import HttpConnection, Request
 from liveview.model import ViewModel
 from topology.model import LiveView, Topology
@@ -193,16 +194,17 @@ class LiveViewServer:
     # -- requests from the page ----------------------------------------------------------------------
     def on_request(self, http: HttpConnection, request: Request) -> None:
         try:
+            check_host(request.header("host"), self.settings.address)
             check_route(request.method, request.path)
             if request.method == "POST":
-                check_origin(request)
+                check_origin(request.header("origin"), request.header("host"))
         except ApiError as exc:
             headers = [("allow", ", ".join(_allowed(request.path)))] if exc.status == 405 else []
             http.respond_json(exc.status, exc.body(), headers=headers)
             return
         if request.path == "/api/events":
             http.start_stream()
-            http._stream(b"retry: 1000\n\n")  # a dropped stream comes back within a second
+            http.send_retry(1000)  # a dropped stream comes back within a second
             http.send_event("snapshot", json.dumps(self.model.snapshot(), separators=(",", ":")))
             self.streams.add(http)
         elif request.path == "/api/state":
@@ -371,14 +373,6 @@ class LiveViewServer:
                 log.exception("%s: closing after an internal error", conn.peer)
                 conn.close()
         self.timers.run_due()
-
-
-def check_origin(request: Request) -> None:
-    """A browser names the page a POST comes from: only this server's own page may work phones."""
-    origin = request.header("origin")
-    host = request.header("host")
-    if origin and origin not in (f"http://{host}", f"https://{host}"):
-        raise ApiError(403, "forbidden", f"actions come from this server's own page, not from {origin[:100]}")
 
 
 def url_of(settings: LiveView) -> str:

@@ -179,15 +179,17 @@ def test_refusals_and_hostile_requests(view):
     status, _, body = request(address, "POST", "/api/phone", json.dumps({"device": "1000", "action": "offhook"}).encode(),
                               {"Content-Type": "application/json", "Origin": "http://evil.example"})
     assert status == 403 and b"evil.example" in body
+    status, _, body = request(address, "GET", "/api/state", headers={"Host": "rebound.example"})
+    assert status == 403 and json.loads(body)["error"] == "forbidden_host"
     # a huge body is refused on its Content-Length, before it is read
-    reply = raw_exchange(address, b"POST /api/phone HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    reply = raw_exchange(address, b"POST /api/phone HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                                   b"Content-Length: 100000000\r\n\r\n" + b"{" * 65536)
     assert reply.startswith(b"HTTP/1.1 413 ")
     assert raw_exchange(address, b"\x00\x01\x02 garbage\r\n\r\n").startswith(b"HTTP/1.1 400 ")
-    assert raw_exchange(address, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 100000).startswith(b"HTTP/1.1 431 ")
+    assert raw_exchange(address, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * 100000).startswith(b"HTTP/1.1 431 ")
     # pipelined requests are answered in order on one connection
-    reply = raw_exchange(address, b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n"
-                                  b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply = raw_exchange(address, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                  b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 404 " in reply
     # many connections at once, then gone: the view still serves
     socks = [socket.create_connection(address, timeout=5) for _ in range(150)]

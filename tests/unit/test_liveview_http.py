@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from broker.directory import Directory
-from liveview.api import ApiError, check_route, load_static, parse_phone_action, status_of_refusal
+from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
+                          status_of_refusal)
 from liveview.http import MAX_BODY, HttpConnection
 from topology.cluster import program_names, render_supervisord_conf
 from topology.loader import TopologyError, load_default_topology, parse_topology
@@ -91,6 +92,20 @@ def test_routes_and_refusals():
     assert [status_of_refusal(c) for c in ("unknown_number", "lim_down", "timeout", "not_alerting", "busy")] == \
         [404, 503, 504, 409, 409]
     assert b"EventSource" in load_static()["/app.js"][0]
+
+
+def test_only_this_page_and_this_address():
+    for host in ("127.0.0.1:8890", "[::1]:8890", "localhost:8890", "LOCALHOST", "10.1.2.3", "", "pbx.lab:80"):
+        check_host(host, "pbx.lab")
+    for host in ("evil.example:8890", "127.0.0.1.evil.example", "[::1"):
+        with pytest.raises(ApiError) as info:
+            check_host(host, "127.0.0.1")
+        assert info.value.status == (400 if host == "[::1" else 403)
+    check_origin("", "127.0.0.1:8890")
+    check_origin("http://127.0.0.1:8890", "127.0.0.1:8890")
+    for origin in ("http://evil.example", "null", "http://127.0.0.1:8891"):
+        with pytest.raises(ApiError):
+            check_origin(origin, "127.0.0.1:8890")
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
