@@ -146,7 +146,9 @@ def test_a_call_placed_elsewhere_shows_and_a_click_answers_it(view):
         call_id = ex.phone("1000").dial("2000")["call_id"]
         patch = stream.wait(lambda p: any(c["call_id"] == call_id and ("2000", "alerting", 2) in parties(c)
                                           for c in p.get("calls", [])))
-        assert {d["number"]: d["state"] for d in patch["devices"]} == {"1000": "connected", "2000": "alerting"}
+        # (a LIM's health changing meanwhile, suspect for a beat on a busy machine, brings its idle devices too)
+        assert {d["number"]: d["state"] for d in patch["devices"] if d["state"] != "idle"} == \
+            {"1000": "connected", "2000": "alerting"}
 
         status, reply = act(address, {"device": "2000", "action": "answer"})
         assert status == 200 and reply["ok"] and reply["call_id"] == call_id
@@ -244,3 +246,24 @@ def test_up_refuses_a_taken_live_view_port(tmp_path):
         taken.listen()
         out = mxone("up", str(topo), "--detach", "--run-dir", str(tmp_path / "run"))
     assert out.returncode == 1 and f"live view port 127.0.0.1:{port} is not free" in out.stderr
+
+
+def test_the_view_outlives_a_broker_restart(view):
+    address, ex, procs = view[:3]
+    procs.procs["broker"].kill()
+    procs.procs["broker"].wait()
+    wait_for(lambda: state(address)["broker"]["reachable"] is False, 10, "the view to see the broker gone")
+    procs.start_broker()
+    wait_members(ex.client, {("lim", 1), ("lim", 2), ("front", 1)})
+    wait_for(lambda: state(address)["broker"]["reachable"] and
+             [l["state"] for l in state(address)["lims"]] == ["up", "up"], 20, "the view to see the exchange back")
+    stream = Stream(address)
+    try:
+        stream.next()
+        call_id = ex.phone("1002").dial("2002")["call_id"]
+        # last_event comes only from events (an answer to lim.status has none): they flow again
+        stream.wait(lambda p: any(c["call_id"] == call_id and c["last_event"] == "Delivered" for c in p.get("calls", [])))
+        ex.phone("1002").hangup()
+        stream.wait(lambda p: p.get("calls") == [])
+    finally:
+        stream.close()
