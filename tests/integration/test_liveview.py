@@ -15,6 +15,8 @@ from lim.phone import Exchange
 from tests.procs import Processes, wait_for, wait_members, write_topology
 from topology.loader import load_topology
 
+WAIT_S = 30  # every wait polls; the limit is generous for a shared, sometimes very busy machine
+
 
 @pytest.fixture(scope="module")
 def view(tmp_path_factory):
@@ -29,10 +31,10 @@ def view(tmp_path_factory):
     procs.start("view", "liveview", "--topology", str(topo_file))
     ex = Exchange(topology)
     try:
-        wait_members(ex.client, {("lim", 1), ("lim", 2), ("front", 1)})
+        wait_members(ex.client, {("lim", 1), ("lim", 2), ("front", 1)}, timeout=WAIT_S)
         address = (topology.live_view.address, topology.live_view.port)
         wait_for(lambda: listening(address) and (lambda s: s["lims"][1]["state"] == "up" and s["lims"][0]["csta"])(
-            state(address)), 20, "the live view to see both LIMs and LIM 1's CSTA server")
+            state(address)), WAIT_S, "the live view to see both LIMs and LIM 1's CSTA server")
         yield address, ex, procs, topology, tmp
     finally:
         ex.close()
@@ -96,7 +98,7 @@ class Stream:
         assert self.response.getheader("content-type") == "text/event-stream"
         self.buffer = b""
 
-    def next(self, timeout: float = 10.0) -> tuple[str, dict]:
+    def next(self, timeout: float = WAIT_S) -> tuple[str, dict]:
         deadline = time.monotonic() + timeout
         while b"\n\n" not in self.buffer:
             assert time.monotonic() < deadline, "no event in time"
@@ -107,7 +109,7 @@ class Stream:
             return self.next(max(0.1, deadline - time.monotonic()))  # retry: or a comment
         return fields["event"], json.loads(fields["data"])
 
-    def wait(self, predicate, timeout: float = 10.0) -> dict:
+    def wait(self, predicate, timeout: float = WAIT_S) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             _, data = self.next(max(0.1, deadline - time.monotonic()))
@@ -202,7 +204,7 @@ def test_refusals_and_hostile_requests(view):
             return state(address)["lims"][0]["state"] == "up"
         except OSError:  # refused while the crowd's connections are still counted
             return False
-    wait_for(answers, 10, "the view to answer after a crowd")
+    wait_for(answers, WAIT_S, "the view to answer after a crowd")
     assert act(address, {"device": "1000", "action": "offhook"})[0] == 200
     assert act(address, {"device": "1000", "action": "onhook"})[0] == 200
 
@@ -214,26 +216,26 @@ def test_health_agents_and_csta_sessions(view):
     async def with_a_csta_client():
         async with await CstaClient.connect(topology.lim(1).address, topology.lim(1).csta.port) as csta:
             await csta.monitor_start("2000")
-            wait_for(lambda: state(address)["lims"][0]["csta"]["monitored_devices"] == ["2000"], 10,
+            wait_for(lambda: state(address)["lims"][0]["csta"]["monitored_devices"] == ["2000"], WAIT_S,
                      "the view to show the CSTA session and its monitor")
             assert state(address)["lims"][0]["csta"]["sessions"] == 1
     asyncio.run(asyncio.wait_for(with_a_csta_client(), 30))
-    wait_for(lambda: state(address)["lims"][0]["csta"]["sessions"] == 0, 10, "the session to end")
+    wait_for(lambda: state(address)["lims"][0]["csta"]["sessions"] == 0, WAIT_S, "the session to end")
     [group] = state(address)["groups"]
     assert group["agents"] == [{"device": "2005", "agent_id": "41", "state": "agentReady"}]
 
     call_id = ex.phone("1000").dial("2000")["call_id"]
-    wait_for(lambda: [c["call_id"] for c in state(address)["calls"]] == [call_id], 10, "the call to show")
+    wait_for(lambda: [c["call_id"] for c in state(address)["calls"]] == [call_id], WAIT_S, "the call to show")
     procs.procs["lim-2"].kill()  # kill -9: the broker declares it dead, LIM 1 releases the call
     wait_for(lambda: (lambda s: s["lims"][1]["state"] == "dead" and s["calls"] == [] and
                       not [d for d in s["devices"] if d["lim"] == 2 and d["lim_up"]])(state(address)),
-             10, "the view to show LIM 2 dead and the call gone")
+             WAIT_S, "the view to show LIM 2 dead and the call gone")
     procs.procs["lim-2"].wait()
     procs.start_lim(2)
-    wait_for(lambda: state(address)["lims"][1]["state"] == "up", 20, "LIM 2 back up")
-    wait_for(lambda: state(address)["groups"][0]["agents"] == group["agents"], 10, "the agent reported again")
+    wait_for(lambda: state(address)["lims"][1]["state"] == "up", WAIT_S, "LIM 2 back up")
+    wait_for(lambda: state(address)["groups"][0]["agents"] == group["agents"], WAIT_S, "the agent reported again")
     ex.phone("2005").agent("logout")
-    wait_for(lambda: state(address)["groups"][0]["agents"] == [], 10, "the agent gone")
+    wait_for(lambda: state(address)["groups"][0]["agents"] == [], WAIT_S, "the agent gone")
     assert {d["number"]: d["state"] for d in state(address)["devices"]}["1000"] == "idle"
 
 
@@ -252,11 +254,11 @@ def test_the_view_outlives_a_broker_restart(view):
     address, ex, procs = view[:3]
     procs.procs["broker"].kill()
     procs.procs["broker"].wait()
-    wait_for(lambda: state(address)["broker"]["reachable"] is False, 10, "the view to see the broker gone")
+    wait_for(lambda: state(address)["broker"]["reachable"] is False, WAIT_S, "the view to see the broker gone")
     procs.start_broker()
-    wait_members(ex.client, {("lim", 1), ("lim", 2), ("front", 1)})
+    wait_members(ex.client, {("lim", 1), ("lim", 2), ("front", 1)}, timeout=WAIT_S)
     wait_for(lambda: state(address)["broker"]["reachable"] and
-             [l["state"] for l in state(address)["lims"]] == ["up", "up"], 20, "the view to see the exchange back")
+             [l["state"] for l in state(address)["lims"]] == ["up", "up"], WAIT_S, "the view to see the exchange back")
     stream = Stream(address)
     try:
         stream.next()
