@@ -82,7 +82,7 @@ def test_the_page_shows_a_call_and_a_click_answers_it(cluster, tmp_path):
         hung_up = mxone("phone", "1000", "hangup", "--run-dir", str(run_dir))
         assert hung_up.returncode == 0, hung_up.stderr
         wait.until(lambda b: b.find_element(By.ID, "no-calls").is_displayed())
-        assert wait_for(lambda: status(run_dir)["calls"] == [], 5, "no calls")
+        assert wait_for(lambda: status(run_dir)["calls"] == [], WAIT_S, "no calls")
         # No script error; the one failed request is the refused answer, a 409 by design.
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
                   and not (e["source"] == "network" and "/api/phone" in e["message"] and "409" in e["message"])]
