@@ -48,7 +48,8 @@ class BusClient:
             reply = self._ask("broker", "status", {}, timeout=0.5)
             if reply.get("ok") and reply.get("state") == "active":
                 return
-            self.node.move_to_other_broker()
+            if reply.get("ok"):  # a passive broker (a silent one made the node move already)
+                self.node.move_to_other_broker()
 
     def _ask(self, dst: str, kind: str, body: dict, timeout: float) -> dict[str, Any]:
         result: list[dict] = []
@@ -61,11 +62,13 @@ class BusClient:
         """Send a request and wait for its reply; raise BusError for an error reply. With a
         broker pair, a request the passive broker refuses is sent again to the other one."""
         reply = self._ask(dst, kind, body or {}, timeout)
-        # The broker we talk to stood down, or is gone: the other one of the pair may be active.
-        elsewhere = reply.get("error") in ("passive", "timeout") or reply.get("state") == "passive"
-        if elsewhere and len(self.node.endpoints) > 1:
-            self.node.move_to_other_broker()
-            reply = self._ask(dst, kind, body or {}, timeout)
+        # The broker we talk to stood down, or is gone: the other one of the pair may be active
+        # (the node has moved to it already after a refusal or a timeout).
+        if len(self.node.endpoints) > 1:
+            if reply.get("state") == "passive":
+                self.node.move_to_other_broker()
+            if reply.get("error") in ("passive", "timeout") or reply.get("state") == "passive":
+                reply = self._ask(dst, kind, body or {}, timeout)
         if not reply.get("ok"):
             raise BusError(reply.get("error", "error"), reply.get("message", "request failed"))
         return reply

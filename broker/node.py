@@ -56,6 +56,7 @@ class BusNode:
         self.wall_clock: Callable[[], float] = time.time  # replay by time spans processes: wall time
         self._failed_over = False    # moved to another broker since we were last registered
         self._lims: set[str] = set()  # LIM members, as last heard
+        self._moved_at = -1e9         # a client's last move to the other broker
         self._lost_at = 0.0          # wall time we last heard the broker we left
         self.registered = False
         self.publishing = False  # our PUB socket's events are known to reach the broker
@@ -180,6 +181,14 @@ class BusNode:
             self._reconnect(switch=True)
         self.timers.call_later(self.interval, self._heartbeat)
 
+    def _client_failover(self) -> None:
+        """A client (no heartbeats to tell it) whose request timed out, or was refused by a
+        passive broker, tries the other broker of the pair from now on."""
+        now = self.timers.now()
+        if self.role is None and len(self.endpoints) > 1 and now - self._moved_at > self.interval:
+            self._moved_at = now
+            self._reconnect(switch=True)
+
     def move_to_other_broker(self) -> None:
         """For a client (which hears no heartbeats): use the other broker of the pair from now on."""
         if len(self.endpoints) > 1:
@@ -254,6 +263,7 @@ class BusNode:
             self.sub.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
 
     def _expire(self, msg_id: int, dst: str, kind: str) -> None:
+        self._client_failover()
         entry = self._pending.pop(msg_id, None)
         if entry and entry[0]:
             entry[0]({"ok": False, "error": "timeout", "message": f"no reply from {dst} to {kind}"})
@@ -317,6 +327,8 @@ class BusNode:
                 return  # a late reply to a request that already timed out
             handler, timer = entry
             timer.cancel()
+            if env.body.get("error") == "passive":
+                self._client_failover()
             if handler:
                 handler(env.body)
             return

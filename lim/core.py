@@ -315,6 +315,7 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         respond({"ok": True, "lim": self.lim, "incarnation": self.incarnation,
                  "devices": len(self.devices),
                  "queues": {g: list(q.queue) for g, q in self.queues.items()},
+                 "logged_off": [n for n, d in self.devices.items() if not d.logged_on],  # the live view
                  "calls": [{"call_id": c.call_id, "controller": c.controller,
                             "connections": [{"device": d, "state": str(p.state), "lim": p.lim}
                                             for d, p in c.parties.items()]}

@@ -52,6 +52,7 @@ def write_topology_file(path: Path, lims: int, extensions_per_lim: int) -> Path:
     data = yaml.safe_load(generate_topology(lims, extensions_per_lim))
     for lim in data["lims"]:
         lim["csta"] = {"server_type": "XML", "port": 8882}  # an XML server on every LIM, moved just below
+    data["live_view"] = {"enabled": False}  # a web page watching every event would be measured too
     path.write_text(yaml.safe_dump(move_to_free_ports(data), sort_keys=False))
     return path
 

@@ -203,8 +203,14 @@ def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
                 members = client.request("broker", "status", timeout=0.5)["members"]
             except BusError:
                 return False
-            return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"}
-        wait_for(ready, timeout, f"{len(topology.lims)} LIMs and their CSTA servers to register", interval=0.1)
+            return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"} and view_listening(topology)
+        wait_for(ready, timeout, f"{len(topology.lims)} LIMs and their CSTA servers to register"
+                                 f"{' and the live view to listen' if topology.live_view else ''}", interval=0.1)
+
+
+def view_listening(topology) -> bool:
+    from liveview.client import is_listening
+    return topology.live_view is None or is_listening(topology.live_view)
 
 
 def print_summary(cluster: Cluster, topology) -> None:
@@ -219,6 +225,9 @@ def print_summary(cluster: Cluster, topology) -> None:
         server = servers.get(lim.number)
         csta = f"; CSTA {server.server_type} server on {lim.address}:{server.port}" if server else ""
         print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span}){csta}")
+    if topology.live_view:
+        from liveview.server import url_of
+        print(f"Live view: {url_of(topology.live_view)}")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -280,10 +289,19 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         "processes": [{"name": p["name"], "state": p["statename"], "pid": p["pid"] or None} for p in processes],
         "lims": lims,
         "csta": [{k: v for k, v in c.items() if k != "ok"} for c in csta],
+        "live_view": live_view_status(topology, pids),
         "calls": [{"call_id": c["call_id"], "controller": c["controller"],
                    "connections": [{"device": x["device"], "state": x["state"], "lim": x["lim"]}
                                    for x in c["connections"]]} for c in calls],
     }
+
+
+def live_view_status(topology, pids: dict) -> dict[str, Any] | None:
+    if topology.live_view is None:
+        return None
+    from liveview.client import is_listening
+    from liveview.server import url_of
+    return {"url": url_of(topology.live_view), "pid": pids.get("view"), "listening": is_listening(topology.live_view)}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -311,6 +329,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  FAULTS ON: {'; '.join(server['faults'])}  (mxone fault --lim {server['lim']} off)")
             if server.get("recording"):
                 print(f"  recording to {server['recording']}")
+    view = status["live_view"]
+    if view is not None:
+        print(f"Live view: {view['url']}" + ("" if view["listening"] else " (NOT listening: see logs/view.log)"))
     print(f"Calls in progress: {len(status['calls'])}")
     for call in status["calls"]:
         parties = ", ".join(f"{c['device']} {c['state']} (LIM {c['lim']})" for c in call["connections"])

@@ -42,7 +42,8 @@ def broker_programs(topology: Topology) -> list[str]:
 
 
 def program_names(topology: Topology) -> list[str]:
-    return broker_programs(topology) + [lim.node_id for lim in topology.lims] + [f"csta-{lim.number}" for lim in topology.lims]
+    return (broker_programs(topology) + [lim.node_id for lim in topology.lims]
+            + [f"csta-{lim.number}" for lim in topology.lims] + (["view"] if topology.live_view else []))
 
 
 def socket_path(run_dir: Path) -> Path:
@@ -91,6 +92,8 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
         sections.append(program(f"csta-{lim.number}",
                                 f"csta_front --topology {topo} --lim {lim.number} --data-dir {run}/data", 30,
                                 may_exit=True))
+    if topology.live_view:  # the web page of liveview/
+        sections.append(program("view", f"liveview --topology {topo}", 40))
     return "\n".join(sections)
 
 
@@ -104,6 +107,8 @@ def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> 
     for number, server in (csta or {}).items():
         address = topology.lim(number).address
         wanted += [(f"LIM {number}'s CSTA port", address, port) for port in (server.port, server.tls_port) if port]
+    if topology.live_view:
+        wanted.append(("live view port", topology.live_view.address, topology.live_view.port))
     for what, address, port in wanted:
         with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
             try:

@@ -21,8 +21,8 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from topology.model import (CSTA_SERVER_TYPES, EXTENSION_TYPES, HUNT_MODES, AcdGroup, BrokerEndpoint,
-                            BrokerSettings, CstaSettings, Extension, HuntGroup, Lim, Timers, Topology,
-                            TrunkRoute)
+                            BrokerSettings, CstaSettings, Extension, HuntGroup, Lim, LiveView, Timers,
+                            Topology, TrunkRoute)
 
 __all__ = ["TopologyError", "load_topology", "parse_topology", "default_topology_path",
            "load_default_topology"]
@@ -346,7 +346,8 @@ class _Builder:
 
     # -- parts of the document -----------------------------------------------------------------------
     def build(self, root: yaml.Node) -> Topology:
-        top = _Fields(self, root, "topology", ("name", "broker", "timers", "lims", "groups", "trunks"))
+        top = _Fields(self, root, "topology", ("name", "broker", "timers", "lims", "groups", "trunks",
+                                                "live_view"))
         name = top.get("name", self.text, Path(self.source).stem)
         broker = self.broker(top.node("broker"))
         timers = Timers()
@@ -363,9 +364,10 @@ class _Builder:
             extensions.extend(exts)
         trunks = [self.trunk(node) for node in top.items("trunks")]
         acd, hunt = self.groups(top.node("groups"))
+        live_view = self.live_view(top.node("live_view"))
         self.check_number_plan(trunks)
         self.check_members(extensions, acd + hunt, trunks)
-        return Topology(name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
+        return Topology(live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
                         acd_groups=tuple(g.model for g in acd), hunt_groups=tuple(g.model for g in hunt),
                         trunks=tuple(t for t, _ in trunks), timers=timers, source=self.source)
 
@@ -391,6 +393,15 @@ class _Builder:
                                                             f"longer than heartbeat_interval_ms ({heartbeat})")
         return BrokerSettings(primary=primary, backup=backup, heartbeat_interval_ms=heartbeat,
                               dead_after_ms=dead_after)
+
+    def live_view(self, node: yaml.Node | None) -> LiveView | None:
+        """The live view's web page (on by default; `enabled: false` leaves it out)."""
+        fields = _Fields(self, node, "live_view", ("enabled", "address", "port")) if node is not None else None
+        if fields is not None and not fields.get("enabled", self.boolean, True):
+            return None
+        view = LiveView(**fields.given({"address": self.address, "port": self.integer(1, 65535)})) if fields else LiveView()
+        self.claim_port(view.address, view.port, "live_view port", fields.line_of("port") if fields else None)
+        return view
 
     def endpoint(self, fields: _Fields) -> BrokerEndpoint:
         port = self.integer(1, 65535)

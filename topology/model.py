@@ -119,6 +119,13 @@ class Timers:
 
 
 @dataclass(frozen=True)
+class LiveView:
+    """The web page that shows the exchange live (liveview/): where it listens."""
+    address: str = "127.0.0.1"
+    port: int = 8890
+
+
+@dataclass(frozen=True)
 class Topology:
     name: str
     broker: BrokerSettings
@@ -128,6 +135,7 @@ class Topology:
     hunt_groups: tuple[HuntGroup, ...] = ()
     trunks: tuple[TrunkRoute, ...] = ()
     timers: Timers = field(default_factory=Timers)
+    live_view: LiveView | None = field(default_factory=LiveView)  # None: no live view process
     source: str = "<built-in>"  # file the topology came from, for messages
 
     def lim(self, number: int) -> Lim:

@@ -22,12 +22,14 @@ def free_ports(n: int, address: str = "127.0.0.1") -> list[int]:
 
 
 def move_to_free_ports(data: dict[str, Any]) -> dict[str, Any]:
-    """A topology (as loaded from YAML) with the broker's (both brokers' of a pair) and every CSTA
-    server's ports free."""
+    """A topology (as loaded from YAML) with the broker's (both brokers' of a pair), every CSTA
+    server's and the live view's ports free."""
     csta = [lim["csta"] for lim in data.get("lims", []) if lim.get("csta")]
     brokers = [data["broker"]] + ([data["broker"]["backup"]] if data["broker"].get("backup") else [])
     pair = len(brokers) == 2
-    needed = len(brokers) * (4 if pair else 3) + len(csta) + sum(1 for c in csta if c.get("tls_port"))
+    view = data.get("live_view") or {}
+    view_on = isinstance(view, dict) and view.get("enabled", True) is not False
+    needed = len(brokers) * (4 if pair else 3) + len(csta) + sum(1 for c in csta if c.get("tls_port")) + view_on
     ports = iter(free_ports(needed))
     for broker in brokers:
         broker.update(router_port=next(ports), pub_port=next(ports), sub_port=next(ports))
@@ -37,4 +39,6 @@ def move_to_free_ports(data: dict[str, Any]) -> dict[str, Any]:
         server["port"] = next(ports)
         if server.get("tls_port"):
             server["tls_port"] = next(ports)
+    if view_on:
+        data["live_view"] = {**view, "port": next(ports)}
     return data

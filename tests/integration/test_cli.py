@@ -92,7 +92,7 @@ def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path):
         assert any("is up" in l for l in lines)
         cluster = Cluster(run_dir)
         children = [p["pid"] for p in cluster.processes()]
-        assert len(children) == 5 and all(children)  # broker, 2 LIMs, 2 CSTA servers
+        assert len(children) == 6 and all(children)  # broker, 2 LIMs, 2 CSTA servers, the live view
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
         assert proc.wait(timeout=30) == 0
         for pid in children:

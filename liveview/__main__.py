@@ -1,0 +1,5 @@
+import sys
+
+from liveview.process import main
+
+sys.exit(main())

@@ -1,0 +1,15 @@
+"""Small helpers for tools that point at the live view (the CLI's `up` and `status`)."""
+from __future__ import annotations
+
+import socket
+
+from topology.model import LiveView
+
+
+def is_listening(settings: LiveView, timeout: float = 0.5) -> bool:
+    """Does the live view accept connections (its process is up and bound)?"""
+    try:
+        with socket.create_connection((settings.address, settings.port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,53 @@
+"""The live view's process (`view` under supervisord): `python -m liveview --topology FILE`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from broker.node import BusNode
+from broker.timers import TimerQueue
+from liveview.server import LiveViewServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    from topology.loader import TopologyError, load_topology
+
+    parser = argparse.ArgumentParser(prog="mxone-view", description="Serve the live view of the exchange.")
+    parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s view %(levelname)s %(message)s")
+    try:
+        topology = load_topology(args.topology)
+    except TopologyError as exc:
+        print(f"mxone-view: {exc}", file=sys.stderr)
+        return 2
+    if topology.live_view is None:
+        print("mxone-view: the topology turns the live view off (live_view: enabled: false)", file=sys.stderr)
+        return 0
+    timers = TimerQueue()
+    # Not a member of the exchange (no role): it only listens and asks, like `mxone events`.
+    bus = BusNode(f"view-{os.getpid()}", topology.broker, timers, incarnation=0)
+    server = LiveViewServer(topology, bus, timers, topology.live_view)
+    try:
+        server.listen()
+    except OSError as exc:
+        print(f"mxone-view: cannot listen on {server.url}: {exc.strerror}", file=sys.stderr)
+        return 1
+
+    def stop(*_):
+        server.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    bus.start()
+    server.run()
+    bus.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""The live view's server: the bus and the web page's connections in one poll loop.
+
+The bus side is an unregistered node, like `mxone events`: it subscribes to every device's and
+every call's events and to the broker's membership changes, and once a second asks the broker for
+its members, each LIM for `lim.status`, each ACD group for its agents and each CSTA server for
+`csta.status` (liveview/model.py folds all of it). Every PATCH_INTERVAL_S the changes go out to
+each open event stream as one `patch` event. A click on the page becomes the `phone` request
+lim/phone.py sends, and its answer becomes the HTTP response.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import socket
+from typing import Any
+
+import zmq
+
+from broker.directory import Directory
+from broker.envelope import SYSTEM_TOPIC
+from broker.node import BusNode
+from broker.timers import TimerQueue
+from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
+                          status_of_refusal)
+from liveview.http import HttpConnection, Request
+from liveview.model import ViewModel
+from topology.model import LiveView, Topology
+
+log = logging.getLogger("liveview")
+
+RESYNC_S = 1.0            # how often the exchange is asked for its state
+PATCH_INTERVAL_S = 0.1    # changes go out at most this often: a burst of events is one patch
+KEEPALIVE_S = 15.0        # a comment on every event stream, so a dead client is found
+REQUEST_TIMEOUT_S = 10.0  # a request begun must be complete within this
+IDLE_TIMEOUT_S = 60.0     # a keep-alive connection with nothing to do is closed
+MAX_CONNECTIONS = 128
+MAX_OUTPUT = 8 * 1024 * 1024  # a client that reads nothing is cut off (a browser reconnects)
+READ_SIZE = 16384
+SEEN_EVENTS = 20_000      # recent events remembered, to fold each once (it comes once per topic)
+
+
+class SocketConnection:
+    """A TCP connection of the page: bytes in and out of its HttpConnection."""
+
+    def __init__(self, server: "LiveViewServer", sock: socket.socket, peer: str):
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self.out = bytearray()
+        self.closing = False
+        self.closed = False
+        self.last_activity = server.timers.now()
+        self.started_at: float | None = None  # when the unfinished request began
+        self.http = HttpConnection(self.write, self.close_when_sent, server.on_request, peer)
+
+    def readable(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
+        self.last_activity = self.server.timers.now()
+        self.http.data_received(data)
+        if self.http.request_started and self.started_at is None:
+            self.started_at = self.last_activity
+        elif not self.http.request_started:
+            self.started_at = None
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self.out:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            data = data[sent:]
+            if not data:
+                return
+        self.out += data
+        if len(self.out) > MAX_OUTPUT:
+            log.info("%s reads nothing (%d bytes waiting): closing", self.peer, len(self.out))
+            self.close()
+            return
+        self.server.want_write(self, True)
+
+    def writable(self) -> None:
+        try:
+            sent = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self.out[:sent]
+        if not self.out:
+            self.server.want_write(self, False)
+            if self.closing:
+                self.close()
+
+    def close_when_sent(self) -> None:
+        self.closing = True
+        if not self.out:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.http.closed = True
+        self.server.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class LiveViewServer:
+    def __init__(self, topology: Topology, bus: BusNode, timers: TimerQueue, settings: LiveView):
+        self.topology = topology
+        self.directory = Directory(topology)
+        self.bus = bus
+        self.timers = timers
+        self.settings = settings
+        self.model = ViewModel(topology)
+        self.static = load_static()
+        self.poller = zmq.Poller()
+        self.connections: dict[int, SocketConnection] = {}
+        self.streams: set[HttpConnection] = set()
+        self.running = False
+        self._bus_sockets: tuple = ()
+        self._seen: set[tuple] = set()
+        self._seen_order: collections.deque = collections.deque()
+        self._asking = 0  # replies still awaited in this round of questions
+        bus.on_event = self.on_event
+        bus.on_member = self.model.on_member
+
+    # -- listening -----------------------------------------------------------------------------------
+    def listen(self) -> None:
+        family = socket.AF_INET6 if ":" in self.settings.address else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((self.settings.address, self.settings.port))
+        self.listener.listen(128)
+        self.listener.setblocking(False)
+        self.listener_fd = self.listener.fileno()
+        self.poller.register(self.listener_fd, zmq.POLLIN)
+        log.info("live view of %r on %s", self.topology.name, self.url)
+
+    @property
+    def url(self) -> str:
+        return url_of(self.settings)
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("accept failed: %s", exc)
+                return
+            if len(self.connections) >= MAX_CONNECTIONS:
+                log.warning("refused %s: %d connections is the maximum", addr, MAX_CONNECTIONS)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            conn = SocketConnection(self, sock, f"{addr[0]}:{addr[1]}")
+            self.connections[conn.fd] = conn
+            self.poller.register(conn.fd, zmq.POLLIN)
+
+    def want_write(self, conn: SocketConnection, on: bool) -> None:
+        if not conn.closed:
+            self.poller.modify(conn.fd, zmq.POLLIN | (zmq.POLLOUT if on else 0))
+
+    def forget(self, conn: SocketConnection) -> None:
+        try:
+            self.poller.unregister(conn.fd)
+        except (KeyError, ValueError):
+            pass
+        self.connections.pop(conn.fd, None)
+        self.streams.discard(conn.http)
+
+    # -- requests from the page ----------------------------------------------------------------------
+    def on_request(self, http: HttpConnection, request: Request) -> None:
+        try:
+            check_host(request.header("host"), self.settings.address)
+            check_route(request.method, request.path)
+            if request.method == "POST":
+                check_origin(request.header("origin"), request.header("host"))
+        except ApiError as exc:
+            headers = [("allow", ", ".join(_allowed(request.path)))] if exc.status == 405 else []
+            http.respond_json(exc.status, exc.body(), headers=headers)
+            return
+        if request.path == "/api/events":
+            http.start_stream()
+            http.send_retry(1000)  # a dropped stream comes back within a second
+            http.send_event("snapshot", json.dumps(self.model.snapshot(), separators=(",", ":")))
+            self.streams.add(http)
+        elif request.path == "/api/state":
+            http.respond_json(200, self.model.snapshot())
+        elif request.path == "/api/phone":
+            self._phone(http, request)
+        else:
+            body, kind = self.static[request.path]
+            http.respond(200, body, kind)
+
+    def _phone(self, http: HttpConnection, request: Request) -> None:
+        try:
+            action = parse_phone_action(self.topology, self.directory, request.header("content-type"), request.body)
+        except ApiError as exc:
+            log.info("%s: refused an action: %s", http.peer, exc.message)
+            http.respond_json(exc.status, exc.body())
+            return
+
+        def answered(reply: dict[str, Any]) -> None:
+            what = f"{action.device} {action.action}{' ' + action.digits if action.digits else ''}"
+            if reply.get("ok"):
+                log.info("%s: %s: done", http.peer, what)
+                http.respond_json(200, reply)
+                return
+            code = str(reply.get("error") or "error")
+            log.info("%s: %s: refused: %s (%s)", http.peer, what, reply.get("message"), code)
+            http.respond_json(status_of_refusal(code), {"ok": False, "error": code,
+                                                         "message": str(reply.get("message") or "refused")})
+
+        self.bus.request(f"dev:{action.device}", "phone", action.bus_body(), answered, timeout=3.0)
+
+    # -- the bus -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for topic in ("d:", "c:", SYSTEM_TOPIC):  # every device, every call (CallCleared), membership
+            self.bus.subscribe(topic)
+        self.timers.call_later(0, self._ask)
+        self.timers.call_later(PATCH_INTERVAL_S, self._flush)
+        self.timers.call_later(KEEPALIVE_S, self._keepalive)
+        self.timers.call_later(1.0, self._reap)
+
+    def on_event(self, topic: str, env) -> None:
+        key = (env.src, env.incarnation, env.seq)  # one publish, several topics: the same header
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > SEEN_EVENTS:
+            self._seen.discard(self._seen_order.popleft())
+        if env.kind == "event":
+            self.model.apply_event(env.body)
+
+    def _ask(self) -> None:
+        """One round of questions; the next round starts RESYNC_S after this one is answered."""
+        self._asking = 1
+        self.bus.request("broker", "status", {}, self._on_members, timeout=RESYNC_S)
+
+    def _answered(self) -> None:
+        self._asking -= 1
+        if self._asking == 0 and self.running:
+            self.timers.call_later(RESYNC_S, self._ask)
+
+    def _on_members(self, reply: dict[str, Any]) -> None:
+        self.model.set_broker_reachable(bool(reply.get("ok")))
+        if reply.get("ok"):
+            members = reply.get("members") or []
+            self.model.set_members(members)
+            up = {(m.get("role"), m.get("lim")) for m in members if m.get("state") != "dead"}
+            marker = self.model.events
+            for lim in self.topology.lims:
+                if ("lim", lim.number) in up:
+                    self._question(lim.node_id, "lim.status",
+                                   lambda r, n=lim.number: self.model.apply_lim_status(n, r, marker))
+                if ("front", lim.number) in up:
+                    self._question(f"csta-{lim.number}", "csta.status", lambda r, n=lim.number: self.model.apply_front(n, r),
+                                   failed=lambda r, n=lim.number: self.model.apply_front(n, {"error": r.get("message")}))
+                else:
+                    self.model.apply_front(lim.number, None)
+            for group in self.topology.acd_groups:
+                if ("lim", group.lim) in up:
+                    self._question(f"dev:{group.number}", "device.get",
+                                   lambda r, g=group.number: self.model.apply_group(g, r, marker))
+        self._answered()
+
+    def _question(self, dst: str, kind: str, apply, failed=None) -> None:
+        def on_reply(reply: dict[str, Any]) -> None:
+            if reply.get("ok"):
+                apply(reply)
+            elif failed is not None:
+                failed(reply)
+            self._answered()
+        self._asking += 1
+        self.bus.request(dst, kind, {}, on_reply, timeout=RESYNC_S)
+
+    # -- output to the page --------------------------------------------------------------------------
+    def _flush(self) -> None:
+        patch = self.model.take_patch()
+        if patch is not None and self.streams:
+            data = json.dumps(patch, separators=(",", ":"))
+            for stream in list(self.streams):
+                stream.send_event("patch", data)
+        if self.running:
+            self.timers.call_later(PATCH_INTERVAL_S, self._flush)
+
+    def _keepalive(self) -> None:
+        for stream in list(self.streams):
+            stream.send_comment("keep-alive")
+        if self.running:
+            self.timers.call_later(KEEPALIVE_S, self._keepalive)
+
+    def _reap(self) -> None:
+        """Close connections that send a request too slowly, or sit idle too long."""
+        now = self.timers.now()
+        for conn in list(self.connections.values()):
+            if conn.http.streaming or conn.http.busy:
+                continue
+            if conn.started_at is not None and now - conn.started_at > REQUEST_TIMEOUT_S:
+                log.info("%s: a request unfinished for %.0f s: closing", conn.peer, REQUEST_TIMEOUT_S)
+                conn.http.respond_text(408, "the request took too long", close=True)
+                conn.close_when_sent()
+            elif conn.started_at is None and now - conn.last_activity > IDLE_TIMEOUT_S:
+                conn.close()
+        if self.running:
+            self.timers.call_later(1.0, self._reap)
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def _sync_bus_sockets(self) -> None:
+        current = self.bus.sockets()
+        if current != self._bus_sockets:
+            for sock in self._bus_sockets:
+                try:
+                    self.poller.unregister(sock)
+                except (KeyError, ValueError):
+                    pass
+            for sock in current:
+                self.poller.register(sock, zmq.POLLIN)
+            self._bus_sockets = current
+
+    def run(self) -> None:
+        self.running = True
+        self.start()
+        while self.running:
+            self.poll_once(0.2)
+        for conn in list(self.connections.values()):
+            conn.close()
+        self.listener.close()
+
+    def poll_once(self, max_wait: float) -> None:
+        self._sync_bus_sockets()
+        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
+        for sock, flags in self.poller.poll(timeout_ms):
+            if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds
+                self.bus.drain(sock)
+                continue
+            if sock == self.listener_fd:
+                self._accept()
+                continue
+            conn = self.connections.get(sock)
+            if conn is None:
+                continue
+            try:
+                if flags & zmq.POLLOUT:
+                    conn.writable()
+                if flags & zmq.POLLIN and not conn.closed:
+                    conn.readable()
+            except Exception:  # one connection's fault closes that connection, not the view
+                log.exception("%s: closing after an internal error", conn.peer)
+                conn.close()
+        self.timers.run_due()
+
+
+def url_of(settings: LiveView) -> str:
+    host = f"[{settings.address}]" if ":" in settings.address else settings.address
+    return f"http://{host}:{settings.port}/"
+
+
+def _allowed(path: str) -> tuple[str, ...]:
+    from liveview.api import ROUTES
+    return ROUTES.get(path, ())
