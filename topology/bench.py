@@ -36,6 +36,7 @@ QUICK = {"lims": 2, "extensions_per_lim": 20, "calls": 100, "rate": 100.0}
 FULL = {"lims": 4, "extensions_per_lim": 50, "calls": 1000, "rate": 200.0}
 BASELINE_REQUESTS = 200
 EVENT_TIMEOUT_S = 10.0  # after the load, how long missing events may still arrive
+IDLE_SAMPLE_S = 1.0  # CPU with no calls, measured just before the load
 
 
 def log(message: str) -> None:
@@ -191,7 +192,9 @@ def rss_mb(pid: int) -> float:
 
 
 def process_sample(cluster) -> dict[str, dict[int, float]]:
-    cpu: dict[str, dict[int, float]] = {}
+    """utime+stime per process, by kind; "driver" is this process (its threads and CSTA clients),
+    which competes for the same cores."""
+    cpu: dict[str, dict[int, float]] = {"driver": {os.getpid(): cpu_seconds(os.getpid())}}
     for p in cluster.processes():
         if p["pid"]:
             try:
@@ -199,6 +202,12 @@ def process_sample(cluster) -> dict[str, dict[int, float]]:
             except OSError:
                 pass
     return cpu
+
+
+def cpu_used(after: dict[str, dict[int, float]], before: dict[str, dict[int, float]], kind: str) -> float:
+    """CPU seconds a kind's processes used between two samples (a process new since `before`
+    counts from zero: it was restarted meanwhile, which the bench does not do)."""
+    return sum(v - before.get(kind, {}).get(pid, v) for pid, v in after.get(kind, {}).items())
 
 
 # -- CSTA side ---------------------------------------------------------------------------------------
@@ -286,7 +295,11 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
                 devices_by_xref[n][xref] = device
         tasks = [asyncio.create_task(consume(c, devices_by_xref[n], watch)) for n, c in clients.items()]
         baseline = await asyncio.to_thread(bus_baseline, topology)
+        # What each kind burns with no calls (heartbeats, polling), to tell it from the calls' cost.
+        idle_start, t_idle = process_sample(cluster), time.monotonic()
+        await asyncio.sleep(IDLE_SAMPLE_S)
         before = process_sample(cluster)
+        idle_rate = {kind: cpu_used(before, idle_start, kind) / (time.monotonic() - t_idle) for kind in before}
         workers = max(1, min(args.workers, len(slots)))
         log(f"{args.calls} calls at up to {args.rate:g}/s over {len(slots)} caller/callee pairs, "
             f"{workers} threads, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
@@ -296,11 +309,12 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
                                                         workers, stop)
         finally:
             stop.set()  # Ctrl-C: the threads end after their calls in flight
-        after = process_sample(cluster)
         expected = sum(len(CALLER_EVENTS) + len(CALLEE_EVENTS) for c in calls if c.call_id)
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while len(watch.events) < expected and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+        # CPU up to the last event: a backlog of events still being built and sent belongs to the calls.
+        after, t_after = process_sample(cluster), time.monotonic()
         await asyncio.sleep(0.2)  # duplicates, if any, show up too
         memory: dict[str, float] = {}
         for p in cluster.processes():
@@ -320,10 +334,12 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
     events_in_load = sum(1 for t, *_ in watch.events if t <= end + EVENT_TIMEOUT_S)
     result = analyse(calls, watch)
     latencies = result.pop("latencies")
-    cpu = {}
-    for kind, pids in after.items():
-        used = sum(v - before.get(kind, {}).get(pid, v) for pid, v in pids.items())
+    cpu, busy = {}, {}
+    for kind in after:
+        used = cpu_used(after, before, kind)
         cpu[kind] = round(used / completed, 6) if completed else None
+        net = used - idle_rate.get(kind, 0.0) * (t_after - start)
+        busy[kind] = round(max(0.0, net) / completed, 6) if completed else None
     last_event = max((t for t, *_ in watch.events), default=end)
     r3 = lambda v: None if v is None else round(v, 3)  # noqa: E731
     return {
@@ -339,6 +355,8 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
         "event_latency_max_ms": r3(max(latencies, default=None) if latencies else None),
         **result,
         "cpu_seconds_per_call": cpu,
+        "cpu_busy_seconds_per_call": busy,
+        "idle_cpu_per_second": {k: round(v, 4) for k, v in idle_rate.items()},
         "memory_mb": {k: round(v, 1) for k, v in memory.items()},
         "baseline_bus_round_trip_p50_ms": r3(percentile(baseline, 50)),
         "baseline_bus_round_trip_p99_ms": r3(percentile(baseline, 99)),
@@ -411,9 +429,10 @@ def format_table(r: dict[str, Any]) -> str:
                                                f"({r['baseline_requests']} Exchange.members())"),
     ]
     for kind in sorted(r["cpu_seconds_per_call"]):
-        cpu = r["cpu_seconds_per_call"][kind]
-        rows.append((f"{kind}: CPU per call, max RSS",
-                     f"{'-' if cpu is None else f'{cpu * 1000:.2f} ms'}, {r['memory_mb'].get(kind, 0):.1f} MB"))
+        cpu, busy = r["cpu_seconds_per_call"][kind], r["cpu_busy_seconds_per_call"].get(kind)
+        rss = f", {r['memory_mb'][kind]:.1f} MB" if kind in r["memory_mb"] else ""
+        rows.append((f"{kind}: CPU per call (less idle){', max RSS' if rss else ''}",
+                     f"{ms(None if cpu is None else cpu * 1000)} ({ms(None if busy is None else busy * 1000)}){rss}"))
     if r["call_errors"]:
         rows.append(("call errors", ", ".join(f"{e} x{n}" for e, n in r["call_errors"])))
     width = max(len(k) for k, _ in rows)
