@@ -324,8 +324,9 @@ class FrontEnd:
         self._deliver(topic, env.body)
 
     def _deliver(self, topic: str, body: dict) -> None:
+        shared: dict = {}  # what every monitor's document of this event has in common, written once
         for monitor in list(self.monitors.watching(topic)):
-            monitor.session.event(monitor, body)
+            monitor.session.event(monitor, body, shared)
 
     def _release_events(self) -> None:
         held, self._held_events = self._held_events, []
