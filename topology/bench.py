@@ -90,11 +90,48 @@ def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
     return slots
 
 
+class Sightings:
+    """The CSTA events seen so far, for the worker threads to wait on: (device, event name, n) of
+    a call is seen once the n-th such event arrived. Set from the event loop's thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._calls: dict[str | None, tuple[Counter, dict[tuple, threading.Event]]] = {}
+
+    def _flag(self, call_id: str | None, key: tuple) -> threading.Event:
+        counts, flags = self._calls.setdefault(call_id, (Counter(), {}))
+        flag = flags.get(key)
+        if flag is None:
+            flag = flags[key] = threading.Event()
+        return flag
+
+    def saw(self, call_id: str | None, device: str, name: str) -> None:
+        with self._lock:
+            counts, _ = self._calls.setdefault(call_id, (Counter(), {}))
+            counts[device, name] += 1
+            self._flag(call_id, (device, name, counts[device, name])).set()
+
+    def wait(self, call_id: str, device: str, name: str, n: int = 1, timeout: float = 5.0) -> bool:
+        with self._lock:
+            flag = self._flag(call_id, (device, name, n))
+        return flag.wait(timeout)
+
+    def forget(self, call_id: str) -> None:
+        """Done with a call (events of it still to come leave a small entry behind)."""
+        with self._lock:
+            self._calls.pop(call_id, None)
+
+
 def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, workers: int,
-               stop: threading.Event | None = None) -> tuple[list[Call], float, float]:
+               stop: threading.Event | None = None,
+               sightings: Sightings | None = None) -> tuple[list[Call], float, float]:
     """Run `calls` calls, at most `rate` started per second, on `workers` threads each with its own
     Exchange. A pair is reused only once its callee is idle again. Setting `stop` ends the load
-    after the calls in flight. Returns the calls and the load's start and end (monotonic)."""
+    after the calls in flight. With `sightings`, a thread answers once the callee's Delivered
+    event is in and reuses a pair once the callee's last ConnectionCleared is in, as a CTI
+    application would, instead of asking the bus (retried answers, device.get polls: traffic that
+    is the driver's, not the calls'); if an event is late it falls back to asking. Returns the
+    calls and the load's start and end (monotonic)."""
     stop = stop or threading.Event()
     from lim.phone import BusError, Exchange
     free: queue.Queue = queue.Queue()
@@ -109,6 +146,8 @@ def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, 
         caller, callee = exchange.phone(call.caller), exchange.phone(call.callee)
         call.dial_t = time.monotonic()
         call.call_id = caller.dial(call.callee)["call_id"]
+        if sightings is not None:
+            sightings.wait(call.call_id, call.callee, "Delivered")
         deadline = time.monotonic() + 5
         while True:  # the offer reaches the callee's LIM asynchronously
             t = time.monotonic()
@@ -123,7 +162,14 @@ def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, 
         call.hangup_t = time.monotonic()
         caller.hangup()
         call.done = True
-        deadline = time.monotonic() + 5  # the callee's LIM clears its mirror asynchronously
+        # The callee's LIM clears its mirror asynchronously, after the events that say so: the
+        # controller sends the update first, and the next offer to the callee comes after it.
+        if sightings is not None:
+            seen = sightings.wait(call.call_id, call.callee, "ConnectionCleared", 2)
+            sightings.forget(call.call_id)
+            if seen:
+                return
+        deadline = time.monotonic() + 5
         while callee.state().get("calls") and time.monotonic() < deadline:
             time.sleep(0.002)
 
@@ -219,11 +265,11 @@ class Watch:
 
 
 def call_id_of(event) -> str | None:
-    found = event.xpath(".//*[local-name()='callID']")
-    return (found[0].text or "").strip() if found else None
+    found = next(event.iter("{*}callID"), None)  # the first in document order, whatever the namespace
+    return (found.text or "").strip() if found is not None else None
 
 
-async def consume(client, devices_by_xref: dict[str, str], watch: Watch) -> None:
+async def consume(client, devices_by_xref: dict[str, str], watch: Watch, sightings: Sightings | None = None) -> None:
     from csta_front.client import event_name, field
     while True:
         event = await client.events.get()
@@ -234,7 +280,10 @@ async def consume(client, devices_by_xref: dict[str, str], watch: Watch) -> None
         if device is None:
             watch.unmatched += 1
             continue
-        watch.events.append((now, device, event_name(event).removesuffix("Event"), call_id_of(event)))
+        name, call_id = event_name(event).removesuffix("Event"), call_id_of(event)
+        watch.events.append((now, device, name, call_id))
+        if sightings is not None:
+            sightings.saw(call_id, device, name)
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -293,7 +342,8 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
                 n = lim_of[device]
                 xref = await clients[n].monitor_start(device)
                 devices_by_xref[n][xref] = device
-        tasks = [asyncio.create_task(consume(c, devices_by_xref[n], watch)) for n, c in clients.items()]
+        sightings = Sightings()
+        tasks = [asyncio.create_task(consume(c, devices_by_xref[n], watch, sightings)) for n, c in clients.items()]
         baseline = await asyncio.to_thread(bus_baseline, topology)
         # What each kind burns with no calls (heartbeats, polling), to tell it from the calls' cost.
         idle_start, t_idle = process_sample(cluster), time.monotonic()
@@ -306,7 +356,7 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
         stop = threading.Event()
         try:
             calls, start, end = await asyncio.to_thread(drive_load, topology, slots, args.calls, args.rate,
-                                                        workers, stop)
+                                                        workers, stop, sightings)
         finally:
             stop.set()  # Ctrl-C: the threads end after their calls in flight
         expected = sum(len(CALLER_EVENTS) + len(CALLEE_EVENTS) for c in calls if c.call_id)
