@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
+
+from topology.bench_driver import Call, Sightings, drive_load
 
 CALLER_EVENTS = ("ServiceInitiated", "Originated", "Delivered", "Established", "ConnectionCleared",
                  "ConnectionCleared")
@@ -58,19 +58,6 @@ def write_topology_file(path: Path, lims: int, extensions_per_lim: int) -> Path:
 
 
 # -- the calls ---------------------------------------------------------------------------------------
-@dataclass
-class Call:
-    index: int
-    caller: str
-    callee: str
-    call_id: str | None = None
-    dial_t: float | None = None
-    answer_t: float | None = None
-    hangup_t: float | None = None
-    done: bool = False
-    error: str | None = None
-
-
 def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
     """(caller on LIM i, callee on LIM i+1) pairs; no extension is in two pairs. Only extensions
     with a terminal logged on, and none of the groups' members."""
@@ -88,122 +75,6 @@ def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
         m = numbers[(i + 1) % len(numbers)]
         slots += list(zip(callers[n], callees[m]))
     return slots
-
-
-class Sightings:
-    """The CSTA events seen so far, for the worker threads to wait on: (device, event name, n) of
-    a call is seen once the n-th such event arrived. Set from the event loop's thread."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._calls: dict[str | None, tuple[Counter, dict[tuple, threading.Event]]] = {}
-
-    def _flag(self, call_id: str | None, key: tuple) -> threading.Event:
-        counts, flags = self._calls.setdefault(call_id, (Counter(), {}))
-        flag = flags.get(key)
-        if flag is None:
-            flag = flags[key] = threading.Event()
-        return flag
-
-    def saw(self, call_id: str | None, device: str, name: str) -> None:
-        with self._lock:
-            counts, _ = self._calls.setdefault(call_id, (Counter(), {}))
-            counts[device, name] += 1
-            self._flag(call_id, (device, name, counts[device, name])).set()
-
-    def wait(self, call_id: str, device: str, name: str, n: int = 1, timeout: float = 5.0) -> bool:
-        with self._lock:
-            flag = self._flag(call_id, (device, name, n))
-        return flag.wait(timeout)
-
-    def forget(self, call_id: str) -> None:
-        """Done with a call (events of it still to come leave a small entry behind)."""
-        with self._lock:
-            self._calls.pop(call_id, None)
-
-
-def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, workers: int,
-               stop: threading.Event | None = None,
-               sightings: Sightings | None = None) -> tuple[list[Call], float, float]:
-    """Run `calls` calls, at most `rate` started per second, on `workers` threads each with its own
-    Exchange. A pair is reused only once its callee is idle again. Setting `stop` ends the load
-    after the calls in flight. With `sightings`, a thread answers once the callee's Delivered
-    event is in and reuses a pair once the callee's last ConnectionCleared is in, as a CTI
-    application would, instead of asking the bus (retried answers, device.get polls: traffic that
-    is the driver's, not the calls'); if an event is late it falls back to asking. Returns the
-    calls and the load's start and end (monotonic)."""
-    stop = stop or threading.Event()
-    from lim.phone import BusError, Exchange
-    free: queue.Queue = queue.Queue()
-    for slot in slots:
-        free.put(slot)
-    results: list[Call] = []
-    lock = threading.Lock()
-    counter = iter(range(calls))
-    start = time.monotonic() + 0.05
-
-    def one_call(exchange: Exchange, call: Call) -> None:
-        caller, callee = exchange.phone(call.caller), exchange.phone(call.callee)
-        call.dial_t = time.monotonic()
-        call.call_id = caller.dial(call.callee)["call_id"]
-        if sightings is not None:
-            sightings.wait(call.call_id, call.callee, "Delivered")
-        deadline = time.monotonic() + 5
-        while True:  # the offer reaches the callee's LIM asynchronously
-            t = time.monotonic()
-            try:
-                callee.answer()
-                call.answer_t = t
-                break
-            except BusError as exc:
-                if exc.code != "not_alerting" or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.001)
-        call.hangup_t = time.monotonic()
-        caller.hangup()
-        call.done = True
-        # The callee's LIM clears its mirror asynchronously, after the events that say so: the
-        # controller sends the update first, and the next offer to the callee comes after it.
-        if sightings is not None:
-            seen = sightings.wait(call.call_id, call.callee, "ConnectionCleared", 2)
-            sightings.forget(call.call_id)
-            if seen:
-                return
-        deadline = time.monotonic() + 5
-        while callee.state().get("calls") and time.monotonic() < deadline:
-            time.sleep(0.002)
-
-    def worker() -> None:
-        with Exchange(topology) as exchange:
-            while True:
-                with lock:
-                    k = next(counter, None)
-                if k is None or stop.is_set():
-                    return
-                wait = start + k / rate - time.monotonic()
-                if wait > 0 and stop.wait(wait):
-                    return
-                caller, callee = free.get()
-                call = Call(k, caller, callee)
-                with lock:
-                    results.append(call)
-                try:
-                    one_call(exchange, call)
-                except BusError as exc:
-                    call.error = f"{exc.code}: {exc.message}"
-                    try:  # leave the pair idle for the next call
-                        exchange.phone(caller).hangup()
-                    except BusError:
-                        pass
-                finally:
-                    free.put((caller, callee))
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(results, key=lambda c: c.index), start, time.monotonic()
 
 
 def bus_baseline(topology, n: int = BASELINE_REQUESTS) -> list[float]:
@@ -270,13 +141,13 @@ def call_id_of(event) -> str | None:
 
 
 async def consume(client, devices_by_xref: dict[str, str], watch: Watch, sightings: Sightings | None = None) -> None:
-    from csta_front.client import event_name, field
+    from csta_front.client import event_name
     while True:
         event = await client.events.get()
         now = time.monotonic()
         if event is None:
             return
-        device = devices_by_xref.get(field(event, "monitorCrossRefID") or "")
+        device = devices_by_xref.get((event.findtext("{*}monitorCrossRefID") or "").strip())
         if device is None:
             watch.unmatched += 1
             continue
@@ -352,13 +223,8 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
         idle_rate = {kind: cpu_used(before, idle_start, kind) / (time.monotonic() - t_idle) for kind in before}
         workers = max(1, min(args.workers, len(slots)))
         log(f"{args.calls} calls at up to {args.rate:g}/s over {len(slots)} caller/callee pairs, "
-            f"{workers} threads, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
-        stop = threading.Event()
-        try:
-            calls, start, end = await asyncio.to_thread(drive_load, topology, slots, args.calls, args.rate,
-                                                        workers, stop, sightings)
-        finally:
-            stop.set()  # Ctrl-C: the threads end after their calls in flight
+            f"at most {workers} at a time, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
+        calls, start, end = await drive_load(topology, slots, args.calls, args.rate, workers, sightings)
         expected = sum(len(CALLER_EVENTS) + len(CALLEE_EVENTS) for c in calls if c.call_id)
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while len(watch.events) < expected and time.monotonic() < deadline:
