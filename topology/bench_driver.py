@@ -21,6 +21,7 @@ import zmq
 EVENT_WAIT_S = 5.0    # how long a call waits for an event before asking the bus instead
 REQUEST_TIMEOUT_S = 5.0
 TICK_S = 0.01         # timers (request timeouts), and a drain in case a wake-up was missed
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: pyzmq's enum flags cost Python calls
 
 
 @dataclass
@@ -82,7 +83,7 @@ class AsyncBus:
     def _drain(self) -> None:
         # ZMQ_FD is edge-triggered: read until nothing is left, or the next edge never comes.
         for sock in self.node.sockets():
-            while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            while sock.get(_EVENTS) & _POLLIN:
                 self.node.drain(sock)
         self.node.timers.run_due()
 
