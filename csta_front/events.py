@@ -2,6 +2,12 @@
 
 An event is built per monitor because two fields depend on who watches: `monitorCrossRefID` and
 `localConnectionInfo` (the state of the monitored device's own connection in the call).
+
+The builders below are written against lxml's `ElementMaker` interface, and run on two makers:
+`event_xml` (the wire) uses csta_front/xmlout.py's StringMaker, which writes the same bytes as
+text without building a tree; `event_xml_lxml` builds the lxml tree, the reference the tests
+hold the wire to. What does not depend on the monitor is written once per bus event, however
+many monitors see it.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any, Callable
 from lxml.builder import ElementMaker
 
 from csta_front.codec import connection_el, device_el, maker, to_bytes
+from csta_front.xmlout import MAKER, Markup, document
 
 Body = dict[str, Any]
 
@@ -31,19 +38,43 @@ def local_state(body: Body, monitored: str | None) -> str:
     return "null"
 
 
-def event_xml(ns: str, body: Body, xref: str, monitored: str | None) -> bytes | None:
-    """The ECMA-323 event for a monitor (`monitored` is None for a call monitor), or None for an
-    event this interface does not report."""
+def _has_local(body: Body, monitored: str | None) -> bool:
+    return monitored is not None and bool(body.get("call_id")) and body["event"] not in ("CallCleared", "DigitsGenerated")
+
+
+def _cause(E, body: Body) -> list:
+    return [E.cause(body["cause"])] if body.get("cause") and body["event"] != "DigitsGenerated" else []
+
+
+def event_xml_lxml(ns: str, body: Body, xref: str, monitored: str | None) -> bytes | None:
+    """`event_xml` the slow way, through an lxml tree: the reference for the tests."""
     build = BUILDERS.get(body.get("event"))
     if build is None:
         return None
     E = maker(ns)
     parts = build(E, body, monitored)
-    if monitored is not None and body.get("call_id") and body["event"] not in ("CallCleared", "DigitsGenerated"):
+    if _has_local(body, monitored):
         parts.append(E.localConnectionInfo(local_state(body, monitored)))
-    if body.get("cause") and body["event"] not in ("DigitsGenerated",):
-        parts.append(E.cause(body["cause"]))
-    return to_bytes(E(EVENT_NAMES[body["event"]], E.monitorCrossRefID(xref), *parts))
+    return to_bytes(E(EVENT_NAMES[body["event"]], E.monitorCrossRefID(xref), *parts, *_cause(E, body)))
+
+
+def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dict | None = None) -> bytes | None:
+    """The ECMA-323 event for a monitor (`monitored` is None for a call monitor), or None for an
+    event this interface does not report. `shared`: a dict the caller keeps for one bus event
+    while it serves each monitor of it; the markup that does not depend on the monitor is kept
+    there, written once."""
+    build = BUILDERS.get(body.get("event"))
+    if build is None:
+        return None
+    common = shared.get("common") if shared is not None else None
+    if common is None:
+        # The builders ignore `monitored`: what depends on it is added below.
+        common = (Markup("".join(build(MAKER, body, monitored))), Markup("".join(_cause(MAKER, body))))
+        if shared is not None:
+            shared["common"] = common
+    parts, cause = common
+    local = MAKER.localConnectionInfo(local_state(body, monitored)) if _has_local(body, monitored) else Markup("")
+    return document(ns, EVENT_NAMES[body["event"]], MAKER.monitorCrossRefID(xref), parts, local, cause)
 
 
 def _conn(E: ElementMaker, name: str, body: Body, device: str | None = None):

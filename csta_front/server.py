@@ -47,6 +47,8 @@ class Connection:
         self.handshaking = tls
         self.partial_since: float | None = None  # when the unfinished frame (or first bytes) began
         self.handler: Any = None  # the protocol handler when the connection is not framed XML
+        self.flush_queued = False  # in front.to_flush: bytes written this round wait to be sent
+        self.blocked = False       # the socket took only part of `out`: the rest waits for POLLOUT
 
     def _handshake(self) -> None:
         try:
@@ -62,7 +64,8 @@ class Connection:
             self.close()
             return
         self.handshaking = False
-        self.front.want_write(self, bool(self.out))
+        self.blocked = bool(self.out)  # written during the handshake: sent when writable
+        self.front.want_write(self, self.blocked)
 
     def readable(self) -> None:
         if self.handshaking:
@@ -120,25 +123,35 @@ class Connection:
         return started is not None and now - started > limit
 
     def write(self, data: bytes) -> None:
+        """Queue bytes; they leave at the end of this loop round (FrontEnd.flush), so the events
+        and answers of one round cost one send() per connection rather than one each."""
         if self.closed:
             return
-        if not self.out and not self.handshaking:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                sent = 0
-            except OSError:
-                self.close()
-                return
-            data = data[sent:]
-            if not data:
-                return
         self.out += data
         if len(self.out) > MAX_OUTPUT:
             log.warning("%s reads nothing (%d bytes waiting): closing", self.peer, len(self.out))
             self.close()
             return
-        self.front.want_write(self, True)
+        if not self.flush_queued and not self.blocked:
+            self.flush_queued = True
+            self.front.to_flush.append(self)
+
+    def flush(self) -> None:
+        """Send what is queued; what the socket does not take waits for POLLOUT (writable)."""
+        self.flush_queued = False
+        if self.closed or self.handshaking or self.blocked or not self.out:
+            return
+        try:
+            sent = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        del self.out[:sent]
+        if self.out:
+            self.blocked = True
+            self.front.want_write(self, True)
 
     def writable(self) -> None:
         if self.handshaking:
@@ -153,11 +166,17 @@ class Connection:
             return
         del self.out[:sent]
         if not self.out:
+            self.blocked = False
             self.front.want_write(self, False)
 
     def close(self) -> None:
         if self.closed:
             return
+        if self.out and not self.handshaking and not self.blocked:
+            try:  # what this round queued (a last answer before closing) still goes, if the socket takes it
+                self.sock.send(self.out)
+            except (OSError, ValueError):
+                pass
         self.closed = True
         if self.session is not None:
             self.session.close()
@@ -190,6 +209,7 @@ class FrontEnd:
         self.monitors = Monitors(bus.subscribe, bus.unsubscribe, settings.max_monitors)
         self.sessions: set[CstaSession] = set()
         self.connections: dict[int, Connection] = {}
+        self.to_flush: list[Connection] = []  # written to in this loop round
         # Other protocols on the same TCP ports, by what sniff() calls them: kind -> factory
         # (front, connection) -> handler with data_received(bytes) and connection_lost().
         self.stream_handlers: dict[str, Callable[["FrontEnd", Connection], Any]] = {}
@@ -305,8 +325,9 @@ class FrontEnd:
         self._deliver(topic, env.body)
 
     def _deliver(self, topic: str, body: dict) -> None:
+        shared: dict = {}  # what every monitor's document of this event has in common, written once
         for monitor in list(self.monitors.watching(topic)):
-            monitor.session.event(monitor, body)
+            monitor.session.event(monitor, body, shared)
 
     def _release_events(self) -> None:
         held, self._held_events = self._held_events, []
@@ -394,6 +415,18 @@ class FrontEnd:
                     log.exception("%s: closing after an internal error", conn.peer)
                     conn.close()
         self.timers.run_due()
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what this round wrote: one send() per connection, however many documents."""
+        while self.to_flush:
+            pending, self.to_flush = self.to_flush, []
+            for conn in pending:
+                try:
+                    conn.flush()
+                except Exception:
+                    log.exception("%s: closing after an internal error", conn.peer)
+                    conn.close()
 
     def system_status(self) -> str:
         """ECMA-269 system status: normal, or partiallyDisabled while a LIM is out of service."""

@@ -231,10 +231,11 @@ class CstaSession:
         if not self.closed:
             self._send_document(EVENT_INVOKE_ID, to_bytes(element))
 
-    def event(self, monitor, body: dict) -> None:
+    def event(self, monitor, body: dict, shared: dict | None = None) -> None:
+        """Send a bus event to one of this session's monitors. `shared`: see events.event_xml."""
         if self.closed or body.get("event") in monitor.filtered:
             return
-        xml = event_xml(self.ns, body, monitor.xref, monitor.target if monitor.kind == "device" else None)
+        xml = event_xml(self.ns, body, monitor.xref, monitor.target if monitor.kind == "device" else None, shared)
         if xml is not None:
             self._send_document(EVENT_INVOKE_ID, xml)
 

@@ -1195,6 +1195,9 @@ class HttpHandler:
         self._closing = True
         now = self.front.timers.now()
         deadline = deadline if deadline is not None else now + CLOSE_FLUSH_S
+        flush = getattr(self.conn, "flush", None)
+        if flush is not None:
+            flush()  # the response was only queued (sent at the end of the loop round): send it now
         if not getattr(self.conn, "out", b"") or now >= deadline:
             self._close()
             return

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
+
+from topology.bench_driver import Call, Sightings, drive_load
 
 CALLER_EVENTS = ("ServiceInitiated", "Originated", "Delivered", "Established", "ConnectionCleared",
                  "ConnectionCleared")
@@ -36,6 +36,7 @@ QUICK = {"lims": 2, "extensions_per_lim": 20, "calls": 100, "rate": 100.0}
 FULL = {"lims": 4, "extensions_per_lim": 50, "calls": 1000, "rate": 200.0}
 BASELINE_REQUESTS = 200
 EVENT_TIMEOUT_S = 10.0  # after the load, how long missing events may still arrive
+IDLE_SAMPLE_S = 1.0  # CPU with no calls, measured just before the load
 
 
 def log(message: str) -> None:
@@ -58,19 +59,6 @@ def write_topology_file(path: Path, lims: int, extensions_per_lim: int) -> Path:
 
 
 # -- the calls ---------------------------------------------------------------------------------------
-@dataclass
-class Call:
-    index: int
-    caller: str
-    callee: str
-    call_id: str | None = None
-    dial_t: float | None = None
-    answer_t: float | None = None
-    hangup_t: float | None = None
-    done: bool = False
-    error: str | None = None
-
-
 def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
     """(caller on LIM i, callee on LIM i+1) pairs; no extension is in two pairs. Only extensions
     with a terminal logged on, and none of the groups' members."""
@@ -88,76 +76,6 @@ def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
         m = numbers[(i + 1) % len(numbers)]
         slots += list(zip(callers[n], callees[m]))
     return slots
-
-
-def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, workers: int,
-               stop: threading.Event | None = None) -> tuple[list[Call], float, float]:
-    """Run `calls` calls, at most `rate` started per second, on `workers` threads each with its own
-    Exchange. A pair is reused only once its callee is idle again. Setting `stop` ends the load
-    after the calls in flight. Returns the calls and the load's start and end (monotonic)."""
-    stop = stop or threading.Event()
-    from lim.phone import BusError, Exchange
-    free: queue.Queue = queue.Queue()
-    for slot in slots:
-        free.put(slot)
-    results: list[Call] = []
-    lock = threading.Lock()
-    counter = iter(range(calls))
-    start = time.monotonic() + 0.05
-
-    def one_call(exchange: Exchange, call: Call) -> None:
-        caller, callee = exchange.phone(call.caller), exchange.phone(call.callee)
-        call.dial_t = time.monotonic()
-        call.call_id = caller.dial(call.callee)["call_id"]
-        deadline = time.monotonic() + 5
-        while True:  # the offer reaches the callee's LIM asynchronously
-            t = time.monotonic()
-            try:
-                callee.answer()
-                call.answer_t = t
-                break
-            except BusError as exc:
-                if exc.code != "not_alerting" or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.001)
-        call.hangup_t = time.monotonic()
-        caller.hangup()
-        call.done = True
-        deadline = time.monotonic() + 5  # the callee's LIM clears its mirror asynchronously
-        while callee.state().get("calls") and time.monotonic() < deadline:
-            time.sleep(0.002)
-
-    def worker() -> None:
-        with Exchange(topology) as exchange:
-            while True:
-                with lock:
-                    k = next(counter, None)
-                if k is None or stop.is_set():
-                    return
-                wait = start + k / rate - time.monotonic()
-                if wait > 0 and stop.wait(wait):
-                    return
-                caller, callee = free.get()
-                call = Call(k, caller, callee)
-                with lock:
-                    results.append(call)
-                try:
-                    one_call(exchange, call)
-                except BusError as exc:
-                    call.error = f"{exc.code}: {exc.message}"
-                    try:  # leave the pair idle for the next call
-                        exchange.phone(caller).hangup()
-                    except BusError:
-                        pass
-                finally:
-                    free.put((caller, callee))
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(results, key=lambda c: c.index), start, time.monotonic()
 
 
 def bus_baseline(topology, n: int = BASELINE_REQUESTS) -> list[float]:
@@ -192,7 +110,9 @@ def rss_mb(pid: int) -> float:
 
 
 def process_sample(cluster) -> dict[str, dict[int, float]]:
-    cpu: dict[str, dict[int, float]] = {}
+    """utime+stime per process, by kind; "driver" is this process (its threads and CSTA clients),
+    which competes for the same cores."""
+    cpu: dict[str, dict[int, float]] = {"driver": {os.getpid(): cpu_seconds(os.getpid())}}
     for p in cluster.processes():
         if p["pid"]:
             try:
@@ -200,6 +120,12 @@ def process_sample(cluster) -> dict[str, dict[int, float]]:
             except OSError:
                 pass
     return cpu
+
+
+def cpu_used(after: dict[str, dict[int, float]], before: dict[str, dict[int, float]], kind: str) -> float:
+    """CPU seconds a kind's processes used between two samples (a process new since `before`
+    counts from zero: it was restarted meanwhile, which the bench does not do)."""
+    return sum(v - before.get(kind, {}).get(pid, v) for pid, v in after.get(kind, {}).items())
 
 
 # -- CSTA side ---------------------------------------------------------------------------------------
@@ -211,22 +137,25 @@ class Watch:
 
 
 def call_id_of(event) -> str | None:
-    found = event.xpath(".//*[local-name()='callID']")
-    return (found[0].text or "").strip() if found else None
+    found = next(event.iter("{*}callID"), None)  # the first in document order, whatever the namespace
+    return (found.text or "").strip() if found is not None else None
 
 
-async def consume(client, devices_by_xref: dict[str, str], watch: Watch) -> None:
-    from csta_front.client import event_name, field
+async def consume(client, devices_by_xref: dict[str, str], watch: Watch, sightings: Sightings | None = None) -> None:
+    from csta_front.client import event_name
     while True:
         event = await client.events.get()
         now = time.monotonic()
         if event is None:
             return
-        device = devices_by_xref.get(field(event, "monitorCrossRefID") or "")
+        device = devices_by_xref.get((event.findtext("{*}monitorCrossRefID") or "").strip())
         if device is None:
             watch.unmatched += 1
             continue
-        watch.events.append((now, device, event_name(event).removesuffix("Event"), call_id_of(event)))
+        name, call_id = event_name(event).removesuffix("Event"), call_id_of(event)
+        watch.events.append((now, device, name, call_id))
+        if sightings is not None:
+            sightings.saw(call_id, device, name)
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -285,23 +214,24 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
                 n = lim_of[device]
                 xref = await clients[n].monitor_start(device)
                 devices_by_xref[n][xref] = device
-        tasks = [asyncio.create_task(consume(c, devices_by_xref[n], watch)) for n, c in clients.items()]
+        sightings = Sightings()
+        tasks = [asyncio.create_task(consume(c, devices_by_xref[n], watch, sightings)) for n, c in clients.items()]
         baseline = await asyncio.to_thread(bus_baseline, topology)
+        # What each kind burns with no calls (heartbeats, polling), to tell it from the calls' cost.
+        idle_start, t_idle = process_sample(cluster), time.monotonic()
+        await asyncio.sleep(IDLE_SAMPLE_S)
         before = process_sample(cluster)
+        idle_rate = {kind: cpu_used(before, idle_start, kind) / (time.monotonic() - t_idle) for kind in before}
         workers = max(1, min(args.workers, len(slots)))
         log(f"{args.calls} calls at up to {args.rate:g}/s over {len(slots)} caller/callee pairs, "
-            f"{workers} threads, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
-        stop = threading.Event()
-        try:
-            calls, start, end = await asyncio.to_thread(drive_load, topology, slots, args.calls, args.rate,
-                                                        workers, stop)
-        finally:
-            stop.set()  # Ctrl-C: the threads end after their calls in flight
-        after = process_sample(cluster)
+            f"at most {workers} at a time, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
+        calls, start, end = await drive_load(topology, slots, args.calls, args.rate, workers, sightings)
         expected = sum(len(CALLER_EVENTS) + len(CALLEE_EVENTS) for c in calls if c.call_id)
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while len(watch.events) < expected and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+        # CPU up to the last event: a backlog of events still being built and sent belongs to the calls.
+        after, t_after = process_sample(cluster), time.monotonic()
         await asyncio.sleep(0.2)  # duplicates, if any, show up too
         memory: dict[str, float] = {}
         for p in cluster.processes():
@@ -321,10 +251,12 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
     events_in_load = sum(1 for t, *_ in watch.events if t <= end + EVENT_TIMEOUT_S)
     result = analyse(calls, watch)
     latencies = result.pop("latencies")
-    cpu = {}
-    for kind, pids in after.items():
-        used = sum(v - before.get(kind, {}).get(pid, v) for pid, v in pids.items())
+    cpu, busy = {}, {}
+    for kind in after:
+        used = cpu_used(after, before, kind)
         cpu[kind] = round(used / completed, 6) if completed else None
+        net = used - idle_rate.get(kind, 0.0) * (t_after - start)
+        busy[kind] = round(max(0.0, net) / completed, 6) if completed else None
     last_event = max((t for t, *_ in watch.events), default=end)
     r3 = lambda v: None if v is None else round(v, 3)  # noqa: E731
     return {
@@ -340,6 +272,8 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
         "event_latency_max_ms": r3(max(latencies, default=None) if latencies else None),
         **result,
         "cpu_seconds_per_call": cpu,
+        "cpu_busy_seconds_per_call": busy,
+        "idle_cpu_per_second": {k: round(v, 4) for k, v in idle_rate.items()},
         "memory_mb": {k: round(v, 1) for k, v in memory.items()},
         "baseline_bus_round_trip_p50_ms": r3(percentile(baseline, 50)),
         "baseline_bus_round_trip_p99_ms": r3(percentile(baseline, 99)),
@@ -412,9 +346,10 @@ def format_table(r: dict[str, Any]) -> str:
                                                f"({r['baseline_requests']} Exchange.members())"),
     ]
     for kind in sorted(r["cpu_seconds_per_call"]):
-        cpu = r["cpu_seconds_per_call"][kind]
-        rows.append((f"{kind}: CPU per call, max RSS",
-                     f"{'-' if cpu is None else f'{cpu * 1000:.2f} ms'}, {r['memory_mb'].get(kind, 0):.1f} MB"))
+        cpu, busy = r["cpu_seconds_per_call"][kind], r["cpu_busy_seconds_per_call"].get(kind)
+        rss = f", {r['memory_mb'][kind]:.1f} MB" if kind in r["memory_mb"] else ""
+        rows.append((f"{kind}: CPU per call (less idle){', max RSS' if rss else ''}",
+                     f"{ms(None if cpu is None else cpu * 1000)} ({ms(None if busy is None else busy * 1000)}){rss}"))
     if r["call_errors"]:
         rows.append(("call errors", ", ".join(f"{e} x{n}" for e, n in r["call_errors"])))
     width = max(len(k) for k, _ in rows)

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--calls", type=int, default=None, help="calls to make (default 1000; --quick 100)")
     bench.add_argument("--rate", type=float, default=None, help="at most this many calls started per second "
                                                                  "(default 200; --quick 100)")
-    bench.add_argument("--workers", type=int, default=8, help="threads driving calls, each with its own bus client")
+    bench.add_argument("--workers", type=int, default=8, help="calls in progress at once (coroutines sharing one bus client)")
     bench.add_argument("--quick", action="store_true", help="small defaults: done in well under a minute")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
