@@ -218,12 +218,14 @@ class BusNode:
         old = self.endpoint
         if switch:
             self._ep = (self._ep + 1) % len(self.endpoints)
-            for sock, which in ((self.pub, "pub"), (self.sub, "sub")):
-                try:
-                    sock.disconnect(old.url(which))
-                except zmq.ZMQError:
-                    pass
-                sock.connect(self.endpoint.url(which))  # SUB re-sends its subscriptions itself
+        # New connections for PUB and SUB too, even to the same broker: after a long partition the
+        # old TCP connections may be dead without either side knowing.
+        for sock, which in ((self.pub, "pub"), (self.sub, "sub")):
+            try:
+                sock.disconnect(old.url(which))
+            except zmq.ZMQError:
+                pass
+            sock.connect(self.endpoint.url(which))  # SUB re-sends its subscriptions itself
         self.dealer.close(0)
         self._connect_dealer()
         self.attempt_started = self.timers.now()
