@@ -307,7 +307,6 @@ class TrafficEngine:
         self.skipped: Counter = Counter()
         self.action_errors: Counter = Counter()
         self.stopping = False
-        self.upcoming: PlannedCall | None = None
 
     # -- the run -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -330,7 +329,6 @@ class TrafficEngine:
             self.arrivals_end_t = self.start_t + end
             self.drain_deadline = max(self.timers.now(), self.arrivals_end_t) + self.options.drain
             return
-        self.upcoming = planned
         delay = self.start_t + planned.at - self.timers.now()
         self.timers.call_later(max(0.0, delay), lambda: self._arrive(planned))
 
@@ -668,7 +666,8 @@ class TrafficEngine:
         done = [r for r in self.records if r.done]
         outcomes = Counter(self.outcome(r) for r in done)
         elapsed = self.timers.now() - (self.start_t or self.timers.now())
+        answered = sum(1 for r in self.records if r.answered_at is not None)
         return (f"{elapsed:6.1f}s  attempted {len(self.records)}  in progress {len(self.active)}  "
-                f"answered {outcomes['answered']}  abandoned {outcomes['abandoned']}  "
+                f"answered {answered}  abandoned {outcomes['abandoned']}  "
                 f"transferred {sum(1 for r in done if r.transferred)}  "
                 f"failed {outcomes['failed'] + outcomes['released by failure']}")
