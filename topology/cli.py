@@ -148,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="start an exchange from this file for the run (default: the running one)")
     traffic.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
+    chaos = sub.add_parser("chaos", help="kill LIMs, CSTA servers and the broker under traffic on a throwaway "
+                                         "exchange; report what was lost")
+    chaos.add_argument("--duration", default=None, help="seconds of traffic; the kills fall inside (default 30)")
+    chaos.add_argument("--kills", default=None, help="how many processes to kill (default 3)")
+    chaos.add_argument("--targets", default=None, help="what may be killed: lim,csta,broker (default all three)")
+    chaos.add_argument("--seed", default=None, help="repeat a run's kill times, targets and traffic")
+    chaos.add_argument("--rate", default=None, help="office calls per second (default 3)")
+    chaos.add_argument("--cross-lim", default=None, help="share of calls across LIMs (default 0.5)")
+    chaos.add_argument("--recover-timeout", default=None, help="seconds a kill may take to recover (default 30)")
+    chaos.add_argument("--topology", type=Path, default=None, help="the exchange's topology (default: the built-in one)")
+    chaos.add_argument("--run-dir", type=Path, default=None,
+                       help="the throwaway exchange's run directory, kept afterwards (default: a temporary one)")
+    chaos.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
     topo = sub.add_parser("topology", help="validate, show or generate topology files")
     topo_sub = topo.add_subparsers(dest="topology_command", required=True, metavar="ACTION")
     validate = topo_sub.add_parser("validate", help="check a topology file")
@@ -167,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 "phone": cmd_phone, "agent": cmd_agent, "feature": cmd_feature, "events": cmd_events,
                 "watch": cmd_watch, "record": cmd_record, "bench": cmd_bench,
                 "fault": cmd_fault, "scenario": cmd_scenario, "traffic": cmd_traffic,
-                "topology": cmd_topology}
+                "chaos": cmd_chaos, "topology": cmd_topology}
     from broker.client import BusError
     from topology.loader import TopologyError
     try:
@@ -639,6 +653,25 @@ def cmd_traffic(args: argparse.Namespace) -> int:
         raise CliError(f"traffic: {exc}", 2) from None
     print(json.dumps(summary) if args.json else format_summary(summary), flush=True)
     return 0 if summary["failed"] == 0 and not summary["exchange_calls_left"] else 1
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    """Exit 0 when every must-be-zero figure is zero, 1 otherwise."""
+    from topology.chaos import format_report, make_chaos_options, run_chaos
+    from topology.traffic_run import parse_number
+    try:
+        options = make_chaos_options(
+            duration=parse_number(args.duration, "--duration"), kills=parse_number(args.kills, "--kills", int),
+            targets=args.targets, seed=parse_number(args.seed, "--seed", int), rate=parse_number(args.rate, "--rate"),
+            cross_lim=parse_number(args.cross_lim, "--cross-lim"),
+            recover_timeout=parse_number(args.recover_timeout, "--recover-timeout"))
+        if args.topology is not None and not args.topology.is_file():
+            raise ValueError(f"--topology: {args.topology}: no such file")
+        report = run_chaos(options, args.topology, args.run_dir)
+    except ValueError as exc:
+        raise CliError(f"chaos: {exc}", 2) from None
+    print(json.dumps(report) if args.json else format_report(report), flush=True)
+    return 1 if report["must_be_zero_not_zero"] else 0
 
 
 # -- topology files ----------------------------------------------------------------------------------

@@ -273,6 +273,8 @@ class CallRecord:
     answerer: str | None = None          # who answered (the agent, or the callee)
     dialled_at: float = 0.0
     answered_at: float | None = None
+    ended_at: float | None = None
+    event_due_at: float = 0.0            # when the event the call waits for was due (for the watchdog)
     abandon_fired: bool = False
     transferred: bool = False
     transfer_failure: str | None = None
@@ -425,6 +427,7 @@ class TrafficEngine:
         lost, a request unanswered); a queued call waits for an agent as long as it must."""
         if record.watchdog is not None:
             record.watchdog.cancel()
+        record.event_due_at = self.timers.now() + pending_s
         record.watchdog = None if record.done else self.timers.call_later(
             pending_s + STALL_S, lambda: record.done or record.queued or self._give_up(record, "stalled: events missing"))
 
@@ -472,6 +475,7 @@ class TrafficEngine:
 
     def _finish(self, record: CallRecord) -> None:
         record.done = True
+        record.ended_at = self.timers.now()
         for timer in record.timers:
             timer.cancel()
         if record.watchdog is not None:

@@ -195,19 +195,23 @@ def options_from_args(args) -> TrafficOptions:
     from topology.traffic import make_options
 
     def number(option: str, kind: type = float):
-        text = getattr(args, option.lstrip("-").replace("-", "_"))
-        if text is None:
-            return None
-        try:
-            value = kind(text)
-        except ValueError:
-            raise ValueError(f"{option}: {text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if kind is float and value != value:
-            raise ValueError(f"{option}: {text!r} is not a number")
-        return value
+        return parse_number(getattr(args, option.lstrip("-").replace("-", "_")), option, kind)
     return make_options(
         args.profile, rate=number("--rate"), bhca=number("--bhca"), duration=number("--duration"),
         calls=number("--calls", int), seed=number("--seed", int), talk=args.talk_time, ring=args.ring_time,
         wrapup=args.wrapup, abandon_share=number("--abandon-share"), cross_lim=number("--cross-lim"),
         transfer_share=number("--transfer-share"), arrivals=args.arrivals, group=args.group, trunk=args.trunk,
         drain=number("--drain"))
+
+
+def parse_number(text: str | None, option: str, kind: type = float):
+    """A command line number (None stays None); ValueError in one line naming the option."""
+    if text is None:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+    if kind is float and value != value:
+        raise ValueError(f"{option}: {text!r} is not a number")
+    return value
