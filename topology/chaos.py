@@ -200,6 +200,7 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
     stalled = 0
     stalled_by: Counter = Counter()
     stalled_detail: list[str] = []
+    stalled_explained = 0
     t0 = engine.start_t or 0.0
     for r in records:
         if not (r.failure or "").startswith("stalled"):
@@ -212,6 +213,7 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
             stalled_detail.append(f"call {r.main_call} {r.caller}->{r.callee} waited from {r.event_due_at - t0:.1f} s"
                                   + (f" (not counted: {explained[0].program} killed)" if explained else ""))
         if explained:
+            stalled_explained += 1
             continue
         stalled += 1
         for kill in overlapping(r.dialled_at, r.event_due_at + end_margin) or [None]:
@@ -234,6 +236,7 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
         "calls_stalled": stalled,
         "calls_stalled_by_kill": dict(sorted(stalled_by.items())),
         "calls_stalled_detail": stalled_detail,
+        "calls_stalled_explained_by_lim_death": stalled_explained,
     }
 
 
@@ -353,13 +356,15 @@ class Killer:
             for kill in self.kills:
                 if self.stop.wait(max(0.0, start + kill.planned_s - time.monotonic())):
                     break
-                self._kill(kill, clients)
+                self._kill(kill, clients, start)
         finally:
             for client in clients.values():
                 client.close()
         return self.kills
 
-    def _kill(self, kill: Kill, clients) -> None:
+    def _kill(self, kill: Kill, clients, start: float) -> None:
+        """Kill one process of the kind planned (a later kill waits for the last recovery: its
+        actual time can be after its planned one)."""
         from topology.cluster import ClusterError
         replies = self._statuses(clients)
         members = self._members(replies) or []
@@ -379,7 +384,7 @@ class Killer:
         except ClusterError as exc:
             kill.error = str(exc)
             return
-        log(f"killed {kill.program} at {kill.planned_s:.1f} s")
+        log(f"killed {kill.program} at {kill.at - start:.1f} s")
         deadline = kill.at + self.options.recover_timeout
         while time.monotonic() < deadline:
             members = self._members(self._statuses(clients))
@@ -506,7 +511,8 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
     checked, lost, lost_what = await asyncio.to_thread(lambda: check_settings_in_thread(topology, expected_settings))
     report.update({
         "settings_checked": checked, "settings_lost": lost, "settings_lost_detail": lost_what,
-        "kills": [{"kind": k.kind, "program": k.program, "at_s": round(k.planned_s, 3),
+        "kills": [{"kind": k.kind, "program": k.program, "planned_s": round(k.planned_s, 3),
+                   "at_s": None if k.at is None else round(k.at - start, 3),
                    "recovered_s": None if k.recovered_s is None else round(k.recovered_s, 3), "error": k.error}
                   for k in killer.kills],
         "traffic": holder["summary"],
@@ -581,15 +587,17 @@ def format_report(r: dict[str, Any]) -> str:
         ("calls attempted", str(r["calls_attempted"])),
         ("calls completed", str(r["calls_completed"])),
         ("calls released by failure", str(r["calls_released_by_failure"])),
-        ("calls failed otherwise", str(r["calls_failed_otherwise"])
-         + (f" ({', '.join(f'{k} x{v}' for k, v in r['failure_reasons'].items())})" if r["failure_reasons"] else "")),
+        ("calls failed otherwise", str(r["calls_failed_otherwise"])),
+        ("why (failed and released)", ", ".join(f"{k} x{v}" for k, v in r["failure_reasons"].items()) or "-"),
         ("events lost (must be 0)", f"{r['events_lost']} over {r['monitored_call_sides_checked']} monitored call "
                                     f"sides checked ({r['monitored_call_sides_not_checked']} not checked: monitor "
                                     f"reconnecting)" + (f"; by kill overlapping: "
                                     + ", ".join(f"{k} {v}" for k, v in r["events_lost_by_kill"].items())
                                     if r["events_lost"] else "")),
         ("events duplicated", str(r["events_duplicated"])),
-        ("calls stalled (must be 0)", str(r["calls_stalled"]) + (
+        ("calls stalled (must be 0)", str(r["calls_stalled"])
+         + (f" (and {r['calls_stalled_explained_by_lim_death']} whose LIM died, not counted)"
+            if r["calls_stalled_explained_by_lim_death"] else "") + (
             f"; by kill overlapping: {', '.join(f'{k} {v}' for k, v in r['calls_stalled_by_kill'].items())}"
             if r["calls_stalled"] else "")),
         ("settings lost (must be 0)", f"{r['settings_lost']} of {r['settings_checked']}"),
@@ -597,7 +605,8 @@ def format_report(r: dict[str, Any]) -> str:
     for kill in r["kills"]:
         got = f"whole again after {kill['recovered_s']:.2f} s" if kill["recovered_s"] is not None else \
             f"NOT RECOVERED: {kill['error']}"
-        rows.append((f"kill {kill['program'] or kill['kind']} at {kill['at_s']:.1f} s", got))
+        when = f"{kill['at_s']:.1f} s" if kill["at_s"] is not None else f"(planned {kill['planned_s']:.1f} s)"
+        rows.append((f"kill {kill['program'] or kill['kind']} at {when}", got))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     if r["events_lost_detail"]:

@@ -553,8 +553,7 @@ class TrafficEngine:
             record.queued = False
             self._own(record, alerting)
             delay = plan.ring_s
-        elif alerting == record.callee and call_id == record.main_call or (
-                alerting == record.callee and record.main_call is None):
+        elif alerting == record.callee and record.main_call in (None, call_id):
             delay = plan.ring_s
         elif alerting == record.target:
             record.consult_call = call_id
