@@ -591,7 +591,7 @@ def format_report(r: dict[str, Any]) -> str:
         ("why (failed and released)", ", ".join(f"{k} x{v}" for k, v in r["failure_reasons"].items()) or "-"),
         ("events lost (must be 0)", f"{r['events_lost']} over {r['monitored_call_sides_checked']} monitored call "
                                     f"sides checked ({r['monitored_call_sides_not_checked']} not checked: monitor "
-                                    f"reconnecting)" + (f"; by kill overlapping: "
+                                    f"reconnecting)" + ("; by kill overlapping: "
                                     + ", ".join(f"{k} {v}" for k, v in r["events_lost_by_kill"].items())
                                     if r["events_lost"] else "")),
         ("events duplicated", str(r["events_duplicated"])),
