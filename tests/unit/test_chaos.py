@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_traffic import Harness
+from tests.traffic_harness import Harness
 from topology.chaos import (Kill, MonitorLog, active_broker_program, analyse, exchange_whole,
                             make_chaos_options, plan_kills)
 from topology.traffic import make_options
