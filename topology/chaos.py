@@ -509,8 +509,10 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
         task.cancel()
     report = analyse(engine, monitors.log, killer.kills, lim_of, options.recover_timeout)
     checked, lost, lost_what = await asyncio.to_thread(lambda: check_settings_in_thread(topology, expected_settings))
+    left = await asyncio.to_thread(calls_left_in_thread, topology)
     report.update({
         "settings_checked": checked, "settings_lost": lost, "settings_lost_detail": lost_what,
+        "calls_left_in_exchange": left,
         "kills": [{"kind": k.kind, "program": k.program, "planned_s": round(k.planned_s, 3),
                    "at_s": None if k.at is None else round(k.at - start, 3),
                    "recovered_s": None if k.recovered_s is None else round(k.recovered_s, 3), "error": k.error}
@@ -530,6 +532,14 @@ def check_settings_in_thread(topology, expected) -> tuple[int, int, list[str]]:
     from broker.client import BusClient
     with BusClient(topology.broker, name="chaos") as client:
         return check_settings(client, expected)
+
+
+def calls_left_in_thread(topology) -> int:
+    """Calls the exchange still has after the traffic: those whose hang-up met a dead LIM or broker
+    and was given up (reported, not a must-be-zero figure: the exchange was told nothing more)."""
+    from lim.phone import Exchange
+    with Exchange(topology) as exchange:
+        return len(exchange.calls())
 
 
 def must_be_zero(report: dict[str, Any]) -> dict[str, int]:
@@ -602,6 +612,8 @@ def format_report(r: dict[str, Any]) -> str:
             if r["calls_stalled"] else "")),
         ("settings lost (must be 0)", f"{r['settings_lost']} of {r['settings_checked']}"),
     ]
+    if r.get("calls_left_in_exchange"):
+        rows.append(("calls left in the exchange", f"{r['calls_left_in_exchange']} (hang-ups given up on)"))
     for kill in r["kills"]:
         got = f"whole again after {kill['recovered_s']:.2f} s" if kill["recovered_s"] is not None else \
             f"NOT RECOVERED: {kill['error']}"
