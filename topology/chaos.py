@@ -165,15 +165,12 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
     outcomes = Counter(engine.outcome(r) for r in records)
     lost = duplicated = checked = not_checked = 0
     lost_by: Counter = Counter()
+    lost_no_broker = 0   # lost in calls that no broker outage overlapped: no excuse at all
     details: list[str] = []
 
-    def overlapping(start: float, end: float, lims: set[int] | None = None) -> list[Kill]:
-        found = []
-        for kill in kills:
-            k0, k1 = kill.outage(timeout)
-            if k0 <= end and start <= k1 and (lims is None or kill.kind != "lim" or kill.lim in lims):
-                found.append(kill)
-        return found
+    def overlapping(start: float, end: float) -> list[Kill]:
+        """The kills whose outage (from the signal to the exchange whole again) overlaps a call."""
+        return [k for k in kills if k.outage(timeout)[0] <= end and start <= k.outage(timeout)[1]]
 
     for r in records:
         if engine.outcome(r) != "answered" or r.transferred or r.main_call is None:
@@ -192,15 +189,18 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
             lost += sum(missing.values())
             duplicated += sum(extra.values())
             if missing:
-                blamed = overlapping(r.dialled_at, r.ended_at + end_margin) or [None]
-                for kill in blamed:
-                    lost_by[kill.kind if kill else "no kill"] += sum(missing.values())
+                blamed = overlapping(r.dialled_at, r.ended_at + end_margin)
+                for kind in {k.kind for k in blamed} or {"no kill"}:
+                    lost_by[kind] += sum(missing.values())
+                if not any(k.kind == "broker" for k in blamed):
+                    lost_no_broker += sum(missing.values())
                 if len(details) < 20:
                     details.append(f"call {r.main_call} {device}: missing {', '.join(sorted(missing.elements()))}")
     stalled = 0
     stalled_by: Counter = Counter()
     stalled_detail: list[str] = []
     stalled_explained = 0
+    stalled_no_broker = 0
     t0 = engine.start_t or 0.0
     for r in records:
         if not (r.failure or "").startswith("stalled"):
@@ -216,8 +216,10 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
             stalled_explained += 1
             continue
         stalled += 1
-        for kill in overlapping(r.dialled_at, r.event_due_at + end_margin) or [None]:
-            stalled_by[kill.kind if kill else "no kill"] += 1
+        for kind in {k.kind for k in blamed} or {"no kill"}:
+            stalled_by[kind] += 1
+        if not any(k.kind == "broker" for k in blamed):
+            stalled_no_broker += 1
     reasons = Counter(r.failure for r in records if engine.outcome(r) in ("failed", "released by failure")
                       and r.failure)
     return {
@@ -232,9 +234,11 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
         "events_lost": lost,
         "events_duplicated": duplicated,
         "events_lost_by_kill": dict(sorted(lost_by.items())),
+        "events_lost_outside_broker_outages": lost_no_broker,
         "events_lost_detail": details,
         "calls_stalled": stalled,
         "calls_stalled_by_kill": dict(sorted(stalled_by.items())),
+        "calls_stalled_outside_broker_outages": stalled_no_broker,
         "calls_stalled_detail": stalled_detail,
         "calls_stalled_explained_by_lim_death": stalled_explained,
     }

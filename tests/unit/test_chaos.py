@@ -89,6 +89,10 @@ def test_analysis_counts_lost_events_and_blames_the_overlapping_kill():
     broker = Kill("broker", 0.0, program="broker", at=third.dialled_at, recovered_s=0.5)
     lossy = analyse(h.engine, log, [broker], lim_of, timeout=30)
     assert lossy["events_lost"] == 1 and lossy["events_lost_by_kill"] == {"broker": 1}
+    assert lossy["events_lost_outside_broker_outages"] == 0
+    unexplained = analyse(h.engine, log, [], lim_of, timeout=30)
+    assert unexplained["events_lost_by_kill"] == {"no kill": 1}
+    assert unexplained["events_lost_outside_broker_outages"] == 1
     assert lossy["events_lost_detail"] == [f"call {third.main_call} {third.callee}: missing Established"]
     # A monitor that was closed during the call: that side is not checked.
     log.windows[third.callee] = [[0.0, third.dialled_at + 0.1]]
