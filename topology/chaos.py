@@ -42,6 +42,7 @@ KINDS = ("lim", "csta", "broker")
 SETTLE_S = 5.0           # after the traffic, how long missing CSTA events may still arrive
 POLL_S = 0.02            # recovery polling interval
 STATUS_TIMEOUT_S = 0.3
+MOVE_MARGIN_S = 1.0      # a stall this close to the generator's move between brokers is explained by it
 
 
 def log(message: str) -> None:
@@ -134,6 +135,7 @@ class Kill:
     program: str | None = None
     at: float | None = None           # monotonic, just before the signal
     recovered_s: float | None = None  # from the signal to the exchange whole again
+    failover_s: float | None = None   # a broker pair: from the signal to the other broker active
     error: str | None = None
 
     @property
@@ -160,7 +162,9 @@ class MonitorLog:
 
 
 def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, int], timeout: float,
-            end_margin: float = 1.0) -> dict[str, Any]:
+            end_margin: float = 1.0, client_moves: list[float] = ()) -> dict[str, Any]:
+    """`client_moves`: when the traffic generator's bus client moved to the other broker of a
+    pair (it gets no replay: a call waiting for an event then may stall, which that explains)."""
     records = [r for r in engine.records if r.done]
     outcomes = Counter(engine.outcome(r) for r in records)
     lost = duplicated = checked = not_checked = 0
@@ -216,9 +220,11 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
             stalled_explained += 1
             continue
         stalled += 1
-        for kind in {k.kind for k in blamed} or {"no kill"}:
+        moved = any(r.dialled_at - end_margin <= t <= r.event_due_at + MOVE_MARGIN_S for t in client_moves)
+        kinds = {k.kind for k in blamed} | ({"the generator's move to the other broker"} if moved else set())
+        for kind in kinds or {"no kill"}:
             stalled_by[kind] += 1
-        if not any(k.kind == "broker" for k in blamed):
+        if not moved and not any(k.kind == "broker" for k in blamed):
             stalled_no_broker += 1
     reasons = Counter(r.failure for r in records if engine.outcome(r) in ("failed", "released by failure")
                       and r.failure)
@@ -238,7 +244,7 @@ def analyse(engine, monitors: MonitorLog, kills: list[Kill], lim_of: dict[str, i
         "events_lost_detail": details,
         "calls_stalled": stalled,
         "calls_stalled_by_kill": dict(sorted(stalled_by.items())),
-        "calls_stalled_outside_broker_outages": stalled_no_broker,
+        "calls_stalled_unexplained": stalled_no_broker,
         "calls_stalled_detail": stalled_detail,
         "calls_stalled_explained_by_lim_death": stalled_explained,
     }
@@ -391,17 +397,25 @@ class Killer:
         log(f"killed {kill.program} at {kill.at - start:.1f} s")
         deadline = kill.at + self.options.recover_timeout
         while time.monotonic() < deadline:
-            members = self._members(self._statuses(clients))
-            if members is not None and self._whole(kill, members, old):
-                kill.recovered_s = time.monotonic() - kill.at
+            replies = self._statuses(clients)
+            members = self._members(replies)
+            now = time.monotonic()
+            active = active_broker_program(replies)
+            if kill.kind == "broker" and kill.failover_s is None and len(replies) > 1 and active not in (None, kill.program):
+                kill.failover_s = now - kill.at
+                log(f"{active} active after {kill.failover_s:.2f} s")
+            if members is not None and self._whole(kill, replies, members, old):
+                kill.recovered_s = now - kill.at
                 log(f"{kill.program}: exchange whole again after {kill.recovered_s:.2f} s")
                 return
             time.sleep(POLL_S)
         kill.error = f"not whole again after {self.options.recover_timeout:g} s"
 
-    def _whole(self, kill: Kill, members: list[dict], old: int | None) -> bool:
+    def _whole(self, kill: Kill, replies: dict[str, dict | None], members: list[dict], old: int | None) -> bool:
         if kill.kind == "broker":
-            return exchange_whole(members, self.wanted)
+            # A pair: the killed broker back (as the standby), and the active one with everybody.
+            # A single broker: it answers, and everybody has registered with it again.
+            return replies.get(kill.program) is not None and exchange_whole(members, self.wanted)
         if kill.kind == "lim":
             return exchange_whole(members, self.wanted, kill.program, old)
         lim = int(kill.program.split("-")[1])
@@ -490,6 +504,7 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
         try:
             holder["engine"] = driver.engine
             holder["summary"] = driver.run()
+            holder["moves"] = driver.switches
         finally:
             driver.close()
 
@@ -501,17 +516,21 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
     engine = holder["engine"]
     lim_of = {e.number: e.lim for e in topology.extensions}
     # Let the last CSTA events arrive: until every completed call's expected events are in, or SETTLE_S.
-    deadline = time.monotonic() + SETTLE_S
+    # The monitors stay open at least 1 s past the last call's end (the margin analyse gives the
+    # last events of a call), then until nothing is missing, or SETTLE_S.
+    deadline, at_least = time.monotonic() + SETTLE_S, time.monotonic() + 1.2
     while time.monotonic() < deadline:
         report = analyse(engine, monitors.log, killer.kills, lim_of, options.recover_timeout)
-        if report["events_lost"] == 0:
+        if report["events_lost"] == 0 and time.monotonic() >= at_least:
             break
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.2)  # duplicates, if any, show up too
     await monitors.close()
     for task in keepers:
         task.cancel()
-    report = analyse(engine, monitors.log, killer.kills, lim_of, options.recover_timeout)
+    report = analyse(engine, monitors.log, killer.kills, lim_of, options.recover_timeout,
+                     client_moves=holder.get("moves", []))
+    report["generator_broker_moves"] = len(holder.get("moves", []))
     checked, lost, lost_what = await asyncio.to_thread(lambda: check_settings_in_thread(topology, expected_settings))
     left = await asyncio.to_thread(calls_left_in_thread, topology)
     report.update({
@@ -519,7 +538,8 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
         "calls_left_in_exchange": left,
         "kills": [{"kind": k.kind, "program": k.program, "planned_s": round(k.planned_s, 3),
                    "at_s": None if k.at is None else round(k.at - start, 3),
-                   "recovered_s": None if k.recovered_s is None else round(k.recovered_s, 3), "error": k.error}
+                   "recovered_s": None if k.recovered_s is None else round(k.recovered_s, 3),
+                   "failover_s": None if k.failover_s is None else round(k.failover_s, 3), "error": k.error}
                   for k in killer.kills],
         "traffic": holder["summary"],
     })
@@ -547,25 +567,44 @@ def calls_left_in_thread(topology) -> int:
 
 
 def must_be_zero(report: dict[str, Any]) -> dict[str, int]:
-    figures = {"events_lost": report["events_lost"], "calls_stalled": report["calls_stalled"],
+    """Events lost at CSTA monitors (the CSTA servers register and get lost events replayed, also
+    after a broker failover or restart); calls stalled outside any broker outage (the traffic
+    generator is a plain bus client: no replay for it across a broker outage); settings lost;
+    processes that never came back."""
+    figures = {"events_lost": report["events_lost"],
+               "calls_stalled_unexplained": report["calls_stalled_unexplained"],
                "settings_lost": report["settings_lost"],
                "kills_not_recovered": sum(1 for k in report["kills"] if k["recovered_s"] is None)}
     return {k: v for k, v in figures.items() if v}
 
 
-def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir: Path | None = None) -> dict[str, Any]:
+def chaos_topology(source: Path, target: Path, pair: bool) -> Path:
+    """The topology on free ports; with `pair`, a backup broker beside the primary (a Binary Star
+    pair) if the file has none."""
+    import yaml
+
+    from topology.ports import move_to_free_ports
+    data = yaml.safe_load(Path(source).read_text())
+    if pair and not data["broker"].get("backup"):
+        data["broker"]["backup"] = {"address": data["broker"].get("address", "127.0.0.1"),
+                                    "router_port": 1, "pub_port": 2, "sub_port": 3}  # moved just below
+    target.write_text(yaml.safe_dump(move_to_free_ports(data), sort_keys=False))
+    return target
+
+
+def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir: Path | None = None,
+              pair: bool = False) -> dict[str, Any]:
     """Start the throwaway exchange, run the chaos, stop the exchange; the report."""
     from topology.cli import wait_until_up
     from topology.cluster import Cluster, ClusterError
     from topology.loader import default_topology_path, load_topology
-    from topology.pytest_plugin import topology_on_free_ports
     source = topology_file or default_topology_path()
     load_topology(source)  # a broken file is refused before anything starts
     made_dir = run_dir is None
     run_dir = Path(tempfile.mkdtemp(prefix="mxone-chaos-")) if made_dir else Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(run_dir)
-    topology = cluster.prepare(topology_on_free_ports(source, run_dir / "chaos-topology.yaml"))
+    topology = cluster.prepare(chaos_topology(source, run_dir / "chaos-topology.yaml", pair))
     proc = None
     ok = False
     try:
@@ -573,7 +612,8 @@ def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir:
         proc = cluster.start_supervisord(detach=True)
         wait_until_up(cluster, topology, 20 + 0.5 * len(topology.lims), proc)
         report = asyncio.run(chaos(cluster, topology, options))
-        report.update({"seed": options.seed, "duration_s": options.duration, "topology": topology.name})
+        report.update({"seed": options.seed, "duration_s": options.duration, "topology": topology.name,
+                       "broker_pair": topology.broker.backup is not None})
         report["must_be_zero_not_zero"] = must_be_zero(report)
         ok = True
         return report
@@ -597,7 +637,8 @@ def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir:
 
 def format_report(r: dict[str, Any]) -> str:
     rows = [
-        ("exchange", f"{r['topology']}, {r['duration_s']:g} s of office traffic, seed {r['seed']}"),
+        ("exchange", f"{r['topology']}{' with a broker pair' if r.get('broker_pair') else ''}, "
+                     f"{r['duration_s']:g} s of office traffic, seed {r['seed']}"),
         ("calls attempted", str(r["calls_attempted"])),
         ("calls completed", str(r["calls_completed"])),
         ("calls released by failure", str(r["calls_released_by_failure"])),
@@ -609,7 +650,8 @@ def format_report(r: dict[str, Any]) -> str:
                                     + ", ".join(f"{k} {v}" for k, v in r["events_lost_by_kill"].items())
                                     if r["events_lost"] else "")),
         ("events duplicated", str(r["events_duplicated"])),
-        ("calls stalled (must be 0)", str(r["calls_stalled"])
+        ("calls stalled", f"{r['calls_stalled']} ({r['calls_stalled_unexplained']} with no broker outage or move "
+                          "to explain them: must be 0)"
          + (f" (and {r['calls_stalled_explained_by_lim_death']} whose LIM died, not counted)"
             if r["calls_stalled_explained_by_lim_death"] else "") + (
             f"; by kill overlapping: {', '.join(f'{k} {v}' for k, v in r['calls_stalled_by_kill'].items())}"
@@ -621,6 +663,8 @@ def format_report(r: dict[str, Any]) -> str:
     for kill in r["kills"]:
         got = f"whole again after {kill['recovered_s']:.2f} s" if kill["recovered_s"] is not None else \
             f"NOT RECOVERED: {kill['error']}"
+        if kill.get("failover_s") is not None:
+            got = f"other broker active after {kill['failover_s']:.2f} s, {got}"
         when = f"{kill['at_s']:.1f} s" if kill["at_s"] is not None else f"(planned {kill['planned_s']:.1f} s)"
         rows.append((f"kill {kill['program'] or kill['kind']} at {when}", got))
     width = max(len(k) for k, _ in rows)

@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--cross-lim", default=None, help="share of calls across LIMs (default 0.5)")
     chaos.add_argument("--recover-timeout", default=None, help="seconds a kill may take to recover (default 30)")
     chaos.add_argument("--topology", type=Path, default=None, help="the exchange's topology (default: the built-in one)")
+    chaos.add_argument("--pair", action="store_true", help="add a backup broker (a Binary Star pair) if the topology has none")
     chaos.add_argument("--run-dir", type=Path, default=None,
                        help="the throwaway exchange's run directory, kept afterwards (default: a temporary one)")
     chaos.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -667,7 +668,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
             recover_timeout=parse_number(args.recover_timeout, "--recover-timeout"))
         if args.topology is not None and not args.topology.is_file():
             raise ValueError(f"--topology: {args.topology}: no such file")
-        report = run_chaos(options, args.topology, args.run_dir)
+        report = run_chaos(options, args.topology, args.run_dir, pair=args.pair)
     except ValueError as exc:
         raise CliError(f"chaos: {exc}", 2) from None
     print(json.dumps(report) if args.json else format_report(report), flush=True)

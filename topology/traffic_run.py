@@ -3,7 +3,9 @@
 One bus client, one thread: the engine's timers share the client's TimerQueue, its actions are
 asynchronous bus requests (`BusNode.request` with a callback), and the events of the phones it
 uses arrive on the client's SUB socket (each event once per topic it is published on; the engine
-drops the copies by (source, incarnation, sequence number)).
+drops the copies by (source, incarnation, sequence number)). With a broker pair, a request that
+times out or meets the passive broker moves the client to the other broker; as a client that does
+not register, it gets no replay of the events published meanwhile (a call that misses one stalls).
 
 The exchange is the running one in the run directory, or one started for the run (`--topology
 FILE`, or the built-in topology when none is running), on free ports, stopped afterwards.
@@ -21,6 +23,8 @@ from topology.traffic import Resources, TrafficEngine, TrafficOptions, resources
 
 PROGRESS_EVERY_S = 0.5
 REQUEST_TIMEOUT_S = 3.0
+SWITCH_GAP_S = 1.0       # a broker pair: after moving to the other broker, give it this long
+BROKER_CHECK_S = 0.5     # a broker pair: how often to ask our broker whether it is active
 
 
 class TrafficDriver:
@@ -35,6 +39,8 @@ class TrafficDriver:
         self.engine = TrafficEngine(topology, options, self.client.timers, self.act,
                                     resources or resources_for(topology, options))
         self.changed_agents: dict[str, str] = {}  # agent -> what to do at the end to restore it
+        self.switched_at = 0.0
+        self.switches: list[float] = []  # when this client moved to the other broker of a pair
         res = self.engine.res
         if options.profile == "callcentre":
             topics = [f"d:{a}|" for a in res.agents] + [f"d:{res.trunk_prefix}7"]  # every caller of ours
@@ -45,8 +51,46 @@ class TrafficDriver:
         self.client.sync()  # with the client's own event handler: it waits for its probe
         self.node.on_event = lambda topic, env: self.engine.on_event(env.body, (env.src, env.incarnation, env.seq))
 
-    def act(self, device: str, kind: str, body: dict, on_reply: Callable[[dict], None]) -> None:
-        self.node.request(f"dev:{device}", kind, body, on_reply, timeout=REQUEST_TIMEOUT_S)
+    def act(self, device: str, kind: str, body: dict, on_reply: Callable[[dict], None],
+            resent: bool = False) -> None:
+        endpoint = self.node.endpoint
+
+        def replied(reply: dict) -> None:
+            if reply.get("error") == "passive" and len(self.node.endpoints) > 1 and not resent:
+                # A broker pair: this one stood down; the request was not carried out: send it
+                # again through the other one.
+                self._switch_broker(endpoint)
+                self.act(device, kind, body, on_reply, resent=True)
+                return
+            if reply.get("error") == "timeout":
+                self._switch_broker(endpoint, wait=True)
+            on_reply(reply)
+        self.node.request(f"dev:{device}", kind, body, replied, timeout=REQUEST_TIMEOUT_S)
+
+    def _switch_broker(self, failed, wait: bool = False) -> None:
+        """Move to the other broker of a pair, once for all the requests that failed together
+        (after a timeout, not again before the other broker had a chance)."""
+        now = time.monotonic()
+        if len(self.node.endpoints) < 2 or self.node.endpoint is not failed:
+            return
+        if wait and now - self.switched_at < SWITCH_GAP_S:
+            return
+        self.switched_at = now
+        self.switches.append(now)
+        self.node.move_to_other_broker()
+
+    def _check_broker(self) -> None:
+        """A broker pair: ask ours now and then whether it is active, and move if it is not (a
+        client hears no heartbeats, and a passive broker forwards no events)."""
+        if len(self.node.endpoints) < 2:
+            return
+        endpoint = self.node.endpoint
+
+        def answered(reply: dict) -> None:
+            if reply.get("error") == "timeout" or reply.get("state") == "passive":
+                self._switch_broker(endpoint, wait=True)  # a passive one may be about to take over
+        self.node.request("broker", "status", {}, answered, timeout=BROKER_CHECK_S)
+        self.client.timers.call_later(BROKER_CHECK_S, self._check_broker)
 
     # -- agents ----------------------------------------------------------------------------------------
     def prepare_agents(self, out: Callable[[str], None]) -> int:
@@ -87,6 +131,7 @@ class TrafficDriver:
         Ctrl-C ends the arrivals, a second one cuts off the calls in progress."""
         engine = self.engine
         engine.start()
+        self._check_broker()
         last = 0.0
         interrupts = 0
         while True:

@@ -123,3 +123,23 @@ def test_calls_of_a_killed_lim_are_not_surviving_devices():
     report = analyse(h.engine, monitored(h), [kill], lim_of, timeout=30)
     assert report["calls_released_by_failure"] == 4 and report["calls_completed"] == 0
     assert report["events_lost"] == 0 and report["monitored_call_sides_checked"] == 0
+
+
+def test_a_stall_is_explained_by_a_broker_outage_or_the_generators_move_only():
+    options = make_options("office", rate=1, calls=3, seed=4, talk="fixed:1", ring="fixed:0.5", transfer_share=0)
+    h = Harness(options)
+    h.run()
+    lim_of = {e.number: e.lim for e in h.net.topology.extensions}
+    stalled = h.engine.records[1]
+    stalled.failure = "stalled: events missing"  # as if its Established never reached the generator
+    stalled.event_due_at = stalled.dialled_at + 1
+    alone = analyse(h.engine, monitored(h), [], lim_of, timeout=30)
+    assert alone["calls_stalled"] == 1 and alone["calls_stalled_unexplained"] == 1
+    moved = analyse(h.engine, monitored(h), [], lim_of, timeout=30, client_moves=[stalled.dialled_at + 0.5])
+    assert moved["calls_stalled"] == 1 and moved["calls_stalled_unexplained"] == 0
+    assert moved["calls_stalled_by_kill"] == {"the generator's move to the other broker": 1}
+    broker = Kill("broker", 0.0, program="broker-backup", at=stalled.dialled_at, recovered_s=1.0)
+    assert analyse(h.engine, monitored(h), [broker], lim_of, timeout=30)["calls_stalled_unexplained"] == 0
+    lim = Kill("lim", 0.0, program=f"lim-{lim_of[stalled.caller]}", at=stalled.dialled_at, recovered_s=1.0)
+    explained = analyse(h.engine, monitored(h), [lim], lim_of, timeout=30)
+    assert explained["calls_stalled"] == 0 and explained["calls_stalled_explained_by_lim_death"] == 1
