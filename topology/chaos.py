@@ -650,12 +650,11 @@ def format_report(r: dict[str, Any]) -> str:
                                     + ", ".join(f"{k} {v}" for k, v in r["events_lost_by_kill"].items())
                                     if r["events_lost"] else "")),
         ("events duplicated", str(r["events_duplicated"])),
-        ("calls stalled", f"{r['calls_stalled']} ({r['calls_stalled_unexplained']} with no broker outage or move "
-                          "to explain them: must be 0)"
-         + (f" (and {r['calls_stalled_explained_by_lim_death']} whose LIM died, not counted)"
-            if r["calls_stalled_explained_by_lim_death"] else "") + (
-            f"; by kill overlapping: {', '.join(f'{k} {v}' for k, v in r['calls_stalled_by_kill'].items())}"
-            if r["calls_stalled"] else "")),
+        ("calls stalled", f"{r['calls_stalled']} (unexplained, must be 0: {r['calls_stalled_unexplained']})"
+         + (f"; across: {', '.join(f'{k} {v}' for k, v in r['calls_stalled_by_kill'].items())}"
+            if r["calls_stalled"] else "")
+         + (f"; {r['calls_stalled_explained_by_lim_death']} more whose LIM died, not counted"
+            if r["calls_stalled_explained_by_lim_death"] else "")),
         ("settings lost (must be 0)", f"{r['settings_lost']} of {r['settings_checked']}"),
     ]
     if r.get("calls_left_in_exchange"):
