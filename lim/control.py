@@ -371,6 +371,14 @@ class ControlMixin:
                 self._index(held, number)
             if party.state == ConnState.ALERTING:
                 held.timers.append(self.timers.call_later(self.no_answer_s, lambda n=number: self._no_answer(held, n)))
+        old = self.calls.get(other_id)
+        if old is not None and old.controller != self.lim:
+            # Our mirror of the call merged in (its controller was another LIM): our devices in it
+            # are now in the held call, which no update to ourselves would tell us.
+            self.calls.pop(other_id)
+            for number, party in old.parties.items():
+                if party.lim == self.lim:
+                    self._unindex(other_id, number)
         fields = {"primary_old_call": held.call_id, "secondary_old_call": other_id}
         if conference:
             held.parties[device].state = ConnState.CONNECTED

@@ -261,3 +261,21 @@ def test_call_ids_are_unique_across_lims_and_restarts(net, tmp_path):
     net.start_lim(1, Store(tmp_path / "lim-1.db"))  # a restart: same store, next incarnation
     ids.add(net.phone("1001", "offhook")["call_id"])
     assert len(ids) == 3
+
+
+def test_transfer_to_a_target_on_the_held_calls_lim_leaves_no_stale_mirror(net):
+    """2000 (LIM 2) calls 1000 (LIM 1); 1000 consults 2001 (LIM 2, the held call's controller) and
+    transfers. LIM 2 must not keep its mirror of the consultation call: 2001 is idle after the call
+    (found by `mxone traffic`: the next call to 2001 was refused busy)."""
+    call_id = net.phone("2000", "dial", digits="1000")["call_id"]
+    net.phone("1000", "answer")
+    consult_id = net.phone("1000", "consult", digits="2001")["call_id"]
+    net.phone("2001", "answer")
+    assert net.phone("1000", "transfer")["ok"]
+    lim2 = net.cores[2]
+    assert consult_id not in lim2.calls
+    assert lim2.calls_of.get("2001") == [call_id]
+    net.phone("2001", "hangup")
+    assert not lim2.calls_of and not lim2.calls and not net.cores[1].calls_of
+    assert net.phone("2000", "dial", digits="2001")["ok"]
+    assert net.phone("2001", "answer")["ok"]  # rings, not busy
