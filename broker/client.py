@@ -65,9 +65,18 @@ class BusClient:
         # The broker we talk to stood down, or is gone: the other one of the pair may be active
         # (the node has moved to it already after a refusal or a timeout).
         if len(self.node.endpoints) > 1:
+            retry = reply.get("error") == "passive" or reply.get("state") == "passive"
             if reply.get("state") == "passive":
                 self.node.move_to_other_broker()
-            if reply.get("error") in ("passive", "timeout") or reply.get("state") == "passive":
+            elif reply.get("error") == "timeout" and dst != "broker":
+                # Is it our broker that is gone, or only the destination that is slow?
+                check = self._ask("broker", "status", {}, timeout=0.5)  # silent: the node moves
+                if check.get("state") == "passive":
+                    self.node.move_to_other_broker()
+                retry = check.get("state") != "active"
+            elif reply.get("error") == "timeout":
+                retry = True
+            if retry:
                 reply = self._ask(dst, kind, body or {}, timeout)
         if not reply.get("ok"):
             raise BusError(reply.get("error", "error"), reply.get("message", "request failed"))

@@ -282,7 +282,8 @@ class BusNode:
             self.sub.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
 
     def _expire(self, msg_id: int, dst: str, kind: str) -> None:
-        self._client_failover()
+        if dst == "broker":  # only the broker's silence says the broker is gone (a LIM may be slow)
+            self._client_failover()
         entry = self._pending.pop(msg_id, None)
         if entry and entry[0]:
             entry[0]({"ok": False, "error": "timeout", "message": f"no reply from {dst} to {kind}"})
