@@ -200,6 +200,7 @@ class FrontEnd:
         self.running = False
         self.lim_states: dict[int, str] = {}
         self._lim_incarnations: dict[int, int] = {}
+        self.dead_incarnations: dict[str, int] = {}  # LIM node -> the newest incarnation declared dead
         bus.on_event = self.on_event
         bus.on_member = self.on_member
         bus.on_members = lambda members: [self.on_member(m) for m in members]
@@ -293,6 +294,10 @@ class FrontEnd:
 
     # -- the bus -----------------------------------------------------------------------------------
     def on_event(self, topic: str, env) -> None:
+        if env.incarnation <= self.dead_incarnations.get(env.src, -1):
+            # From a LIM the broker has declared dead: published while it was cut off or hung and
+            # delivered late; the exchange has released its calls since. Never shown to a client.
+            return
         slow, burst = self.faults.active.get("events"), self.faults.active.get("burst")
         if burst is not None:  # `mxone fault ... burst`: held until the next burst
             self._held_events.append((topic, env.body))
@@ -320,6 +325,9 @@ class FrontEnd:
             return
         lim, state = change["lim"], change["state"]
         incarnation = change.get("incarnation") if isinstance(change.get("incarnation"), int) else 0
+        if state == "dead" and isinstance(change.get("incarnation"), int):
+            node = change.get("node", f"lim-{lim}")
+            self.dead_incarnations[node] = max(incarnation, self.dead_incarnations.get(node, -1))
         if incarnation < self._lim_incarnations.get(lim, 0):
             return  # news of an incarnation already replaced (a snapshot overtook an announcement)
         self._lim_incarnations[lim] = incarnation
