@@ -328,10 +328,16 @@ class FrontEnd:
         if state == "dead" and isinstance(change.get("incarnation"), int):
             node = change.get("node", f"lim-{lim}")
             self.dead_incarnations[node] = max(incarnation, self.dead_incarnations.get(node, -1))
-        if incarnation < self._lim_incarnations.get(lim, 0):
+        known = self._lim_incarnations.get(lim, 0)
+        if incarnation < known:
             return  # news of an incarnation already replaced (a snapshot overtook an announcement)
-        self._lim_incarnations[lim] = incarnation
         previous = self.lim_states.get(lim)
+        if state != "dead" and previous not in (None, "dead") and known and known != incarnation:
+            # Back as a new incarnation without our hearing the old one die (this server was cut
+            # off from the broker meanwhile): its calls are gone all the same; say so.
+            self.on_member({**change, "state": "dead", "incarnation": known})
+            previous = "dead"
+        self._lim_incarnations[lim] = incarnation
         self.lim_states[lim] = state
         if previous is None or (state == "dead") == (previous == "dead"):
             return
