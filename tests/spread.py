@@ -1,39 +1,47 @@
 """An exchange spread over hosts (tests/netns.py): one run directory per host, each started with
 `mxone up --host NAME` inside the host's namespace, as an operator would on separate machines.
 
-    with Hosts(["a", "b"]) as hosts:                   # see tests/cluster/test_partitions.py
-        exchange = SpreadExchange(hosts, spread_topology(path, hosts, "a", {1: "a", 2: "b"}), tmp_path)
-        try:
-            exchange.up("a", "b")                      # started together; each waits for its own LIMs
+    with Hosts(["a", "b", "c"]) as hosts:              # see tests/cluster/test_partitions.py
+        topology = spread_topology(path, hosts, "a", {1: "a", 2: "b"}, backup_host="c")
+        with running(hosts, topology, tmp_path) as exchange:   # every host started at once
             hosts.on("a", client_code)                 # a CSTA or bus client on host a
-        finally:
-            exchange.down()
+            hosts.cut("a", "b")                        # ... and heal("a", "b")
 
 `spread_topology` places the built-in topology's broker and LIMs on hosts, at addresses of those
-hosts, on free ports; `edit` changes the data before it is written (a backup broker, more LIMs).
+hosts, on free ports; `edit` changes the data before it is written (timers, CSTA settings, ...).
 """
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import yaml
 
 from tests.netns import Hosts
 from topology.loader import default_topology_path
-from topology.ports import move_to_free_ports
+from topology.ports import free_ports, move_to_free_ports
 
 
 def spread_topology(path: Path, hosts: Hosts, broker_host: str, lim_hosts: dict[int, str], *,
-                    extra_lims: list[dict] | None = None, edit: Callable[[dict], None] | None = None) -> Path:
-    """The built-in topology (plus `extra_lims`) with the broker on `broker_host` and LIM N on
-    `lim_hosts[N]`, each at an address of its host (broker .1, LIM N .10+N), on free ports."""
+                    backup_host: str | None = None, extra_lims: list[dict] | None = None,
+                    edit: Callable[[dict], None] | None = None) -> Path:
+    """The built-in topology (plus `extra_lims`) with the broker on `broker_host` (address .1), the
+    backup broker, if `backup_host`, there (address .2), and LIM N on `lim_hosts[N]` (address
+    .10+N), on free ports."""
     data = yaml.safe_load(default_topology_path().read_text())
     data["lims"].extend(extra_lims or [])
+    if backup_host is not None:
+        data["broker"]["backup"] = {"address": "127.0.0.1"}
     data = move_to_free_ports(data)
     data["broker"].update(address=hosts.address(broker_host, 1), host=broker_host)
+    if backup_host is not None:
+        backup = data["broker"].setdefault("backup", {})  # (a move_to_free_ports of one broker drops it)
+        if "router_port" not in backup:
+            backup.update(zip(("router_port", "pub_port", "sub_port"), free_ports(3)))
+        backup.update(address=hosts.address(backup_host, 2), host=backup_host)
     for lim in data["lims"]:
         host = lim_hosts[lim["number"]]
         lim.update(address=hosts.address(host, 10 + lim["number"]), host=host)
@@ -95,3 +103,16 @@ class SpreadExchange:
         if result.returncode != 0:
             raise RuntimeError(f"mxone status on {host}: {result.stderr.strip()}")
         return json.loads(result.stdout)
+
+
+@contextlib.contextmanager
+def running(hosts: Hosts, topology_file: Path, base: Path, *names: str) -> Iterator[SpreadExchange]:
+    """The exchange started on `names` (every host by default), stopped after, even on failure; no
+    process may leave a traceback in its log."""
+    exchange = SpreadExchange(hosts, topology_file, base)
+    try:
+        exchange.up(*(names or hosts.names))
+        yield exchange
+    finally:
+        exchange.down()
+    assert exchange.tracebacks() == [], "a process left a traceback in its log"
