@@ -101,6 +101,10 @@ def test_partition_between_broker_and_lim(spread, hosts):
     call works."""
     topology = load_topology(spread.topology_file)
     dead_after = topology.broker.dead_after_ms / 1000.0
+    status = spread.status("b")  # `mxone status` in host b's run directory: b's processes, every LIM
+    assert status["host"] == "b"
+    assert sorted(p["name"] for p in status["processes"]) == ["csta-2", "lim-2"]
+    assert {lim["number"]: lim["state"] for lim in status["lims"]} == {1: "up", 2: "up", 3: "up"}
     figures: dict[str, float] = {}
     stop_b = threading.Event()
     b_seen: dict[str, object] = {}
