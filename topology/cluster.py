@@ -116,7 +116,7 @@ def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None, hos
         wanted += [(f"LIM {number}'s CSTA port", address, port) for port in (server.port, server.tls_port) if port]
     if topology.live_view:
         wanted.append(("live view port", topology.live_view.address, topology.live_view.port))
-    if host is not None:
+    if host is not None:  # only the programs on this host: other hosts' addresses are not ours
         from topology.hosts import addresses_on
         wanted = [w for w in wanted if w[1] in addresses_on(topology, host)]
     for what, address, port in wanted:
