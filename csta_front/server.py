@@ -201,6 +201,7 @@ class FrontEnd:
         self.lim_states: dict[int, str] = {}
         self._lim_incarnations: dict[int, int] = {}
         self.dead_incarnations: dict[str, int] = {}  # LIM node -> the newest incarnation declared dead
+        self.stale_dropped = 0  # events of such incarnations, not shown
         bus.on_event = self.on_event
         bus.on_member = self.on_member
         bus.on_members = lambda members: [self.on_member(m) for m in members]
@@ -297,6 +298,7 @@ class FrontEnd:
         if env.incarnation <= self.dead_incarnations.get(env.src, -1):
             # From a LIM the broker has declared dead: published while it was cut off or hung and
             # delivered late; the exchange has released its calls since. Never shown to a client.
+            self.stale_dropped += 1
             return
         slow, burst = self.faults.active.get("events"), self.faults.active.get("burst")
         if burst is not None:  # `mxone fault ... burst`: held until the next burst
@@ -475,4 +477,5 @@ class FrontEnd:
                 "faults": self.faults.describe(),
                 "monitored_devices": self.monitors.devices(),
                 "bus": {"events_recovered": self.bus.tracker.recovered, "holes": self.bus.tracker.holes,
-                        "duplicates_dropped": self.bus.tracker.duplicates}}
+                        "duplicates_dropped": self.bus.tracker.duplicates,
+                        "stale_dropped": self.stale_dropped}}

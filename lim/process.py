@@ -10,7 +10,6 @@ from pathlib import Path
 from broker.node import BusNode
 from broker.timers import TimerQueue
 from lim.core import LimCore
-from lim.isolation import IsolatingBus, calls_summary
 from lim.store import Store
 
 
@@ -34,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     timers = TimerQueue()
     node = BusNode(f"lim-{args.lim}", topology.broker, timers, incarnation=incarnation,
                    role="lim", lim=args.lim)
-    bus = IsolatingBus(node)  # cut off from the broker: no events (lim/isolation.py)
-    core = LimCore(topology, args.lim, bus, timers, store, incarnation)
-    bus.describe = lambda: calls_summary(core)
+    core = LimCore(topology, args.lim, node, timers, store, incarnation)
     node.on_request = core.handle
     node.on_member = core.on_member
     node.on_members = core.on_members
@@ -54,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
                                   len(core.devices))
     while running:
         node.poll_once(0.2)
-        bus.check()
     node.close()
     store.close()
     return 0

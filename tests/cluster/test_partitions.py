@@ -95,8 +95,8 @@ def test_partition_between_broker_and_lim(spread, hosts):
     Side a: the broker declares LIM 2 dead within dead_after_ms; LIM 1 releases its side of every
     call with LIM 2 (networkNotObtainable) and csta-1's monitors of LIM 2's devices get OutOfService.
     Host c (LIM 3) goes on as before: its call with LIM 1 survives. Side b: LIM 2 finds the broker
-    silent, keeps its calls but publishes nothing (a no-answer timer fires meanwhile: that event
-    must never reach a client); csta-2's clients hear nothing. Heal: the broker tells LIM 2 to
+    silent and keeps its calls, waiting for the broker's verdict (a no-answer timer fires meanwhile:
+    its event must never reach a client); csta-2's clients hear nothing. Heal: the broker tells LIM 2 to
     rejoin; it drops its calls and registers as a new incarnation; BackInService; a new cross-LIM
     call works."""
     topology = load_topology(spread.topology_file)
@@ -171,9 +171,9 @@ def test_partition_between_broker_and_lim(spread, hosts):
             # Hold the partition until LIM 2's no-answer timer on the ringing call has fired.
             await asyncio.sleep(max(0.0, rang + NO_ANSWER_S + 1.0 - time.monotonic(), cut + PARTITION_S - time.monotonic()))
             lim2_log = await asyncio.to_thread(
-                wait_for, lambda: (log := spread.log("b", "lim-2")) and "cut off from the broker" in log and log,
+                wait_for, lambda: (log := spread.log("b", "lim-2")) and "broker silent" in log and log,
                 10, "LIM 2 to notice the silent broker")
-            figures["cut -> LIM 2 finds itself cut off"] = log_time(lim2_log, "cut off from the broker") - cut_wall
+            figures["cut -> LIM 2 finds the broker silent"] = log_time(lim2_log, "broker silent") - cut_wall
             calls = await asyncio.to_thread(exchange.calls)
             assert [c["call_id"] for c in calls] == [z]  # LIM 1 and LIM 3 hold nothing of LIM 2's any more
 
@@ -205,8 +205,10 @@ def test_partition_between_broker_and_lim(spread, hosts):
 
     lim2_log = spread.log("b", "lim-2")
     assert "the broker declared this node dead: rejoining" in lim2_log
-    dropped = re.findall(r"(\d+) events were not published while cut off", lim2_log)
-    assert dropped and int(dropped[-1]) > 0, "LIM 2's no-answer timer fired while cut off and published nothing"
+    # What the guard had to do: events LIM 2's old incarnation published while cut off (the
+    # no-answer release), delivered late by the healed network, and not shown.
+    csta1 = next(c for c in spread.status("a")["csta"] if c["lim"] == 1)
+    print(f"\nPartition: csta-1 dropped {csta1['bus']['stale_dropped']} stale events of LIM 2's old incarnation")
     # Host b's client: its CSTA server lost the bus too, so it hears nothing during the cut (every
     # event goes through the broker), and a request fails; after the heal it is told the devices
     # were out of service (its server replays the membership changes), and back.
@@ -217,7 +219,7 @@ def test_partition_between_broker_and_lim(spread, hosts):
     assert [n for _, d, n in after if d == "2002"] == ["OutOfService", "BackInService"]
     assert b_seen["request"][0] == "CstaError"
     figures["heal -> BackInService of 2002 on csta-2 (host b)"] = after[-1][0] - healed
-    print(f"\nPartition: the client on host b: nothing during the cut; a request then: {b_seen['request'][1]} "
+    print(f"Partition: the client on host b: nothing during the cut; a request then: {b_seen['request'][1]} "
           f"after {b_seen['request_s'] * 1000:.0f} ms; after the heal: {[(d, n) for _, d, n in after]}")
     print(f"Partition: held for {healed - cut:.1f} s")
     for what, seconds in figures.items():
