@@ -17,11 +17,11 @@ from datetime import datetime
 import pytest
 
 from csta_front.client import CstaClient, CstaError, event_name, field
+from lim.phone import Exchange
 from tests import netns
 from tests.netns import Hosts
 from tests.procs import lim_states, wait_for
 from tests.spread import running, spread_topology
-from lim.phone import Exchange
 from topology.loader import load_topology
 
 pytestmark = pytest.mark.cluster
@@ -95,10 +95,10 @@ def test_partition_between_broker_and_lim(spread, hosts):
     Side a: the broker declares LIM 2 dead within dead_after_ms; LIM 1 releases its side of every
     call with LIM 2 (networkNotObtainable) and csta-1's monitors of LIM 2's devices get OutOfService.
     Host c (LIM 3) goes on as before: its call with LIM 1 survives. Side b: LIM 2 finds the broker
-    silent and keeps its calls, waiting for the broker's verdict (a no-answer timer fires meanwhile:
-    its event must never reach a client); csta-2's clients hear nothing. Heal: the broker tells LIM 2 to
-    rejoin; it drops its calls and registers as a new incarnation; BackInService; a new cross-LIM
-    call works."""
+    silent and keeps its calls, waiting for the broker's verdict (a no-answer timer fires
+    meanwhile: its event must never reach a client); csta-2's clients hear nothing. Heal: the
+    broker tells LIM 2 to rejoin; it drops its calls and registers as a new incarnation;
+    BackInService on both sides; a new cross-LIM call works."""
     topology = load_topology(spread.topology_file)
     dead_after = topology.broker.dead_after_ms / 1000.0
     status = spread.status("b")  # `mxone status` in host b's run directory: b's processes, every LIM
@@ -130,7 +130,13 @@ def test_partition_between_broker_and_lim(spread, hosts):
                         b_seen["request_s"] = time.monotonic() - started
         asyncio.run(watch())
 
-    observer = threading.Thread(target=lambda: hosts.on("b", client_on_b), daemon=True)
+    def observe():
+        try:
+            hosts.on("b", client_on_b)
+        except BaseException as exc:  # shown by the waits below, not lost in this thread
+            b_seen["error"] = exc
+
+    observer = threading.Thread(target=observe, daemon=True)
     observer.start()
 
     async def scenario():
@@ -151,7 +157,9 @@ def test_partition_between_broker_and_lim(spread, hosts):
             await client.answer_call(local, "2003")
             await a.wait("3000", "Established", 0)
             await a.wait("2002", "Established", 0)
-            await asyncio.to_thread(wait_for, lambda: b_seen.get("ready"), 20, "the client on host b")
+            await asyncio.to_thread(wait_for, lambda: b_seen.get("ready") or b_seen.get("error"), 20,
+                                    "the client on host b")
+            assert "error" not in b_seen, f"the client on host b failed: {b_seen['error']!r}"
             await client.make_call("2004", "1004")          # LIM 2 controls; left ringing
             rang = await a.wait("1004", "Delivered", 0)
             incarnation = lim_states(bus)[2][1]
