@@ -16,6 +16,7 @@ from topology.ports import free_ports
 
 PLACED = """\
 name: spread
+live_view: {{address: 127.0.0.1, port: {p4}}}
 broker: {{address: 127.0.0.1, router_port: {p0}, pub_port: {p1}, sub_port: {p2}, host: Alpha}}
 lims:
   - {{number: 1, address: 127.0.1.1, host: alpha, csta: {{port: {p3}}},
@@ -28,7 +29,7 @@ lims:
 
 
 def placed_text() -> str:
-    ports = free_ports(4)
+    ports = free_ports(5)
     return PLACED.format(**{f"p{i}": port for i, port in enumerate(ports)})
 
 
@@ -45,10 +46,10 @@ def programs_in(conf: str) -> list[str]:
 
 def test_placement(topology):
     assert host_names(topology) == ["10.0.0.3", "alpha", "beta"]  # names kept as the loader keeps them
-    assert programs_on(topology, "alpha") == ["broker", "lim-1", "csta-1"]
+    assert programs_on(topology, "alpha") == ["broker", "lim-1", "csta-1", "view"]  # the view beside the broker
     assert programs_on(topology, "beta") == ["lim-2", "csta-2"]
     assert programs_on(topology, "10.0.0.3") == ["lim-3", "csta-3"]
-    assert len(programs_on(topology, None)) == 7
+    assert len(programs_on(topology, None)) == 8
     assert addresses_on(topology, "alpha") == {"127.0.0.1", "127.0.1.1"}
     assert addresses_on(topology, "beta") == {"127.0.1.2"}
 
@@ -70,8 +71,9 @@ def test_check_host_normalises_and_refuses(topology):
 
 def test_rendered_share_of_one_host(topology, tmp_path):
     assert programs_in(render_supervisord_conf(topology, tmp_path)) == [
-        "broker", "lim-1", "lim-2", "lim-3", "csta-1", "csta-2", "csta-3"]
-    assert programs_in(render_supervisord_conf(topology, tmp_path, host="alpha")) == ["broker", "lim-1", "csta-1"]
+        "broker", "lim-1", "lim-2", "lim-3", "csta-1", "csta-2", "csta-3", "view"]
+    assert programs_in(render_supervisord_conf(topology, tmp_path, host="alpha")) == [
+        "broker", "lim-1", "csta-1", "view"]
     beta = render_supervisord_conf(topology, tmp_path, host="beta")
     assert programs_in(beta) == ["lim-2", "csta-2"]
     assert "--lim 2" in beta and "unix_http_server" in beta
@@ -107,4 +109,4 @@ def test_prepare_records_the_host(tmp_path):
     assert programs_in(cluster.conf.read_text()) == ["lim-2", "csta-2"]
     cluster.prepare(path)  # the whole exchange again in the same run directory
     assert cluster.host() is None
-    assert len(programs_in(cluster.conf.read_text())) == 7
+    assert len(programs_in(cluster.conf.read_text())) == 8
