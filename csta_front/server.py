@@ -220,6 +220,8 @@ class FrontEnd:
         self.running = False
         self.lim_states: dict[int, str] = {}
         self._lim_incarnations: dict[int, int] = {}
+        self.dead_incarnations: dict[str, int] = {}  # LIM node -> the newest incarnation declared dead
+        self.stale_dropped = 0  # events of such incarnations, not shown
         bus.on_event = self.on_event
         bus.on_member = self.on_member
         bus.on_members = lambda members: [self.on_member(m) for m in members]
@@ -313,6 +315,11 @@ class FrontEnd:
 
     # -- the bus -----------------------------------------------------------------------------------
     def on_event(self, topic: str, env) -> None:
+        if env.incarnation <= self.dead_incarnations.get(env.src, -1):
+            # From a LIM the broker has declared dead: published while it was cut off or hung and
+            # delivered late; the exchange has released its calls since. Never shown to a client.
+            self.stale_dropped += 1
+            return
         slow, burst = self.faults.active.get("events"), self.faults.active.get("burst")
         if burst is not None:  # `mxone fault ... burst`: held until the next burst
             self._held_events.append((topic, env.body))
@@ -341,10 +348,19 @@ class FrontEnd:
             return
         lim, state = change["lim"], change["state"]
         incarnation = change.get("incarnation") if isinstance(change.get("incarnation"), int) else 0
-        if incarnation < self._lim_incarnations.get(lim, 0):
+        if state == "dead" and isinstance(change.get("incarnation"), int):
+            node = change.get("node", f"lim-{lim}")
+            self.dead_incarnations[node] = max(incarnation, self.dead_incarnations.get(node, -1))
+        known = self._lim_incarnations.get(lim, 0)
+        if incarnation < known:
             return  # news of an incarnation already replaced (a snapshot overtook an announcement)
-        self._lim_incarnations[lim] = incarnation
         previous = self.lim_states.get(lim)
+        if state != "dead" and previous not in (None, "dead") and known and known != incarnation:
+            # Back as a new incarnation without our hearing the old one die (this server was cut
+            # off from the broker meanwhile): its calls are gone all the same; say so.
+            self.on_member({**change, "state": "dead", "incarnation": known})
+            previous = "dead"
+        self._lim_incarnations[lim] = incarnation
         self.lim_states[lim] = state
         if previous is None or (state == "dead") == (previous == "dead"):
             return
@@ -494,4 +510,5 @@ class FrontEnd:
                 "faults": self.faults.describe(),
                 "monitored_devices": self.monitors.devices(),
                 "bus": {"events_recovered": self.bus.tracker.recovered, "holes": self.bus.tracker.holes,
-                        "duplicates_dropped": self.bus.tracker.duplicates}}
+                        "duplicates_dropped": self.bus.tracker.duplicates,
+                        "stale_dropped": self.stale_dropped}}

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("topology", nargs="?", type=Path, help="topology YAML (default: the built-in two-LIM exchange)")
     up.add_argument("--detach", action="store_true", help="return once the exchange is up")
     up.add_argument("--timeout", type=float, default=None, help="seconds to wait for every LIM (default: scales with size)")
+    up.add_argument("--host", default=None, help="start only the programs the topology places on this host "
+                                                 "(its brokers, its LIMs and their CSTA servers)")
 
     with_run_dir(sub.add_parser("down", help="stop the exchange"))
 
@@ -206,13 +208,17 @@ def run_dir_of(args: argparse.Namespace) -> Path:
 
 # -- cluster ---------------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
+    from topology.hosts import HostError
     from topology.loader import default_topology_path
     cluster = Cluster(run_dir_of(args))
-    topology = cluster.prepare(args.topology or default_topology_path())
+    try:
+        topology = cluster.prepare(args.topology or default_topology_path(), host=args.host)
+    except HostError as exc:
+        raise CliError(f"up: {exc}", 2) from None
     proc = cluster.start_supervisord(detach=args.detach)
     timeout = args.timeout or 20 + 0.5 * len(topology.lims)
     try:
-        wait_until_up(cluster, topology, timeout, proc)
+        wait_until_up(cluster, topology, timeout, proc, cluster.host())
     except (ClusterError, KeyboardInterrupt) as exc:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -231,11 +237,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
+def wait_until_up(cluster: Cluster, topology, timeout: float, proc, host: str | None = None) -> None:
     from broker.client import BusClient, BusError
-    # Up means every LIM registered and every CSTA server listening (it registers only then).
-    wanted = {("lim", lim.number) for lim in topology.lims}
-    wanted |= {("front", n) for n in cluster.csta_servers(topology)}
+    from topology.hosts import lims_on, programs_on
+    # Up means every LIM registered and every CSTA server listening (it registers only then); with
+    # --host, every LIM of this host (a host with only a broker: the broker answering).
+    lims = lims_on(topology, host)
+    runs_view = topology.live_view is not None and "view" in programs_on(topology, host)
+    wanted = {("lim", n) for n in lims}
+    wanted |= {("front", n) for n in cluster.csta_servers(topology) if n in lims}
     with BusClient(topology.broker) as client:
         def ready() -> bool:
             if proc.poll() is not None and proc.returncode != 0:
@@ -244,9 +254,10 @@ def wait_until_up(cluster: Cluster, topology, timeout: float, proc) -> None:
                 members = client.request("broker", "status", timeout=0.5)["members"]
             except BusError:
                 return False
-            return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"} and view_listening(topology)
-        wait_for(ready, timeout, f"{len(topology.lims)} LIMs and their CSTA servers to register"
-                                 f"{' and the live view to listen' if topology.live_view else ''}", interval=0.1)
+            return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"} and (
+                not runs_view or view_listening(topology))
+        wait_for(ready, timeout, f"{len(lims)} LIMs and their CSTA servers to register"
+                                 f"{' and the live view to listen' if runs_view else ''}", interval=0.1)
 
 
 def view_listening(topology) -> bool:
@@ -259,6 +270,9 @@ def print_summary(cluster: Cluster, topology) -> None:
     print(f"Exchange {topology.name!r} is up: {len(topology.lims)} LIMs, "
           f"{len(topology.extensions)} extensions (run directory {cluster.run_dir}).")
     print(f"Broker on {ep.address} ports {ep.router_port}/{ep.pub_port}/{ep.sub_port}.")
+    if cluster.host() is not None:
+        from topology.hosts import programs_on
+        print(f"This is host {cluster.host()}: it runs {', '.join(programs_on(topology, cluster.host()))}.")
     servers = cluster.csta_servers(topology)
     for lim in topology.lims:
         exts = topology.extensions_on(lim.number)
@@ -324,6 +338,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
     return {
         "exchange": topology.name,
         "run_dir": str(cluster.run_dir),
+        "host": cluster.host(),  # `mxone up --host`: the processes are this host's only
         "broker": {"reachable": broker_reachable, "pid": pids.get("broker"),
                    "pair": [dict(b, pid=pids.get("broker-backup" if b["mode"] == "backup" else "broker"))
                             for b in brokers]},
@@ -351,7 +366,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0
     broker = status["broker"]
-    print(f"Exchange {status['exchange']!r} (run directory {status['run_dir']})")
+    host = f", host {status['host']}" if status["host"] else ""
+    print(f"Exchange {status['exchange']!r} (run directory {status['run_dir']}{host})")
     print(f"Broker: {'reachable' if broker['reachable'] else 'NOT reachable'}, pid {broker['pid']}")
     for member in broker["pair"]:
         print(f"  {member['mode']:<8}{member['address']}:{member['router_port']:<7}{member['state']:<15}pid {member['pid']}")

@@ -9,6 +9,7 @@ Run directory layout:
     supervisord.pid
     logs/              one log per process, plus supervisord's own
     data/              each LIM's persistent store
+    host               with `mxone up --host NAME`: NAME (this run directory runs that host's share)
 """
 from __future__ import annotations
 
@@ -57,12 +58,18 @@ def socket_path(run_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"mxone-{digest}.sock"
 
 
-def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable) -> str:
+def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable,
+                            host: str | None = None) -> str:
+    """The supervisord config for every program, or with `host` only for those placed on it."""
+    from topology.hosts import programs_on
+    placed = set(programs_on(topology, host))
     run = run_dir.resolve()
     sock = socket_path(run_dir)
     topo = run / "topology.yaml"
 
     def program(name: str, args: str, priority: int, may_exit: bool = False) -> str:
+        if name not in placed:
+            return ""  # runs on another host
         # A CSTA server that is not initiated exits 0 at once: that is no failure to restart.
         restart = "autorestart=unexpected\nexitcodes=0\nstartsecs=0\n" if may_exit else "autorestart=true\nstartsecs=1\n"
         return (f"[program:{name}]\n"
@@ -97,7 +104,7 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
     return "\n".join(sections)
 
 
-def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> None:
+def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None, host: str | None = None) -> None:
     """Fail before starting anything if a port the broker or a CSTA server needs is taken."""
     wanted = []
     pair = topology.broker.backup is not None
@@ -109,6 +116,9 @@ def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None) -> 
         wanted += [(f"LIM {number}'s CSTA port", address, port) for port in (server.port, server.tls_port) if port]
     if topology.live_view:
         wanted.append(("live view port", topology.live_view.address, topology.live_view.port))
+    if host is not None:  # only the programs on this host: other hosts' addresses are not ours
+        from topology.hosts import addresses_on
+        wanted = [w for w in wanted if w[1] in addresses_on(topology, host)]
     for what, address, port in wanted:
         with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
             try:
@@ -132,12 +142,16 @@ class Cluster:
             raise ClusterError(f"no exchange in {self.run_dir} (no topology.yaml); start one with `mxone up`")
         return load_topology(path)
 
-    def prepare(self, topology_file: Path) -> Topology:
+    def prepare(self, topology_file: Path, host: str | None = None) -> Topology:
+        """Validate, copy the topology in and render supervisord.conf (with `host`: that host's
+        share only; topology.hosts.HostError for a host the topology does not name)."""
+        from topology.hosts import check_host
         from topology.loader import load_topology
         topology = load_topology(topology_file)  # validate before touching the run directory
+        host = check_host(topology, host) if host is not None else None
         if self.is_running():
             raise ClusterError(f"an exchange is already running in {self.run_dir}; stop it with `mxone down`")
-        check_ports_free(topology, self.csta_servers(topology))
+        check_ports_free(topology, self.csta_servers(topology), host)
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
         target = self.run_dir / "topology.yaml"
@@ -145,8 +159,19 @@ class Cluster:
             shutil.copyfile(topology_file, target)
         loaded = load_topology(target)
         self.csta_store(loaded).close()  # the topology's CSTA settings, where none are stored yet
-        self.conf.write_text(render_supervisord_conf(loaded, self.run_dir))
+        self.conf.write_text(render_supervisord_conf(loaded, self.run_dir, host=host))
+        if host is not None:
+            (self.run_dir / "host").write_text(host + "\n")
+        else:
+            (self.run_dir / "host").unlink(missing_ok=True)
         return loaded
+
+    def host(self) -> str | None:
+        """The host whose share this run directory runs (`mxone up --host`), None for all of it."""
+        try:
+            return (self.run_dir / "host").read_text().strip() or None
+        except OSError:
+            return None
 
     def csta_store(self, topology: Topology | None = None):
         from csta_front.settings import CstaStore
