@@ -38,6 +38,7 @@ class BusClient:
         self.node.on_member = lambda change: self._events.append((SYSTEM_TOPIC, Envelope("member", "broker", body=change)))
         if pinned is not None:
             self.node._ep = pinned
+            self.node.pinned = True
         self.node.start()
         if len(settings.endpoints()) > 1 and pinned is None:
             self._find_active_broker()
@@ -64,7 +65,7 @@ class BusClient:
         reply = self._ask(dst, kind, body or {}, timeout)
         # The broker we talk to stood down, or is gone: the other one of the pair may be active
         # (the node has moved to it already after a refusal or a timeout).
-        if len(self.node.endpoints) > 1:
+        if len(self.node.endpoints) > 1 and not self.node.pinned:
             retry = reply.get("error") == "passive" or reply.get("state") == "passive"
             if reply.get("state") == "passive":
                 self.node.move_to_other_broker()
@@ -121,12 +122,16 @@ class BusClient:
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
             self.node.poll_once(wait)
 
+    def broker_status(self, timeout: float = 0.5) -> dict[str, Any]:
+        """This client's broker's `status` reply as it is (an error reply if it is silent)."""
+        return self._ask("broker", "status", {}, timeout)
+
     def broker_states(self) -> list[dict[str, Any]]:
         """Each broker's own word on itself: mode (primary/backup) and state (active/passive...)."""
         states = []
         for index, endpoint in enumerate(self.node.endpoints):
             with BusClient(self.node.settings, "status", pinned=index) as pinned:
-                reply = pinned._ask("broker", "status", {}, timeout=0.5)
+                reply = pinned.broker_status()
             states.append({"mode": "backup" if index else "primary", "address": endpoint.address,
                            "router_port": endpoint.router_port,
                            "state": reply.get("state", "active") if reply.get("ok") else "not answering"})

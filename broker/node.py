@@ -70,6 +70,7 @@ class BusNode:
         self._failed_over = False    # moved to another broker since we were last registered
         self._lims: set[str] = set()  # LIM members, as last heard
         self._moved_at = -1e9         # a client's last move to the other broker
+        self.pinned = False           # a client that talks to one broker of a pair, whatever its state
         self._lost_at = 0.0          # wall time we last heard the broker we left
         self.registered = False
         self.publishing = False  # our PUB socket's events are known to reach the broker
@@ -198,7 +199,8 @@ class BusNode:
         """A client (no heartbeats to tell it) whose request timed out, or was refused by a
         passive broker, tries the other broker of the pair from now on."""
         now = self.timers.now()
-        if self.role is None and len(self.endpoints) > 1 and now - self._moved_at > self.interval:
+        if (self.role is None and not self.pinned and len(self.endpoints) > 1
+                and now - self._moved_at > self.interval):
             self._moved_at = now
             self._reconnect(switch=True)
 
