@@ -144,6 +144,7 @@ def start(cluster, topo_file: Path, timeout: float) -> dict[str, Any]:
             except OSError:
                 pass
     return {"lims": len(topology.lims), "extensions": len(topology.extensions), "csta_servers": len(servers),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "up_s": round(up_s, 3), "startup_s": round(ready_s, 3),
             "startup_cpu_s": {k: round(v, 3) for k, v in cpu.items()},
             "memory_mb_max": {k: round(max(v), 1) for k, v in memory.items()},
@@ -204,6 +205,7 @@ def curve_point(cluster, topology, startup: dict[str, Any], per_lim: int, args) 
     net = {k: max(0.0, v - idle_per_s.get(k, 0.0) * r["duration_s"] / done) for k, v in per_call.items()}
     return {
         "lims": len(topology.lims), "extensions_per_lim": per_lim, "startup_s": startup["startup_s"],
+        "load_average_1min": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was
         "calls_completed": r["calls_completed"], "calls_per_second": r["calls_per_second"],
         "lost_events": r["lost_events"], "duplicated_events": r["duplicated_events"],
         "event_latency_p50_ms": r["event_latency_p50_ms"], "event_latency_p99_ms": r["event_latency_p99_ms"],
@@ -247,6 +249,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
         start_s = time.monotonic() - t0
         cpu_after = cpu_by_kind(cluster)
         rss_after = rss_mb(csta_pid)
+        held = await asyncio.to_thread(server_status, topology)
         refused = None
         if server.max_monitors <= devices:
             extra = next((e.number for e in topology.extensions[devices:]), targets[0])
@@ -263,8 +266,16 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
     return {"devices": devices, "sessions": sessions, "in_flight_per_session": in_flight,
             "max_monitors": server.max_monitors, "monitor_start_s": round(start_s, 3),
             "monitor_starts_per_s": round(devices / start_s, 1), "cpu_s_during_monitor_start": cpu,
+            "server_sessions": held["sessions"], "server_monitored_devices": len(held["monitored_devices"]),
             "csta_rss_mb_before": round(rss_before, 1), "csta_rss_mb_after": round(rss_after, 1),
             "one_more_monitor_start": refused, **events}
+
+
+def server_status(topology) -> dict[str, Any]:
+    """What LIM 1's CSTA server itself says it holds (`csta.status` over the bus)."""
+    from broker.client import BusClient
+    with BusClient(topology.broker) as client:
+        return client.request("csta-1", "csta.status", timeout=10.0)
 
 
 async def monitor_start(client, device: str) -> str:
