@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen = topo_sub.add_parser("generate", help="write a topology for a large exchange")
     gen.add_argument("--lims", type=int, required=True)
     gen.add_argument("--extensions-per-lim", type=int, required=True)
+    gen.add_argument("--heartbeat-ms", type=int, default=100,
+                     help="bus heartbeat interval (100; dead after 6 times it): larger costs less idle CPU")
     gen.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     return parser
 
@@ -600,7 +602,7 @@ def cmd_topology(args: argparse.Namespace) -> int:
         print(describe_topology(load_topology(args.file) if args.file else load_default_topology()))
     else:
         try:
-            text = generate_topology(args.lims, args.extensions_per_lim)
+            text = generate_topology(args.lims, args.extensions_per_lim, heartbeat_ms=args.heartbeat_ms)
         except ValueError as exc:
             raise CliError(f"topology generate: {exc}", 2) from None
         if args.output:

@@ -39,14 +39,17 @@ MAX_SIZE = 250  # LIM addresses 127.0.1.x: more would leave 127.0.1.0/24, which 
 
 # -- a throwaway exchange ------------------------------------------------------------------------------
 def write_topology(path: Path, lims: int, extensions_per_lim: int, csta_on: str = "all",
-                   max_monitors: int | None = None, max_sessions: int | None = None) -> Path:
+                   max_monitors: int | None = None, max_sessions: int | None = None,
+                   heartbeat_ms: int | None = None) -> Path:
     """A generated topology on free ports. `csta_on`: "all" (an XML server on every LIM) or "first"
-    (on LIM 1 only), with `max_monitors`/`max_sessions` when given."""
+    (on LIM 1 only), with `max_monitors`/`max_sessions` when given. `heartbeat_ms`: the bus
+    heartbeat interval instead of the generated 100 ms, with dead_after_ms six times it (as 100/600)."""
     import yaml
 
     from topology.generate import generate_topology
     from topology.ports import move_to_free_ports
-    data = yaml.load(generate_topology(lims, extensions_per_lim, csta=False), Loader=_loader())
+    data = yaml.load(generate_topology(lims, extensions_per_lim, csta=False, heartbeat_ms=heartbeat_ms or 100),
+                     Loader=_loader())
     for lim in data["lims"]:
         if csta_on == "all" or lim["number"] == 1:
             server: dict[str, Any] = {"server_type": "XML", "port": 8882}
@@ -105,6 +108,7 @@ def start(cluster, topo_file: Path, timeout: float) -> dict[str, Any]:
     import socket
     cmd = [sys.executable, "-m", "topology.cli", "up", str(topo_file), "--detach", "--run-dir", str(cluster.run_dir),
            "--timeout", str(timeout)]
+    load_before = os.getloadavg()[0]  # the machine is shared: how busy it was before we started
     before = os.times()
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 60)
@@ -144,28 +148,39 @@ def start(cluster, topo_file: Path, timeout: float) -> dict[str, Any]:
             except OSError:
                 pass
     return {"lims": len(topology.lims), "extensions": len(topology.extensions), "csta_servers": len(servers),
-            "load_average_1min": round(os.getloadavg()[0], 2),
+            "load_average_1min_before": round(load_before, 2),
             "up_s": round(up_s, 3), "startup_s": round(ready_s, 3),
             "startup_cpu_s": {k: round(v, 3) for k, v in cpu.items()},
             "memory_mb_max": {k: round(max(v), 1) for k, v in memory.items()},
             "memory_mb_total": {k: round(sum(v), 1) for k, v in memory.items()}}
 
 
-def cpu_by_kind(cluster) -> dict[str, float]:
-    total: dict[str, float] = {}
+def cpu_sample(cluster) -> dict[tuple[str, int], float]:
+    """CPU seconds so far of every supervised process, by (kind, pid)."""
+    sample = {}
     for p in cluster.processes():
         if p["pid"]:
             try:
-                kind = kind_of(p["name"])
-                total[kind] = total.get(kind, 0.0) + cpu_seconds(p["pid"])
+                sample[(kind_of(p["name"]), p["pid"])] = cpu_seconds(p["pid"])
             except OSError:
                 pass
-    return total
+    return sample
+
+
+def cpu_used(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> dict[str, float]:
+    """CPU seconds per kind between two samples, over the processes in both (a CSTA server that is
+    not initiated exits just after startup; a restarted process starts again from zero)."""
+    used: dict[str, float] = {}
+    for (kind, pid), value in after.items():
+        if (kind, pid) in before:
+            used[kind] = used.get(kind, 0.0) + value - before[(kind, pid)]
+    return used
 
 
 # -- startup -------------------------------------------------------------------------------------------
 def run_startup(args) -> dict[str, Any]:
-    with exchange(args.lims, args.extensions_per_lim, run_dir=args.run_dir, timeout=args.timeout) as (cluster, _, fig):
+    with exchange(args.lims, args.extensions_per_lim, run_dir=args.run_dir, timeout=args.timeout,
+                  csta_on=args.csta, heartbeat_ms=args.heartbeat_ms) as (cluster, _, fig):
         log(f"{args.lims} LIMs x {args.extensions_per_lim} extensions up in {fig['startup_s']:.1f} s")
         fig["idle_cpu_per_s"] = idle_cpu(cluster, 2.0)  # what the exchange costs once up, doing nothing
         return fig
@@ -173,12 +188,12 @@ def run_startup(args) -> dict[str, Any]:
 
 def idle_cpu(cluster, seconds: float) -> dict[str, float]:
     """CPU seconds per second per process kind over `seconds` of doing nothing."""
-    a = cpu_by_kind(cluster)
+    a = cpu_sample(cluster)
     t = time.monotonic()
     time.sleep(seconds)
-    b = cpu_by_kind(cluster)
+    b = cpu_sample(cluster)
     elapsed = time.monotonic() - t
-    return {k: round((b[k] - a.get(k, b[k])) / elapsed, 4) for k in b}
+    return {k: round(v / elapsed, 4) for k, v in cpu_used(a, b).items()}
 
 
 # -- the curve -----------------------------------------------------------------------------------------
@@ -187,10 +202,10 @@ def run_curve(args) -> dict[str, Any]:
     for size in args.sizes:
         per_lim = max(2, args.total_extensions // size)
         log(f"size {size}: {size} LIMs x {per_lim} extensions, {args.calls} calls at <= {args.rate:g}/s")
-        with exchange(size, per_lim) as (cluster, topology, startup):
+        with exchange(size, per_lim, heartbeat_ms=args.heartbeat_ms) as (cluster, topology, startup):
             rows.append(curve_point(cluster, topology, startup, per_lim, args))
     return {"total_extensions": args.total_extensions, "calls": args.calls, "rate": args.rate,
-            "workers": args.workers, "points": rows}
+            "workers": args.workers, "heartbeat_ms": args.heartbeat_ms or 100, "points": rows}
 
 
 def curve_point(cluster, topology, startup: dict[str, Any], per_lim: int, args) -> dict[str, Any]:
@@ -205,7 +220,7 @@ def curve_point(cluster, topology, startup: dict[str, Any], per_lim: int, args) 
     net = {k: max(0.0, v - idle_per_s.get(k, 0.0) * r["duration_s"] / done) for k, v in per_call.items()}
     return {
         "lims": len(topology.lims), "extensions_per_lim": per_lim, "startup_s": startup["startup_s"],
-        "load_average_1min": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was
+        "load_average_1min": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was (us included)
         "calls_completed": r["calls_completed"], "calls_per_second": r["calls_per_second"],
         "lost_events": r["lost_events"], "duplicated_events": r["duplicated_events"],
         "event_latency_p50_ms": r["event_latency_p50_ms"], "event_latency_p99_ms": r["event_latency_p99_ms"],
@@ -229,7 +244,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
         raise RuntimeError(f"the topology has only {len(targets)} extensions, {devices} asked")
     csta_pid = next(p["pid"] for p in cluster.processes() if p["name"] == "csta-1")
     rss_before = rss_mb(csta_pid)
-    cpu_before = cpu_by_kind(cluster)
+    cpu_before = cpu_sample(cluster)
     clients = [await CstaClient.connect(lim1.address, server.port) for _ in range(sessions)]
     xref_of: dict[str, str] = {}
     client_of: dict[str, Any] = {}
@@ -247,7 +262,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
 
         await asyncio.gather(*(monitor_share(c, targets[i::sessions]) for i, c in enumerate(clients)))
         start_s = time.monotonic() - t0
-        cpu_after = cpu_by_kind(cluster)
+        cpu_after = cpu_sample(cluster)
         rss_after = rss_mb(csta_pid)
         held = await asyncio.to_thread(server_status, topology)
         refused = None
@@ -262,7 +277,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
     finally:
         for client in clients:
             await client.close()
-    cpu = {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 3) for k in cpu_after}
+    cpu = {k: round(v, 3) for k, v in cpu_used(cpu_before, cpu_after).items()}
     return {"devices": devices, "sessions": sessions, "in_flight_per_session": in_flight,
             "max_monitors": server.max_monitors, "monitor_start_s": round(start_s, 3),
             "monitor_starts_per_s": round(devices / start_s, 1), "cpu_s_during_monitor_start": cpu,
@@ -385,11 +400,17 @@ def add_parser(sub) -> None:
     curve.add_argument("--calls", type=int, default=CURVE_DEFAULTS["calls"], help="calls at every size (default 1500)")
     curve.add_argument("--rate", type=float, default=CURVE_DEFAULTS["rate"], help="calls started per second (100)")
     curve.add_argument("--workers", type=int, default=CURVE_DEFAULTS["workers"], help="driving threads (8)")
+    curve.add_argument("--heartbeat-ms", type=int, default=None,
+                       help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
     curve.add_argument("--idle-s", type=float, default=CURVE_DEFAULTS["idle_s"],
                        help="seconds of idle CPU measured before the load (3)")
     startup = what.add_parser("startup", help="time `mxone up` of a generated exchange")
     startup.add_argument("--lims", type=int, default=64)
     startup.add_argument("--extensions-per-lim", type=int, default=1000)
+    startup.add_argument("--csta", choices=["all", "first"], default="all",
+                         help="a CSTA server on every LIM (default) or on LIM 1 only")
+    startup.add_argument("--heartbeat-ms", type=int, default=None,
+                         help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
     startup.add_argument("--timeout", type=float, default=None, help="seconds to wait (default 60 + 2 per LIM)")
     startup.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
     mon = what.add_parser("monitors", help="one front end monitoring many devices")
@@ -426,12 +447,16 @@ def check_args(args) -> None:
         args.sizes = parse_sizes(args.sizes)
         if args.rate <= 0 or args.idle_s < 0:
             raise ValueError("--rate must be positive and --idle-s not negative")
+        if args.heartbeat_ms is not None and not 10 <= args.heartbeat_ms <= 10_000:
+            raise ValueError("--heartbeat-ms must be from 10 to 10000")
         if args.total_extensions // max(args.sizes) < 4:
             raise ValueError(f"--total-extensions {args.total_extensions} leaves fewer than 4 extensions per LIM "
                              f"at {max(args.sizes)} LIMs")
     elif args.scale_command == "startup":
         if args.lims > MAX_SIZE:
             raise ValueError(f"--lims must be at most {MAX_SIZE}")
+        if args.heartbeat_ms is not None and not 10 <= args.heartbeat_ms <= 10_000:
+            raise ValueError("--heartbeat-ms must be from 10 to 10000")
     else:
         if args.sample_calls < 0 or (args.max_monitors is not None and args.max_monitors < 1):
             raise ValueError("--sample-calls must not be negative, --max-monitors at least 1")
@@ -448,7 +473,7 @@ def format_result(command: str, r: dict[str, Any]) -> str:
         head = (f"{'LIMs':>4} {'ext/LIM':>7} {'up s':>6} {'calls/s':>8} {'lost':>5} {'p99 ms':>7} "
                 f"{'CPU ms/call':>11} {'net of idle':>11}  per kind (broker/lim/csta, ms/call)  idle CPU s/s")
         lines = [f"same load at every size: {r['calls']} calls at <= {r['rate']:g}/s, {r['total_extensions']} "
-                 f"extensions in all, {r['workers']} threads", head]
+                 f"extensions in all, {r['workers']} threads, bus heartbeat {r['heartbeat_ms']} ms", head]
         for p in r["points"]:
             kinds = "/".join(f"{p['cpu_ms_per_call'].get(k, 0):.2f}" for k in ("broker", "lim", "csta"))
             idle = sum(p["idle_cpu_per_s"].values())
