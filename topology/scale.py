@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -248,6 +249,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
     clients = [await CstaClient.connect(lim1.address, server.port) for _ in range(sessions)]
     xref_of: dict[str, str] = {}
     client_of: dict[str, Any] = {}
+    errors: Counter = Counter()  # refused or lost MonitorStarts, by reason: counted, not fatal
     try:
         t0 = time.monotonic()
 
@@ -256,8 +258,13 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
 
             async def one(device: str) -> None:
                 async with gate:
-                    xref_of[device] = await monitor_start(client, device)
-                    client_of[device] = client
+                    try:
+                        xref_of[device] = await monitor_start(client, device)
+                        client_of[device] = client
+                    except CstaError as exc:
+                        errors[f"{exc.category}/{exc.value}"] += 1
+                    except (ConnectionError, asyncio.TimeoutError) as exc:
+                        errors[type(exc).__name__] += 1
             await asyncio.gather(*(one(d) for d in share))
 
         await asyncio.gather(*(monitor_share(c, targets[i::sessions]) for i, c in enumerate(clients)))
@@ -279,7 +286,8 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
             await client.close()
     cpu = {k: round(v, 3) for k, v in cpu_used(cpu_before, cpu_after).items()}
     return {"devices": devices, "sessions": sessions, "in_flight_per_session": in_flight,
-            "max_monitors": server.max_monitors, "monitor_start_s": round(start_s, 3),
+            "max_monitors": server.max_monitors, "monitors_started": len(xref_of),
+            "monitor_start_errors": dict(errors), "monitor_start_s": round(start_s, 3),
             "monitor_starts_per_s": round(devices / start_s, 1), "cpu_s_during_monitor_start": cpu,
             "server_sessions": held["sessions"], "server_monitored_devices": len(held["monitored_devices"]),
             "csta_rss_mb_before": round(rss_before, 1), "csta_rss_mb_after": round(rss_after, 1),
@@ -360,7 +368,6 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
     finally:
         for task in readers:
             task.cancel()
-    from collections import Counter
     lost = extra = 0
     known = set()
     for caller, callee, call_id in made:
@@ -380,7 +387,7 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
 def run_monitors(args) -> dict[str, Any]:
     per_lim = args.extensions_per_lim
     lims = args.lims or -(-(args.devices + 2) // per_lim)  # enough extensions, and one spare for the refusal
-    with exchange(lims, per_lim, run_dir=args.run_dir, csta_on="first",
+    with exchange(lims, per_lim, run_dir=args.run_dir, csta_on="first", heartbeat_ms=args.heartbeat_ms,
                   max_monitors=args.max_monitors or args.devices, max_sessions=max(100, args.sessions)) \
             as (cluster, topology, startup):
         result = asyncio.run(monitor_many(cluster, topology, args.devices, args.sessions, args.in_flight,
@@ -421,6 +428,8 @@ def add_parser(sub) -> None:
     mon.add_argument("--extensions-per-lim", type=int, default=1000)
     mon.add_argument("--lims", type=int, default=None, help="default: enough for --devices")
     mon.add_argument("--sample-calls", type=int, default=20, help="calls whose events are checked (20)")
+    mon.add_argument("--heartbeat-ms", type=int, default=None,
+                     help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
     mon.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
     for p in (curve, startup, mon):
         p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -447,21 +456,19 @@ def check_args(args) -> None:
         args.sizes = parse_sizes(args.sizes)
         if args.rate <= 0 or args.idle_s < 0:
             raise ValueError("--rate must be positive and --idle-s not negative")
-        if args.heartbeat_ms is not None and not 10 <= args.heartbeat_ms <= 10_000:
-            raise ValueError("--heartbeat-ms must be from 10 to 10000")
         if args.total_extensions // max(args.sizes) < 4:
             raise ValueError(f"--total-extensions {args.total_extensions} leaves fewer than 4 extensions per LIM "
                              f"at {max(args.sizes)} LIMs")
     elif args.scale_command == "startup":
         if args.lims > MAX_SIZE:
             raise ValueError(f"--lims must be at most {MAX_SIZE}")
-        if args.heartbeat_ms is not None and not 10 <= args.heartbeat_ms <= 10_000:
-            raise ValueError("--heartbeat-ms must be from 10 to 10000")
     else:
         if args.sample_calls < 0 or (args.max_monitors is not None and args.max_monitors < 1):
             raise ValueError("--sample-calls must not be negative, --max-monitors at least 1")
         if args.lims is not None and not 1 <= args.lims <= MAX_SIZE:
             raise ValueError(f"--lims must be from 1 to {MAX_SIZE}")
+    if args.heartbeat_ms is not None and not 10 <= args.heartbeat_ms <= 10_000:
+        raise ValueError("--heartbeat-ms must be from 10 to 10000")
 
 
 def run(args) -> dict[str, Any]:

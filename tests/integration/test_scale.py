@@ -44,6 +44,7 @@ def test_one_front_end_holds_10000_monitors_refuses_the_next_and_still_delivers_
     r = scale("monitors", "--devices", "10000", "--sessions", "10", "--sample-calls", "6",
               "--run-dir", str(tmp_path / "run"))
     assert (r["devices"], r["max_monitors"]) == (10000, 10000)
+    assert (r["monitors_started"], r["monitor_start_errors"]) == (10000, {})
     assert r["server_monitored_devices"] == 10000  # as the server itself reports it
     assert r["server_sessions"] == 10
     assert r["one_more_monitor_start"] == "systemResourceAvailability/overallMonitorLimitExceeded"
@@ -71,7 +72,8 @@ def test_the_curve_runs_the_same_load_on_1_and_2_lims():
 def test_bad_options_are_one_line_errors():
     for args, problem in ((["curve", "--sizes", "1,x"], "--sizes"), (["curve", "--sizes", "0"], "--sizes"),
                           (["curve", "--sizes", "64", "--total-extensions", "100"], "--total-extensions"),
-                          (["monitors", "--devices", "0"], "--devices"), (["startup", "--lims", "0"], "--lims")):
+                          (["monitors", "--devices", "0"], "--devices"), (["startup", "--lims", "0"], "--lims"),
+                          (["startup", "--heartbeat-ms", "1"], "--heartbeat-ms")):
         proc = subprocess.run([sys.executable, "-m", "topology.cli", "scale", *args],
                               capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2, args
