@@ -376,11 +376,12 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
             have = Counter(n for d, n, c in got if d == device and c == call_id)
             lost += sum((Counter(want) - have).values())
             extra += sum((have - Counter(want)).values())
-    elsewhere = sum(1 for d, _, c in got if (d, c) not in known)
+    elsewhere = Counter(n for d, n, c in got if (d, c) not in known)  # by name: OutOfService says a LIM flapped
     return {"sample_calls": len(made), "sample_lims": sorted({lim_of[d] for c in made for d in c[:2]}),
             "sample_events_expected": expected, "sample_events_received": len(got),
             "sample_events_lost": lost, "sample_events_duplicated": extra,
-            "sample_events_at_other_monitors": elsewhere + stray,
+            "sample_events_at_other_monitors": sum(elsewhere.values()) + stray,
+            "other_events_by_name": dict(elsewhere.most_common()),
             "answer_to_established_p50_ms": round(percentile(latencies, 50) or 0, 3)}
 
 
