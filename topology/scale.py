@@ -86,14 +86,17 @@ def exchange(lims: int, extensions_per_lim: int, *, run_dir: Path | None = None,
     topo_file = write_topology(run_dir / "scale-topology.yaml", lims, extensions_per_lim, **topology_options)
     cluster = Cluster(run_dir)
     ok = False
+    startup: dict[str, Any] = {}
     try:
-        startup = start(cluster, topo_file, timeout or 60 + 2.0 * lims)
+        startup.update(start(cluster, topo_file, timeout or 60 + 2.0 * lims))
         yield cluster, cluster.topology(), startup
         ok = True
     finally:
         try:
             if cluster.supervisord_pid() is not None:
+                t = time.monotonic()
                 cluster.shutdown(timeout=60)
+                startup["shutdown_s"] = round(time.monotonic() - t, 3)  # `mxone down`'s work
         except ClusterError as exc:
             log(f"stopping the exchange: {exc}")
         if made and ok:
