@@ -30,12 +30,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from topology.bench import (CALLEE_EVENTS, CALLER_EVENTS, call_id_of, cpu_seconds, kind_of, log, measure,
-                            percentile, rss_mb)
+from topology.bench import (CALLEE_EVENTS, CALLER_EVENTS, call_id_of, cpu_seconds, kind_of, measure, percentile,
+                            rss_mb)
 
 DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64)
 CURVE_DEFAULTS = {"total_extensions": 1280, "calls": 1500, "rate": 100.0, "workers": 8, "idle_s": 3.0}
 MAX_SIZE = 250  # LIM addresses 127.0.1.x: more would leave 127.0.1.0/24, which is fine, but not tested
+
+
+def log(message: str) -> None:
+    print(f"scale: {message}", file=sys.stderr, flush=True)
 
 
 # -- a throwaway exchange ------------------------------------------------------------------------------
@@ -317,7 +321,7 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
     """Calls between monitored devices on different LIMs, one after the other: every expected event
     at the caller's and the callee's monitor, and nothing at any other monitor."""
     from csta_front.client import event_name, field
-    from lim.phone import Exchange
+    from lim.phone import BusError, Exchange
     logged_on = {e.number for e in topology.extensions if e.logged_on}
     in_groups = {m for g in topology.acd_groups for m in g.agents} | {m for g in topology.hunt_groups
                                                                       for m in g.all_members()}
@@ -328,6 +332,7 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
     callers, callees = usable[:len(usable) // 2:step][:calls], usable[len(usable) // 2::step][:calls]
     device_of = {(id(client_of[d]), xref): d for d, xref in xref_of.items()}
     got: list[tuple[str, str, str | None]] = []  # (device, event, call ID)
+    index: set[tuple[str, str, str | None]] = set()  # the same, for waiting on one
     stray = 0
 
     async def drain(client) -> None:
@@ -341,28 +346,35 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
                 stray += 1
             else:
                 got.append((device, event_name(event).removesuffix("Event"), call_id_of(event)))
+                index.add(got[-1])
 
     readers = [asyncio.create_task(drain(c)) for c in clients]
     made: list[tuple[str, str, str]] = []
     latencies: list[float] = []
+    call_errors: Counter = Counter()
+
+    async def seen(device: str, name: str, call_id: str, deadline: float) -> bool:
+        while (device, name, call_id) not in index:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.001)
+        return True
+
     try:
         with Exchange(topology) as ex:
             for caller, callee in zip(callers, callees):
-                call_id = await asyncio.to_thread(lambda: ex.phone(caller).dial(callee)["call_id"])
-                made.append((caller, callee, call_id))
-                deadline = time.monotonic() + 5
-                while not any(d == callee and n == "Delivered" and c == call_id for d, n, c in got):
-                    if time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.002)
-                t = time.monotonic()
-                await asyncio.to_thread(lambda: ex.phone(callee).answer())
-                while not any(d == callee and n == "Established" and c == call_id for d, n, c in got):
-                    if time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.001)
-                latencies.append((time.monotonic() - t) * 1000)
-                await asyncio.to_thread(lambda: ex.phone(caller).hangup())
+                try:
+                    call_id = await asyncio.to_thread(lambda: ex.phone(caller).dial(callee)["call_id"])
+                    made.append((caller, callee, call_id))
+                    deadline = time.monotonic() + 5
+                    await seen(callee, "Delivered", call_id, deadline)  # ringing: now it can be answered
+                    t = time.monotonic()
+                    await asyncio.to_thread(lambda: ex.phone(callee).answer())
+                    if await seen(callee, "Established", call_id, deadline):
+                        latencies.append((time.monotonic() - t) * 1000)
+                    await asyncio.to_thread(lambda: ex.phone(caller).hangup())
+                except BusError as exc:  # counted; the events check shows what it cost
+                    call_errors[exc.code] += 1
         expected = len(made) * (len(CALLER_EVENTS) + len(CALLEE_EVENTS))
         deadline = time.monotonic() + 10
         while len(got) < expected and time.monotonic() < deadline:
@@ -380,7 +392,7 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
             lost += sum((Counter(want) - have).values())
             extra += sum((have - Counter(want)).values())
     elsewhere = Counter(n for d, n, c in got if (d, c) not in known)  # by name: OutOfService says a LIM flapped
-    return {"sample_calls": len(made), "sample_lims": sorted({lim_of[d] for c in made for d in c[:2]}),
+    return {"sample_calls": len(made), "sample_call_errors": dict(call_errors), "sample_lims": sorted({lim_of[d] for c in made for d in c[:2]}),
             "sample_events_expected": expected, "sample_events_received": len(got),
             "sample_events_lost": lost, "sample_events_duplicated": extra,
             "sample_events_at_other_monitors": sum(elsewhere.values()) + stray,

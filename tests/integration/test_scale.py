@@ -49,6 +49,7 @@ def test_one_front_end_holds_10000_monitors_refuses_the_next_and_still_delivers_
     assert r["server_sessions"] == 10
     assert r["one_more_monitor_start"] == "systemResourceAvailability/overallMonitorLimitExceeded"
     assert r["sample_calls"] == 6 and len(r["sample_lims"]) >= 2  # callers and callees on several LIMs
+    assert r["sample_call_errors"] == {}
     assert r["sample_events_received"] == r["sample_events_expected"] == 6 * 10
     assert (r["sample_events_lost"], r["sample_events_duplicated"], r["sample_events_at_other_monitors"]) == (0, 0, 0)
     for log in (tmp_path / "run" / "logs").glob("*.log"):
