@@ -2,6 +2,8 @@
 
 Cross-reference IDs are unique for the life of the server process. A topic is subscribed on the
 bus while at least one monitor needs it, so the front end receives exactly what its clients watch.
+Every lookup is indexed (by cross-reference, topic and session): one server holds 10,000 monitors
+and more, and a session ending does not walk the others' monitors.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class Monitors:
         self._xrefs = itertools.count(1)
         self.by_xref: dict[str, Monitor] = {}
         self.by_topic: dict[str, list[Monitor]] = {}
+        self._by_session: dict[int, dict[str, Monitor]] = {}  # id(session) -> xref -> monitor
 
     def start(self, session: Any, kind: str, target: str, filtered: frozenset[str] = frozenset()) -> Monitor:
         if len(self.by_xref) >= self.limit:
@@ -41,6 +44,7 @@ class Monitors:
         topic = device_topic(target) if kind == "device" else call_topic(target)
         monitor = Monitor(str(next(self._xrefs)), session, kind, target, topic, filtered)
         self.by_xref[monitor.xref] = monitor
+        self._by_session.setdefault(id(session), {})[monitor.xref] = monitor
         watchers = self.by_topic.setdefault(topic, [])
         if not watchers:
             self.subscribe(topic)
@@ -51,6 +55,11 @@ class Monitors:
         monitor = self.by_xref.pop(xref, None)
         if monitor is None:
             return None
+        own = self._by_session.get(id(monitor.session))
+        if own is not None:
+            own.pop(xref, None)
+            if not own:
+                del self._by_session[id(monitor.session)]
         watchers = self.by_topic.get(monitor.topic, [])
         if monitor in watchers:
             watchers.remove(monitor)
@@ -60,11 +69,11 @@ class Monitors:
         return monitor
 
     def stop_session(self, session: Any) -> None:
-        for xref in [x for x, m in self.by_xref.items() if m.session is session]:
+        for xref in list(self._by_session.get(id(session), {})):
             self.stop(xref)
 
     def of_session(self, session: Any) -> list[Monitor]:
-        return [m for m in self.by_xref.values() if m.session is session]
+        return list(self._by_session.get(id(session), {}).values())
 
     def watching(self, topic: str) -> list[Monitor]:
         return self.by_topic.get(topic, [])

@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="small defaults: done in well under a minute")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
+    from topology.scale import add_parser as add_scale_parser
+    add_scale_parser(sub)  # mxone scale curve|startup|monitors (topology/scale.py)
+
     fault = with_run_dir(sub.add_parser("fault", help="make a LIM's CSTA server misbehave on purpose (and stop)"))
     fault.add_argument("--lim", type=int, required=True, help="the LIM whose CSTA server misbehaves")
     fault.add_argument("what", choices=["delay", "error", "events", "burst", "reset", "off", "list"],
@@ -174,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen = topo_sub.add_parser("generate", help="write a topology for a large exchange")
     gen.add_argument("--lims", type=int, required=True)
     gen.add_argument("--extensions-per-lim", type=int, required=True)
+    gen.add_argument("--heartbeat-ms", type=int, default=100,
+                     help="bus heartbeat interval (100; dead after 6 times it): larger costs less idle CPU")
     gen.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     return parser
 
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_kill,
                 "phone": cmd_phone, "agent": cmd_agent, "feature": cmd_feature, "events": cmd_events,
-                "watch": cmd_watch, "record": cmd_record, "bench": cmd_bench,
+                "watch": cmd_watch, "record": cmd_record, "bench": cmd_bench, "scale": cmd_scale,
                 "fault": cmd_fault, "scenario": cmd_scenario, "traffic": cmd_traffic,
                 "chaos": cmd_chaos, "topology": cmd_topology}
     from broker.client import BusError
@@ -618,6 +623,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result["calls_completed"] == result["calls"] else 1
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    from topology.scale import check_args, format_result, run
+    try:
+        check_args(args)
+    except ValueError as exc:
+        raise CliError(f"scale {args.scale_command}: {exc}", 2) from None
+    result = run(args)
+    print(json.dumps(result) if args.json else format_result(args.scale_command, result), flush=True)
+    return 0
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     from broker.client import BusClient
     if args.kind and args.what != "off":
@@ -704,7 +720,7 @@ def cmd_topology(args: argparse.Namespace) -> int:
         print(describe_topology(load_topology(args.file) if args.file else load_default_topology()))
     else:
         try:
-            text = generate_topology(args.lims, args.extensions_per_lim)
+            text = generate_topology(args.lims, args.extensions_per_lim, heartbeat_ms=args.heartbeat_ms)
         except ValueError as exc:
             raise CliError(f"topology generate: {exc}", 2) from None
         if args.output:

@@ -233,10 +233,32 @@ class Cluster:
         if pid is None:
             raise ClusterError(f"no exchange running in {self.run_dir}")
         try:
+            try:
+                self._stop_in_waves(timeout)
+            except ClusterError:
+                pass  # what is still running, supervisord's shutdown stops
             self.rpc().supervisor.shutdown()
         except (OSError, xmlrpc.client.Error):
             os.kill(pid, 15)  # XML-RPC is gone but the process is not: ask it the plain way
         wait_for(lambda: self.supervisord_pid() is None, timeout, f"supervisord (pid {pid}) to stop")
+
+
+    def _stop_in_waves(self, timeout: float) -> None:
+        """Stop every program at once, the broker after the rest, and wait. supervisord's own shutdown
+        takes one program per turn of its loop (up to a second each when idle) and waits for it: over
+        two minutes for the 129 programs of 64 LIMs. With nothing left running, it exits at once."""
+        rpc = self.rpc()
+        for wave in (lambda name: name != "broker", lambda name: name == "broker"):
+            running = [p["name"] for p in rpc.supervisor.getAllProcessInfo()
+                       if wave(p["name"]) and p["statename"] in ("STARTING", "RUNNING", "BACKOFF")]
+            calls = xmlrpc.client.MultiCall(rpc)
+            for name in running:
+                calls.supervisor.stopProcess(name, False)  # signal only: do not wait for this one
+            calls()  # one round trip; results (NOT_RUNNING for a program that stopped meanwhile) unread
+            wanted = set(running)
+            wait_for(lambda: not any(p["name"] in wanted and p["statename"] in ("STARTING", "RUNNING", "STOPPING")
+                                     for p in rpc.supervisor.getAllProcessInfo()),
+                     timeout, f"{len(wanted)} programs to stop")
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

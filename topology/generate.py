@@ -14,12 +14,17 @@ _OTHER_TYPES = tuple(t for t in EXTENSION_TYPES if t != "ip")
 
 
 def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int | None = None,
-                      csta: bool = True, broker_ports: tuple[int, int, int] = (7800, 7801, 7802)) -> str:
+                      csta: bool = True, broker_ports: tuple[int, int, int] = (7800, 7801, 7802),
+                      heartbeat_ms: int = 100) -> str:
     """YAML text of a topology with `lims` LIMs of `extensions_per_lim` extensions each.
 
     LIM n's block starts at first_number + (n-1) * stride, stride being the power of ten that fits a
     block, so block starts are round numbers. All numbers have the digit count of `first_number`; by
     default it is the smallest (at least 4) at which every number starts with 1.
+
+    `heartbeat_ms`: the bus heartbeat interval, a member being dead after six missed (100 ms and
+    600 ms by default). Every process beats, so an idle exchange's CPU grows with its LIMs: a large
+    one may trade slower failure detection for less idle work (docs/benchmarks.md, Scale).
     """
     if lims < 1 or lims > MAX_LIMS:
         raise ValueError(f"lims must be from 1 to {MAX_LIMS}, got {lims}")
@@ -27,6 +32,8 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
         raise ValueError(f"extensions_per_lim must be at least 1, got {extensions_per_lim}")
     if len(set(broker_ports)) != 3 or not all(1 <= p <= 65535 for p in broker_ports):
         raise ValueError(f"broker ports must be three distinct ports from 1 to 65535, got {broker_ports}")
+    if not 10 <= heartbeat_ms <= 10_000:
+        raise ValueError(f"heartbeat_ms must be from 10 to 10000, got {heartbeat_ms}")
     if first_number is not None and first_number < 1:
         raise ValueError(f"first_number must be positive, got {first_number}")
     stride = 10 ** len(str(extensions_per_lim - 1)) if extensions_per_lim > 1 else 1
@@ -51,8 +58,8 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
         f"  router_port: {broker_ports[0]}",
         f"  pub_port: {broker_ports[1]}",
         f"  sub_port: {broker_ports[2]}",
-        "  heartbeat_interval_ms: 100",
-        "  dead_after_ms: 600",
+        f"  heartbeat_interval_ms: {heartbeat_ms}",
+        f"  dead_after_ms: {6 * heartbeat_ms}",
         "timers:",
         "  no_answer_s: 30",
         "lims:",

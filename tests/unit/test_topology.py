@@ -610,7 +610,8 @@ def test_lim_addresses_for_a_thousand_lims():
 
 @pytest.mark.parametrize("args, kwargs", [((0, 10), {}), ((2, 0), {}), ((2, 10), {"first_number": 0}),
                                           ((100, 100), {"first_number": 9000}),
-                                          ((2, 10), {"broker_ports": (7800, 7800, 7802)})])
+                                          ((2, 10), {"broker_ports": (7800, 7800, 7802)}),
+                                          ((2, 10), {"heartbeat_ms": 5}), ((2, 10), {"heartbeat_ms": 20_000})])
 def test_generate_rejects_bad_arguments(args, kwargs):
     with pytest.raises(ValueError):
         generate_topology(*args, **kwargs)
@@ -636,3 +637,19 @@ def test_describe_is_compact_for_big_topologies():
     assert len(text.splitlines()) < 64 * 12
     assert "100000-100001 ip (logged on)" in text
     assert "CSTA: none" in describe_topology(parse_topology(BASE))
+
+
+def test_generate_heartbeat():
+    default = parse_topology(generate_topology(2, 10)).broker
+    assert (default.heartbeat_interval_ms, default.dead_after_ms) == (100, 600)
+    slow = parse_topology(generate_topology(2, 10, heartbeat_ms=500)).broker
+    assert (slow.heartbeat_interval_ms, slow.dead_after_ms) == (500, 3000)
+
+
+def test_syntax_errors_read_the_same_with_libyaml():
+    """libyaml composes first; a text it refuses is composed again by PyYAML for the message."""
+    with pytest.raises(TopologyError) as err:
+        parse_topology("lims:\n  - {number: 1, address: [127.0.0.1\n", "x.yaml")
+    with pytest.raises(yaml.MarkedYAMLError) as pure:
+        yaml.compose("lims:\n  - {number: 1, address: [127.0.0.1\n", Loader=yaml.SafeLoader)
+    assert pure.value.problem in err.value.problem
