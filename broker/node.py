@@ -275,6 +275,9 @@ class BusNode:
 
     def subscribe(self, topic: str) -> None:
         if topic not in self._topics:
+            # What we last saw of this topic, before an unsubscribe, says nothing now: a hole
+            # from then on is what we did not want, not what we lost.
+            self.tracker.forget_topic(topic)
             self._topics.add(topic)
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from broker.envelope import TOPIC_SEPARATOR, Envelope
 
-Key = tuple[str, int, str]  # (publisher node, its incarnation, topic)
+Source = tuple[str, int]  # (publisher node, its incarnation)
 
 
 class ReplayWindow:
@@ -69,7 +69,8 @@ class EventTracker:
     def __init__(self, forget_after_s: float = 60.0, hold_limit_s: float = 10.0):
         self.forget_after = forget_after_s
         self.hold_limit = hold_limit_s
-        self._last: dict[Key, tuple[int, float]] = {}
+        # topic -> {(publisher, incarnation): (last sequence number delivered, when)}
+        self._last: dict[str, dict[Source, tuple[int, float]]] = {}
         self._held: dict[str, tuple[float, list[tuple[str, Envelope, int]]]] = {}
         self._gaps: list[tuple[str, dict[str, int]]] = []
         self._received = 0
@@ -89,8 +90,9 @@ class EventTracker:
                 return []
             # The replay never came (the publisher is gone): deliver what we hold and go on.
             return self.replayed(env.src, [(topic, env, prev)], now)
-        key = (env.src, env.incarnation, topic)
-        last = self._last.get(key)
+        seen = self._last.setdefault(topic, {})
+        source = (env.src, env.incarnation)
+        last = seen.get(source)
         if last is not None:
             if env.seq <= last[0]:
                 self.duplicates += 1
@@ -100,7 +102,7 @@ class EventTracker:
                 self._gaps.append((env.src, {topic: last[0]}))
                 self._held[env.src] = (now, [(topic, env, prev)])
                 return []
-        self._last[key] = (env.seq, now)
+        seen[source] = (env.seq, now)
         return [(topic, env)]
 
     def take_gaps(self) -> list[tuple[str, dict[str, int]]]:
@@ -112,14 +114,21 @@ class EventTracker:
         """Hold `src`'s events back until its replay arrives (`replayed`)."""
         self._held.setdefault(src, (now, []))
 
+    def forget_topic(self, topic: str) -> None:
+        self._last.pop(topic, None)
+
     def held_sources(self) -> set[str]:
         return set(self._held)
 
     def since(self, src: str, incarnation: int, topics: list[str]) -> dict[str, int]:
         """What we have delivered of `src`'s current incarnation on `topics`."""
         wanted = set(topics)
-        return {topic: seq for (s, inc, topic), (seq, _) in self._last.items()
-                if s == src and inc == incarnation and topic in wanted}
+        since = {}
+        for topic in wanted:
+            last = self._last.get(topic, {}).get((src, incarnation))
+            if last is not None:
+                since[topic] = last[0]
+        return since
 
     def replayed(self, src: str, events: list[tuple[str, Envelope, int]], now: float) -> list[tuple[str, Envelope]]:
         """A replay from `src` arrived (or failed: no events): deliver it with what was held back,
@@ -129,18 +138,21 @@ class EventTracker:
         items += [(env.seq, False, topic, env) for topic, env, _ in held]
         out = []
         for _, from_replay, topic, env in sorted(items, key=lambda item: (item[0], not item[1])):
-            key = (env.src, env.incarnation, topic)
-            last = self._last.get(key)
+            seen = self._last.setdefault(topic, {})
+            last = seen.get((env.src, env.incarnation))
             if last is not None and env.seq <= last[0]:
                 self.duplicates += 1
                 continue
-            self._last[key] = (env.seq, now)
+            seen[(env.src, env.incarnation)] = (env.seq, now)
             self.recovered += from_replay
             out.append((topic, env))
         return out
 
     def _forget(self, now: float) -> None:
         # Topics quiet for long: a publisher has long dropped them from its window too.
-        stale = [key for key, (_, seen) in self._last.items() if now - seen > self.forget_after]
-        for key in stale:
-            del self._last[key]
+        for topic in list(self._last):
+            seen = self._last[topic]
+            for source in [s for s, (_, when) in seen.items() if now - when > self.forget_after]:
+                del seen[source]
+            if not seen:
+                del self._last[topic]

@@ -63,6 +63,7 @@ def write_topology(path: Path, lims: int, extensions_per_lim: int, csta_on: str 
             if max_sessions is not None:
                 server["max_sessions"] = max_sessions
             lim["csta"] = server
+    data["live_view"] = {"enabled": False}  # a web page watching every event would be measured too
     path.write_text(yaml.dump(move_to_free_ports(data), Dumper=_dumper(), sort_keys=False))
     return path
 

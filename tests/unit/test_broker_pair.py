@@ -201,3 +201,13 @@ def test_a_restarted_backup_waits_for_the_passive_primary_to_take_the_exchange()
     primary.peer_heard(BACKUP, 1.0)
     backup.peer_heard(primary.state, 1.1)
     assert (primary.state, backup.state) == (ACTIVE, PASSIVE)
+
+
+def test_tracker_forgets_a_topic_on_a_new_subscription():
+    """Events published while nobody here subscribed are not a hole to fill: after unsubscribing and
+    subscribing again, the next event starts afresh (no replay of what we did not want)."""
+    tracker = EventTracker()
+    tracker.received("d:1|", event(1), 0, 0.0)
+    tracker.forget_topic("d:1|")
+    assert tracker.received("d:1|", event(5), 3, 1.0) == [("d:1|", event(5))]
+    assert tracker.take_gaps() == []
