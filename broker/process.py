@@ -2,8 +2,8 @@
 
 Sockets (all bound by the broker, connected by every node):
   ROUTER  router_port  requests, replies and heartbeats; a node's DEALER identity is its node id
-  XSUB    pub_port     nodes' PUB sockets publish events here
-  XPUB    sub_port     nodes' SUB sockets receive events from here; subscriptions flow back to XSUB
+  XSUB    pub_port     nodes' PUB sockets publish events here   } forwarded by ZeroMQ's proxy in a
+  XPUB    sub_port     nodes' SUB sockets receive events here   } thread of its own (broker/fanout.py)
   PUB     peer_port    (a broker pair only) our Binary Star state, every heartbeat, to the peer
   SUB     -            connected to the peer's PUB
 The broker itself publishes membership changes on the `sys|` topic.
@@ -27,6 +27,7 @@ import zmq
 
 from broker.binary_star import ACTIVE, BinaryStar
 from broker.directory import Directory
+from broker.fanout import EventFanout
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
 from broker.liveness import DEAD, Change, Liveness, Member
 from broker.timers import TimerQueue
@@ -81,18 +82,12 @@ class Broker:
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted node takes its identity back
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.bind(ep.url("router"))
-        self.xsub = self.ctx.socket(zmq.XSUB)
-        self.xsub.setsockopt(zmq.LINGER, 0)
-        self.xsub.bind(ep.url("pub"))
-        self.xpub = self.ctx.socket(zmq.XPUB)
-        self.xpub.setsockopt(zmq.LINGER, 0)
-        self.xpub.bind(ep.url("sub"))
-        # Every publisher sends everything to the broker and the XPUB filters per subscriber: a
-        # subscriber that has seen its subscription reach the broker (BusClient.sync) then misses
-        # nothing, whichever node publishes.
-        self.xsub.send(b"\x01")
+        # Events: XSUB -> XPUB in ZeroMQ's own proxy, in a thread of its own (broker/fanout.py).
+        # A passive broker forwards too: a node checks its events flow before it registers, and
+        # its `register` is what may make this broker active.
+        self.fanout = EventFanout(self.ctx, ep.url("pub"), ep.url("sub"))
         self.poller = zmq.Poller()
-        self._sockets = [self.router, self.xsub, self.xpub]
+        self._sockets = [self.router]
         if self.star is not None:
             # Only the peer's latest state matters: queue no backlog of old ones either side.
             self.peer_pub = self.ctx.socket(zmq.PUB)
@@ -106,12 +101,12 @@ class Broker:
             self.peer_sub.connect(self.peer_endpoint.url("peer"))
             self._sockets += [self.peer_pub, self.peer_sub]
             self.poller.register(self.peer_sub, zmq.POLLIN)
-        for sock in (self.router, self.xsub, self.xpub):
-            self.poller.register(sock, zmq.POLLIN)
+        self.poller.register(self.router, zmq.POLLIN)
 
     def close(self) -> None:
         for sock in self._sockets:
             sock.close(0)
+        self.fanout.close()
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -136,14 +131,8 @@ class Broker:
         for sock, _ in ready:
             if sock is self.router:
                 self._drain(self.router, self._on_router)
-            elif sock is self.xsub:
-                # A passive broker forwards too: a node checks its events flow before it
-                # registers, and its `register` is what may make this broker active.
-                self._drain(self.xsub, self.xpub.send_multipart)
-            elif self.star is not None and sock is self.peer_sub:
-                self._drain(self.peer_sub, self._on_peer)
             else:
-                self._drain(self.xpub, lambda frames: None)  # subscriptions: filtered here, not upstream
+                self._drain(self.peer_sub, self._on_peer)
         self.timers.run_due()
 
     @staticmethod
@@ -355,7 +344,7 @@ class Broker:
                     "incarnation": change.incarnation, "state": change.state,
                     "mv": self.membership_version}
             env = Envelope(kind="member", src=BROKER_ID, body=body, seq=self._next_seq())
-            self.xpub.send_multipart([SYSTEM_TOPIC.encode(), *env.frames()])
+            self.fanout.publish([SYSTEM_TOPIC.encode(), *env.frames()])
 
     def _next_seq(self) -> int:
         self._seq += 1
