@@ -29,6 +29,7 @@ class BusClient:
     def __init__(self, settings: BrokerSettings, name: str = "cli", pinned: int | None = None):
         """`pinned`: talk to that broker of a pair (0 primary, 1 backup), active or not."""
         self.ctx = zmq.Context()
+        self.ctx.setsockopt(zmq.LINGER, 0)  # closing (or collecting) a client never waits for a peer
         self.timers = TimerQueue()
         self.node = BusNode(f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}", settings, self.timers,
                             incarnation=0, ctx=self.ctx)
@@ -61,27 +62,32 @@ class BusClient:
 
     def request(self, dst: str, kind: str, body: dict | None = None, timeout: float = 3.0) -> dict[str, Any]:
         """Send a request and wait for its reply; raise BusError for an error reply. With a
-        broker pair, a request the passive broker refuses is sent again to the other one."""
-        reply = self._ask(dst, kind, body or {}, timeout)
-        # The broker we talk to stood down, or is gone: the other one of the pair may be active
-        # (the node has moved to it already after a refusal or a timeout).
-        if len(self.node.endpoints) > 1 and not self.node.pinned:
-            retry = reply.get("error") == "passive" or reply.get("state") == "passive"
-            if reply.get("state") == "passive":
-                self.node.move_to_other_broker()
-            elif reply.get("error") == "timeout" and dst != "broker":
-                # Is it our broker that is gone, or only the destination that is slow?
-                check = self._ask("broker", "status", {}, timeout=0.5)  # silent: the node moves
-                if check.get("state") == "passive":
-                    self.node.move_to_other_broker()
-                retry = check.get("state") != "active"
-            elif reply.get("error") == "timeout":
-                retry = True
-            if retry:
-                reply = self._ask(dst, kind, body or {}, timeout)
+        broker pair, a request the passive broker refuses, or that met a silent broker, is sent
+        again through the other one (a few times: during a failover both may say "not me")."""
+        pair = len(self.node.endpoints) > 1 and not self.node.pinned
+        for _ in range(4 if pair else 1):
+            reply = self._ask(dst, kind, body or {}, timeout)
+            if not pair or not self._elsewhere(dst, reply):
+                break
         if not reply.get("ok"):
             raise BusError(reply.get("error", "error"), reply.get("message", "request failed"))
         return reply
+
+    def _elsewhere(self, dst: str, reply: dict[str, Any]) -> bool:
+        """Whether `reply` says the exchange is served by the other broker of the pair (the
+        node is then pointed at it; after a refusal or a silent broker it moved by itself)."""
+        if reply.get("state") == "passive":
+            self.node.move_to_other_broker()
+            return True
+        if reply.get("error") == "passive":
+            return True
+        if reply.get("error") == "timeout" and dst != "broker":
+            # Is it our broker that is gone, or only the destination that is slow?
+            check = self._ask("broker", "status", {}, timeout=0.5)  # silent: the node moves
+            if check.get("state") == "passive":
+                self.node.move_to_other_broker()
+            return check.get("state") != "active"
+        return reply.get("error") == "timeout"
 
     def subscribe(self, topic: str) -> None:
         self.node.subscribe(topic)

@@ -71,6 +71,7 @@ class BusNode:
         self._lims: set[str] = set()  # LIM members, as last heard
         self._moved_at = -1e9         # a client's last move to the other broker
         self.pinned = False           # a client that talks to one broker of a pair, whatever its state
+        self._polled: dict[int, tuple] = {}  # an owner's poller -> our sockets registered on it
         self._lost_at = 0.0          # wall time we last heard the broker we left
         self.registered = False
         self.publishing = False  # our PUB socket's events are known to reach the broker
@@ -304,6 +305,21 @@ class BusNode:
         """The sockets to watch, for an owner that polls other things too (a CSTA front end).
         The DEALER is replaced on reconnect: ask again after each poll."""
         return self.dealer, self.sub
+
+    def keep_polled(self, poller: zmq.Poller) -> None:
+        """Keep our sockets registered on an owner's poller (call before each poll): a reconnect
+        replaces the DEALER."""
+        current = self.sockets()
+        previous = self._polled.get(id(poller), ())
+        if current != previous:
+            for sock in previous:
+                try:
+                    poller.unregister(sock)
+                except (KeyError, ValueError):
+                    pass
+            for sock in current:
+                poller.register(sock, zmq.POLLIN)
+            self._polled[id(poller)] = current
 
     def drain(self, sock: zmq.Socket) -> None:
         """Handle what is waiting on one of our sockets (a batch, not only one message)."""

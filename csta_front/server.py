@@ -216,7 +216,6 @@ class FrontEnd:
         # Datagram sockets (SIP over UDP): fd -> (socket, on_datagram(data, address)).
         self.datagram_sockets: dict[int, tuple[socket.socket, Callable[[bytes, Any], None]]] = {}
         self.poller = zmq.Poller()
-        self._bus_sockets: tuple = ()
         self.running = False
         self.lim_states: dict[int, str] = {}
         self._lim_incarnations: dict[int, int] = {}
@@ -375,17 +374,6 @@ class FrontEnd:
                 told += 1
         log.info("LIM %d (incarnation %d) is %s: %s to %d monitors", lim, incarnation, state, event, told)
 
-    def _sync_bus_sockets(self) -> None:
-        current = self.bus.sockets()
-        if current != self._bus_sockets:
-            for sock in self._bus_sockets:
-                try:
-                    self.poller.unregister(sock)
-                except (KeyError, ValueError):
-                    pass
-            for sock in current:
-                self.poller.register(sock, zmq.POLLIN)
-            self._bus_sockets = current
 
     # -- the loop ----------------------------------------------------------------------------------
     def _reap_stalled(self) -> None:
@@ -409,7 +397,7 @@ class FrontEnd:
             sock.close()
 
     def poll_once(self, max_wait: float) -> None:
-        self._sync_bus_sockets()
+        self.bus.keep_polled(self.poller)  # the DEALER is replaced on reconnect
         timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
         for sock, flags in self.poller.poll(timeout_ms):
             if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds

@@ -138,7 +138,6 @@ class LiveViewServer:
         self.connections: dict[int, SocketConnection] = {}
         self.streams: set[HttpConnection] = set()
         self.running = False
-        self._bus_sockets: tuple = ()
         self._seen: set[tuple] = set()
         self._seen_order: collections.deque = collections.deque()
         self._asking = 0  # replies still awaited in this round of questions
@@ -330,17 +329,6 @@ class LiveViewServer:
             self.timers.call_later(1.0, self._reap)
 
     # -- the loop ------------------------------------------------------------------------------------
-    def _sync_bus_sockets(self) -> None:
-        current = self.bus.sockets()
-        if current != self._bus_sockets:
-            for sock in self._bus_sockets:
-                try:
-                    self.poller.unregister(sock)
-                except (KeyError, ValueError):
-                    pass
-            for sock in current:
-                self.poller.register(sock, zmq.POLLIN)
-            self._bus_sockets = current
 
     def run(self) -> None:
         self.running = True
@@ -352,7 +340,7 @@ class LiveViewServer:
         self.listener.close()
 
     def poll_once(self, max_wait: float) -> None:
-        self._sync_bus_sockets()
+        self.bus.keep_polled(self.poller)  # the DEALER is replaced on reconnect
         timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
         for sock, flags in self.poller.poll(timeout_ms):
             if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds

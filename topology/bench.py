@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field as dc_field
@@ -291,43 +289,13 @@ def settings(args) -> None:
 
 
 def run_bench(args) -> dict[str, Any]:
-    from topology.cli import wait_until_up
-    from topology.cluster import Cluster, ClusterError
+    from topology.throwaway import throwaway_exchange
     settings(args)
-    made_dir = args.run_dir is None
-    run_dir = Path(tempfile.mkdtemp(prefix="mxone-bench-")) if made_dir else Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    topo_file = write_topology_file(run_dir / "bench-topology.yaml", args.lims, args.extensions_per_lim)
-    cluster = Cluster(run_dir)
-    topology = cluster.prepare(topo_file)
-    proc = None
-    ok = False
-    try:
-        log(f"starting {args.lims} LIMs x {args.extensions_per_lim} extensions in {run_dir}")
-        t = time.monotonic()
-        proc = cluster.start_supervisord(detach=True)  # its own session: Ctrl-C reaches only us
-        wait_until_up(cluster, topology, 20 + 0.5 * len(topology.lims), proc)
-        startup = time.monotonic() - t
+    write = lambda run_dir: write_topology_file(run_dir / "bench-topology.yaml", args.lims, args.extensions_per_lim)
+    with throwaway_exchange("mxone-bench-", args.run_dir, write, log) as (cluster, topology, startup):
         result = asyncio.run(measure(cluster, topology, args))
         result["startup_s"] = round(startup, 3)
-        ok = True
         return result
-    finally:
-        try:
-            if proc is not None:
-                if cluster.supervisord_pid() is not None:
-                    cluster.shutdown()
-                elif proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=30)
-        except ClusterError as exc:
-            log(f"stopping the exchange: {exc}")
-            if proc.poll() is None:
-                proc.kill()
-        if made_dir and ok:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        elif not ok:
-            log(f"logs kept in {run_dir / 'logs'}")
 
 
 def format_table(r: dict[str, Any]) -> str:

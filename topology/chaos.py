@@ -25,10 +25,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -595,44 +593,17 @@ def chaos_topology(source: Path, target: Path, pair: bool) -> Path:
 def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir: Path | None = None,
               pair: bool = False) -> dict[str, Any]:
     """Start the throwaway exchange, run the chaos, stop the exchange; the report."""
-    from topology.cli import wait_until_up
-    from topology.cluster import Cluster, ClusterError
     from topology.loader import default_topology_path, load_topology
+    from topology.throwaway import throwaway_exchange
     source = topology_file or default_topology_path()
     load_topology(source)  # a broken file is refused before anything starts
-    made_dir = run_dir is None
-    run_dir = Path(tempfile.mkdtemp(prefix="mxone-chaos-")) if made_dir else Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(run_dir)
-    topology = cluster.prepare(chaos_topology(source, run_dir / "chaos-topology.yaml", pair))
-    proc = None
-    ok = False
-    try:
-        log(f"starting {len(topology.lims)} LIMs in {run_dir}")
-        proc = cluster.start_supervisord(detach=True)
-        wait_until_up(cluster, topology, 20 + 0.5 * len(topology.lims), proc)
+    write = lambda run_dir: chaos_topology(source, run_dir / "chaos-topology.yaml", pair)
+    with throwaway_exchange("mxone-chaos-", run_dir, write, log) as (cluster, topology, _):
         report = asyncio.run(chaos(cluster, topology, options))
         report.update({"seed": options.seed, "duration_s": options.duration, "topology": topology.name,
                        "broker_pair": topology.broker.backup is not None})
         report["must_be_zero_not_zero"] = must_be_zero(report)
-        ok = True
         return report
-    finally:
-        try:
-            if proc is not None:
-                if cluster.supervisord_pid() is not None:
-                    cluster.shutdown()
-                elif proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=30)
-        except ClusterError as exc:
-            log(f"stopping the exchange: {exc}")
-            if proc.poll() is None:
-                proc.kill()
-        if made_dir and ok:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        elif not ok:
-            log(f"logs kept in {run_dir / 'logs'}")
 
 
 def format_report(r: dict[str, Any]) -> str:

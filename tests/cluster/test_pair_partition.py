@@ -19,7 +19,7 @@ import time
 import pytest
 
 from broker.client import BusClient
-from csta_front.client import CstaClient, field
+from csta_front.client import CstaClient
 from lim.phone import Exchange
 from tests import netns
 from tests.cluster.test_partitions import Recorder
@@ -99,50 +99,52 @@ async def scenario(hosts: Hosts, topology, primary: StateSampler, backup: StateS
     await asyncio.to_thread(wait_for, lambda: states() == ("active", "passive"), 20,
                             "the primary active and the backup passive")
     exchange = Exchange(topology)  # a bus client on host b: it finds the active broker itself
-    lim2 = topology.lim(2)
-    async with await CstaClient.connect(lim2.address, lim2.csta.port) as client:
-        seen = Recorder(client)
-        for device in ("2000", "2001", "3000", "1001", "2002"):
-            await seen.monitor(device)
-        inside = await client.make_call("2000", "3000")  # LIM 2 -> LIM 3, both on host b: survives
-        await client.answer_call(inside, "3000")
-        across = await client.make_call("1001", "2001")  # LIM 1 (host a) -> LIM 2
-        await client.answer_call(across, "2001")
-        await seen.wait("2001", "Established", 0)
-        incarnation = lim_states(exchange.client)[1][1]
+    try:
+        lim2 = topology.lim(2)
+        async with await CstaClient.connect(lim2.address, lim2.csta.port) as client:
+            seen = Recorder(client)
+            for device in ("2000", "2001", "3000", "1001", "2002"):
+                await seen.monitor(device)
+            inside = await client.make_call("2000", "3000")  # LIM 2 -> LIM 3, both on host b: survives
+            await client.answer_call(inside, "3000")
+            across = await client.make_call("1001", "2001")  # LIM 1 (host a) -> LIM 2
+            await client.answer_call(across, "2001")
+            await seen.wait("2001", "Established", 0)
+            incarnation = lim_states(exchange.client)[1][1]
 
-        cut = time.monotonic()
-        hosts.cut("a", "b")
-        await asyncio.to_thread(wait_for, lambda: primary.first("passive", cut), 10, "the primary to step down")
-        await asyncio.to_thread(wait_for, lambda: backup.first("active", cut), 10, "the backup to take over")
-        stepped_down, took_over = primary.first("passive", cut), backup.first("active", cut)
-        figures["cut -> the primary steps down (no quorum)"] = stepped_down - cut
-        figures["cut -> the backup is active"] = took_over - cut
-        # Never both active: the primary's last 'active' came before the backup's first.
-        assert primary.last("active", float("inf")) < took_over
-        # Host b's side goes on: LIM 1 is out of service here, its call released, b's call kept.
-        figures["cut -> OutOfService of 1001 on csta-2"] = await seen.wait("1001", "OutOfService", cut) - cut
-        await seen.wait("2001", "ConnectionCleared", cut)
-        assert ("ConnectionCleared", "networkNotObtainable") in seen.of("2001", cut)
-        calls = await asyncio.to_thread(exchange.calls)
-        assert [c["call_id"] for c in calls] == [inside]
-        assert seen.of("3000", cut) == []  # nothing happened to the call inside host b
+            cut = time.monotonic()
+            hosts.cut("a", "b")
+            await asyncio.to_thread(wait_for, lambda: primary.first("passive", cut), 10, "the primary to step down")
+            await asyncio.to_thread(wait_for, lambda: backup.first("active", cut), 10, "the backup to take over")
+            stepped_down, took_over = primary.first("passive", cut), backup.first("active", cut)
+            figures["cut -> the primary steps down (no quorum)"] = stepped_down - cut
+            figures["cut -> the backup is active"] = took_over - cut
+            # Never both active: the primary's last 'active' came before the backup's first.
+            assert primary.last("active", float("inf")) < took_over
+            # Host b's side goes on: LIM 1 is out of service here, its call released, b's call kept.
+            figures["cut -> OutOfService of 1001 on csta-2"] = await seen.wait("1001", "OutOfService", cut) - cut
+            await seen.wait("2001", "ConnectionCleared", cut)
+            assert ("ConnectionCleared", "networkNotObtainable") in seen.of("2001", cut)
+            calls = await asyncio.to_thread(exchange.calls)
+            assert [c["call_id"] for c in calls] == [inside]
+            assert seen.of("3000", cut) == []  # nothing happened to the call inside host b
 
-        heal = time.monotonic()
-        hosts.heal("a", "b")
-        await asyncio.to_thread(wait_for, lambda: lim_states(exchange.client)[1] == ("up", incarnation + 1), 30,
-                                "LIM 1 to rejoin (through the backup) as a new incarnation")
-        figures["heal -> LIM 1 up again (new incarnation)"] = time.monotonic() - heal
-        figures["heal -> BackInService of 1001 on csta-2"] = await seen.wait("1001", "BackInService", heal, 30) - heal
-        # The primary heard the active backup: it stays passive, and nobody flapped back.
-        await asyncio.to_thread(wait_for, lambda: primary.first("passive", heal + 0.5), 10, "a sample after the heal")
-        assert states() == ("passive", "active")
-        assert not [s for t, s in backup.samples if t > took_over and s != "active"]
-        assert not [s for t, s in primary.samples if t > stepped_down and s == "active"]
+            heal = time.monotonic()
+            hosts.heal("a", "b")
+            await asyncio.to_thread(wait_for, lambda: lim_states(exchange.client)[1] == ("up", incarnation + 1), 30,
+                                    "LIM 1 to rejoin (through the backup) as a new incarnation")
+            figures["heal -> LIM 1 up again (new incarnation)"] = time.monotonic() - heal
+            figures["heal -> BackInService of 1001 on csta-2"] = await seen.wait("1001", "BackInService", heal, 30) - heal
+            # The primary heard the active backup: it stays passive, and nobody flapped back.
+            await asyncio.to_thread(wait_for, lambda: primary.first("passive", heal + 0.5), 10, "a sample after the heal")
+            assert states() == ("passive", "active")
+            assert not [s for t, s in backup.samples if t > took_over and s != "active"]
+            assert not [s for t, s in primary.samples if t > stepped_down and s == "active"]
 
-        new = await client.make_call("1002", "2002")  # a new call across the healed link
-        await seen.wait("2002", "Delivered", heal, 10)
-        await client.clear_call(new, "1002")
-        await client.clear_call(inside, "2000")
-        await seen.wait("3000", "ConnectionCleared", heal)
-    exchange.close()
+            new = await client.make_call("1002", "2002")  # a new call across the healed link
+            await seen.wait("2002", "Delivered", heal, 10)
+            await client.clear_call(new, "1002")
+            await client.clear_call(inside, "2000")
+            await seen.wait("3000", "ConnectionCleared", heal)
+    finally:
+        exchange.close()  # also on a failure: a client left open can hang pytest when collected

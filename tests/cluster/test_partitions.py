@@ -143,68 +143,70 @@ def test_partition_between_broker_and_lim(spread, hosts):
     async def scenario():
         lim1 = topology.lim(1)
         exchange = Exchange(topology)  # a bus client on host a
-        bus = exchange.client
-        async with await CstaClient.connect(lim1.address, lim1.csta.port) as client:
-            a = Recorder(client)
-            for device in ("2000", "1001", "1004", "3000", "2002"):
-                await a.monitor(device)
-            x = await client.make_call("1000", "2000")      # LIM 1 controls, a party on LIM 2
-            await client.answer_call(x, "2000")
-            y = await client.make_call("2001", "1001")      # LIM 2 controls, a party on LIM 1
-            await client.answer_call(y, "1001")
-            z = await client.make_call("1002", "3000")      # between hosts a and c: must survive
-            await client.answer_call(z, "3000")
-            local = await client.make_call("2002", "2003")  # inside LIM 2
-            await client.answer_call(local, "2003")
-            await a.wait("3000", "Established", 0)
-            await a.wait("2002", "Established", 0)
-            await asyncio.to_thread(wait_for, lambda: b_seen.get("ready") or b_seen.get("error"), 20,
-                                    "the client on host b")
-            assert "error" not in b_seen, f"the client on host b failed: {b_seen['error']!r}"
-            await client.make_call("2004", "1004")          # LIM 2 controls; left ringing
-            rang = await a.wait("1004", "Delivered", 0)
-            incarnation = lim_states(bus)[2][1]
+        try:
+            bus = exchange.client
+            async with await CstaClient.connect(lim1.address, lim1.csta.port) as client:
+                a = Recorder(client)
+                for device in ("2000", "1001", "1004", "3000", "2002"):
+                    await a.monitor(device)
+                x = await client.make_call("1000", "2000")      # LIM 1 controls, a party on LIM 2
+                await client.answer_call(x, "2000")
+                y = await client.make_call("2001", "1001")      # LIM 2 controls, a party on LIM 1
+                await client.answer_call(y, "1001")
+                z = await client.make_call("1002", "3000")      # between hosts a and c: must survive
+                await client.answer_call(z, "3000")
+                local = await client.make_call("2002", "2003")  # inside LIM 2
+                await client.answer_call(local, "2003")
+                await a.wait("3000", "Established", 0)
+                await a.wait("2002", "Established", 0)
+                await asyncio.to_thread(wait_for, lambda: b_seen.get("ready") or b_seen.get("error"), 20,
+                                        "the client on host b")
+                assert "error" not in b_seen, f"the client on host b failed: {b_seen['error']!r}"
+                await client.make_call("2004", "1004")          # LIM 2 controls; left ringing
+                rang = await a.wait("1004", "Delivered", 0)
+                incarnation = lim_states(bus)[2][1]
 
-            cut, cut_wall = time.monotonic(), time.time()
-            hosts.cut("a", "b")
-            b_seen["cut"] = cut
-            await asyncio.to_thread(wait_for, lambda: lim_states(bus)[2][0] == "dead", 5, "LIM 2 declared dead")
-            figures["cut -> LIM 2 declared dead"] = time.monotonic() - cut
-            figures["cut -> OutOfService of 2000 on csta-1"] = await a.wait("2000", "OutOfService", cut) - cut
-            for device in ("2000", "1001", "1004"):  # LIM 1 released its side of each call with LIM 2
-                await a.wait(device, "ConnectionCleared", cut)
-                assert ("ConnectionCleared", "networkNotObtainable") in a.of(device, cut)
-            figures["cut -> calls with LIM 2 released on LIM 1"] = max(
-                t for t, d, n, _ in a.seen if n == "ConnectionCleared" and t >= cut) - cut
-            assert lim_states(bus)[3][0] == "up"
-            # Hold the partition until LIM 2's no-answer timer on the ringing call has fired.
-            await asyncio.sleep(max(0.0, rang + NO_ANSWER_S + 1.0 - time.monotonic(), cut + PARTITION_S - time.monotonic()))
-            lim2_log = await asyncio.to_thread(
-                wait_for, lambda: (log := spread.log("b", "lim-2")) and "broker silent" in log and log,
-                10, "LIM 2 to notice the silent broker")
-            figures["cut -> LIM 2 finds the broker silent"] = log_time(lim2_log, "broker silent") - cut_wall
-            calls = await asyncio.to_thread(exchange.calls)
-            assert [c["call_id"] for c in calls] == [z]  # LIM 1 and LIM 3 hold nothing of LIM 2's any more
+                cut, cut_wall = time.monotonic(), time.time()
+                hosts.cut("a", "b")
+                b_seen["cut"] = cut
+                await asyncio.to_thread(wait_for, lambda: lim_states(bus)[2][0] == "dead", 5, "LIM 2 declared dead")
+                figures["cut -> LIM 2 declared dead"] = time.monotonic() - cut
+                figures["cut -> OutOfService of 2000 on csta-1"] = await a.wait("2000", "OutOfService", cut) - cut
+                for device in ("2000", "1001", "1004"):  # LIM 1 released its side of each call with LIM 2
+                    await a.wait(device, "ConnectionCleared", cut)
+                    assert ("ConnectionCleared", "networkNotObtainable") in a.of(device, cut)
+                figures["cut -> calls with LIM 2 released on LIM 1"] = max(
+                    t for t, d, n, _ in a.seen if n == "ConnectionCleared" and t >= cut) - cut
+                assert lim_states(bus)[3][0] == "up"
+                # Hold the partition until LIM 2's no-answer timer on the ringing call has fired.
+                await asyncio.sleep(max(0.0, rang + NO_ANSWER_S + 1.0 - time.monotonic(), cut + PARTITION_S - time.monotonic()))
+                lim2_log = await asyncio.to_thread(
+                    wait_for, lambda: (log := spread.log("b", "lim-2")) and "broker silent" in log and log,
+                    10, "LIM 2 to notice the silent broker")
+                figures["cut -> LIM 2 finds the broker silent"] = log_time(lim2_log, "broker silent") - cut_wall
+                calls = await asyncio.to_thread(exchange.calls)
+                assert [c["call_id"] for c in calls] == [z]  # LIM 1 and LIM 3 hold nothing of LIM 2's any more
 
-            heal = time.monotonic()
-            hosts.heal("a", "b")
-            b_seen["healed"] = heal
-            await asyncio.to_thread(wait_for, lambda: lim_states(bus)[2] == ("up", incarnation + 1), 60,
-                                    "LIM 2 to rejoin as a new incarnation")
-            figures["heal -> LIM 2 up again (new incarnation)"] = time.monotonic() - heal
-            figures["heal -> BackInService of 2000 on csta-1"] = await a.wait("2000", "BackInService", heal, 60) - heal
-            assert a.of("1004", heal) == []  # the no-answer release LIM 2 did while cut off never shows
-            assert ("ConnectionCleared", "callNotAnswered") not in a.of("1004", cut)
-            assert [c["call_id"] for c in await asyncio.to_thread(exchange.calls)] == [z]  # no call of LIM 2's old incarnation is left
-            for device in ("2000", "2002"):
-                assert a.of(device, cut)[-1] == ("BackInService", None)
+                heal = time.monotonic()
+                hosts.heal("a", "b")
+                b_seen["healed"] = heal
+                await asyncio.to_thread(wait_for, lambda: lim_states(bus)[2] == ("up", incarnation + 1), 60,
+                                        "LIM 2 to rejoin as a new incarnation")
+                figures["heal -> LIM 2 up again (new incarnation)"] = time.monotonic() - heal
+                figures["heal -> BackInService of 2000 on csta-1"] = await a.wait("2000", "BackInService", heal, 60) - heal
+                assert a.of("1004", heal) == []  # the no-answer release LIM 2 did while cut off never shows
+                assert ("ConnectionCleared", "callNotAnswered") not in a.of("1004", cut)
+                assert [c["call_id"] for c in await asyncio.to_thread(exchange.calls)] == [z]  # no call of LIM 2's old incarnation is left
+                for device in ("2000", "2002"):
+                    assert a.of(device, cut)[-1] == ("BackInService", None)
 
-            new = await client.make_call("1005", "2000")   # a new cross-LIM call works
-            figures["heal -> new cross-LIM call delivered"] = await a.wait("2000", "Delivered", heal, 10) - heal
-            await client.clear_call(new, "1005")
-            await client.clear_call(z, "1002")
-            await a.wait("3000", "ConnectionCleared", heal)
-        exchange.close()
+                new = await client.make_call("1005", "2000")   # a new cross-LIM call works
+                figures["heal -> new cross-LIM call delivered"] = await a.wait("2000", "Delivered", heal, 10) - heal
+                await client.clear_call(new, "1005")
+                await client.clear_call(z, "1002")
+                await a.wait("3000", "ConnectionCleared", heal)
+        finally:
+            exchange.close()  # also on a failure: a client left open can hang pytest when collected
 
     def back_on_b():
         return any(d == "2002" and n == "BackInService" and t >= b_seen["healed"] for t, d, n, _ in b_seen["events"])
