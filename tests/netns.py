@@ -25,6 +25,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from tests.procs import alive
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -156,7 +158,7 @@ class Hosts:
                     pass
             deadline = time.monotonic() + 5
             while pids and time.monotonic() < deadline:
-                pids = [pid for pid in pids if _alive(pid)]
+                pids = [pid for pid in pids if alive(pid)]
                 time.sleep(0.05)
         for ns in self.created:
             ip("netns", "del", ns, check=False)
@@ -173,15 +175,3 @@ def enter_netns(name: str) -> None:
     finally:
         os.close(fd)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie of ours counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False

@@ -1,6 +1,7 @@
 """Helpers for tests that run real processes: free ports, topology files, waiting by polling."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -139,3 +140,16 @@ def mxone(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     """The `mxone` command, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (exited, waiting for its parent) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 
-from tests.procs import wait_for, write_topology
+from tests.procs import alive, wait_for, write_topology
 from topology.cluster import Cluster
 
 
@@ -107,15 +107,3 @@ def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is not alive: it has exited and waits for its parent.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
