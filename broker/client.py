@@ -37,6 +37,10 @@ class BusClient:
         self.node.on_event = lambda topic, env: self._events.append((topic, env))
         # Membership changes (topic sys|, after `subscribe(SYSTEM_TOPIC)`) arrive as events too.
         self.node.on_member = lambda change: self._events.append((SYSTEM_TOPIC, Envelope("member", "broker", body=change)))
+        self._checked = time.monotonic()  # the pair watch of `events()`
+        self._served_at = time.time()
+        self._members: list[dict] = []
+        self._recover_since: float | None = None
         if pinned is not None:
             self.node._ep = pinned
             self.node.pinned = True
@@ -125,8 +129,35 @@ class BusClient:
             if idle and time.monotonic() - quiet_since >= 0.5:
                 quiet_since = time.monotonic()
                 yield None, None
+            self._watch_the_pair()
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
             self.node.poll_once(wait)
+
+    def _watch_the_pair(self) -> None:
+        """A subscriber registers nothing, so it hears no heartbeats: with a broker pair, ask our
+        broker every second whether it still serves. If not, move to the other one, and once
+        that one serves, ask every LIM for what it published meanwhile, as a registered node
+        does (holding their new events back until then, to keep the order)."""
+        now = time.monotonic()
+        if len(self.node.endpoints) < 2 or self.node.pinned or now - self._checked < 1.0:
+            return
+        self._checked = now
+        reply = self.broker_status(timeout=0.3)  # a silent broker: the node moves by itself
+        if reply.get("state") == "active":
+            members = reply.get("members", [])
+            if self._recover_since is not None:
+                self.node.recover_events(self._recover_since, members)
+                self._recover_since = None
+            self._served_at, self._members = time.time(), members
+            return
+        if self._recover_since is None:
+            self._recover_since = self._served_at
+            for member in self._members:
+                if member.get("role") == "lim" and member.get("state") != "dead":
+                    self.node.tracker.hold(member["node"], self.timers.now())
+        if reply.get("state") == "passive":
+            self.node.move_to_other_broker()
+        self._checked = now - 0.8  # ask the other one soon
 
     def broker_status(self, timeout: float = 0.5) -> dict[str, Any]:
         """This client's broker's `status` reply as it is (an error reply if it is silent)."""

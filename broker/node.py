@@ -419,6 +419,12 @@ class BusNode:
             self._ask_replay(src, since, since_time=None)
 
     # -- event recovery --------------------------------------------------------------------------
+    def recover_events(self, since_wall: float, members: list[dict]) -> None:
+        """For a client that found its broker gone and another serving (it hears no heartbeats to
+        tell it): ask every LIM in `members` for what it published since `since_wall`."""
+        self._lost_at = since_wall
+        self._recover_events(members)
+
     def _recover_events(self, members: list[dict]) -> None:
         """We moved to another broker (or ours restarted): ask every LIM for what it published
         meanwhile; stop holding back the events of those we do not ask."""

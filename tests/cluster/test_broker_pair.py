@@ -5,6 +5,9 @@ docs/failover.md reports."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -68,7 +71,8 @@ async def release_during_outage(cluster: Cluster, clients: list[CstaClient], fai
     active. Every client must see the release exactly as when nothing fails. Returns how long
     the release took to reach every client, how long until every node was registered again, and
     the CSTA servers' bus counters."""
-    expected = [cleared_per_monitor(events, call_id) for events, call_id in await unanswered_call(cluster, clients)]
+    baseline = await unanswered_call(cluster, clients)
+    expected = [cleared_per_monitor(events, call_id) for events, call_id in baseline]
     assert all(expected)
     with Exchange.from_run_dir(cluster.run_dir) as ex:
         call_id = ex.phone("1003").dial("1004")["call_id"]
@@ -95,7 +99,21 @@ async def release_during_outage(cluster: Cluster, clients: list[CstaClient], fai
         assert not any(c["call_id"] == call_id for c in ex.calls())
     with BusClient(cluster.topology().broker) as bus:
         counters = {lim: bus.request(f"csta-{lim}", "csta.status")["bus"] for lim in (1, 2)}
+    CALL_PAIRS.append((baseline[0][1], call_id))
     return delivered, registered, counters
+
+
+CALL_PAIRS: list[tuple[str, str]] = []  # (the call with nothing failing, the call released in an outage)
+
+
+def cleared_per_call(lines: list[str]) -> dict[str, int]:
+    """`mxone events --json` output: how many ConnectionCleared it printed per call."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        event = json.loads(line)
+        if event.get("event") == "ConnectionCleared":
+            counts[event["call_id"]] = counts.get(event["call_id"], 0) + 1
+    return counts
 
 
 def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
@@ -103,6 +121,12 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
         wait_for(lambda: broker_states(cluster) == {"primary": "active", "backup": "passive"}, 10,
                  "the primary active and the backup passive")
         rpc = cluster.rpc().supervisor
+        CALL_PAIRS.clear()
+        # A CLI subscriber as well (`mxone events`): it registers nothing, watches the pair itself
+        # and asks the LIMs for what it missed after moving.
+        cli = subprocess.Popen([sys.executable, "-m", "topology.cli", "events", "--device", "1003", "--device",
+                                "1004", "--json", "--run-dir", str(cluster.run_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         async with await connect(cluster, 1) as one, await connect(cluster, 2) as two:
             for client in (one, two):
                 await client.monitor_start("1003")
@@ -139,4 +163,10 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
                 assert [c["call_id"] for c in ex.calls()] == [talking]
                 ex.phone("1001").hangup()
                 wait_for(lambda: not ex.calls(), 5, "the surviving call to be released")
+            await asyncio.sleep(1.5)  # the CLI subscriber's last events
+            cli.terminate()
+            out, err = cli.communicate(timeout=10)
+            printed = cleared_per_call(out.splitlines())
+            for quiet, outage in CALL_PAIRS:  # the CLI printed each release as when nothing fails
+                assert printed.get(outage) == printed.get(quiet) and printed.get(quiet), (printed, err[-2000:])
     asyncio.run(asyncio.wait_for(scenario(), 120))
