@@ -14,6 +14,7 @@ Tests run code "on a host" with `on(host, fn)`: a thread that enters the host's 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import os
@@ -29,6 +30,16 @@ from tests.procs import alive
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def hosts_for_test(names: list[str]):
+    """`Hosts(names)` for a test, which fails (never skips) when namespaces cannot be made here:
+    CI runs as root and `.ci/run` installs iproute2."""
+    reason = available()
+    assert reason is None, f"{reason}: the partition tests build hosts as network namespaces"
+    with Hosts(names) as made:
+        yield made
 
 
 def available() -> str | None:

@@ -1,6 +1,7 @@
 """Helpers for tests that run real processes: free ports, topology files, waiting by polling."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -153,3 +154,43 @@ def alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class RunningExchange:
+    """What `running_exchange` yields: the topology, its processes and a bus client of it."""
+
+    def __init__(self, topology_file: Path, topology: Any, procs: "Processes", exchange: Any, directory: Path):
+        self.topology_file = topology_file
+        self.topology = topology
+        self.procs = procs
+        self.exchange = exchange
+        self.directory = directory
+
+
+@contextlib.contextmanager
+def running_exchange(directory: Path, lims: tuple[int, ...] = (1, 2), cstas: tuple[int, ...] = (1,),
+                     edit: Callable[[dict], None] | None = None,
+                     before_start: Callable[[Path], None] | None = None, timeout: float = 20.0):
+    """Real processes on free ports: the broker, `lims` and the CSTA servers of `cstas`, every one
+    registered before the test runs; stopped after, and no process may leave a traceback.
+    `before_start(directory)` runs once the topology is written (a certificate to install, say)."""
+    from lim.phone import Exchange
+    from topology.loader import load_topology
+    topology_file = write_topology(directory / "topology.yaml", edit=edit)
+    topology = load_topology(topology_file)
+    procs = Processes(topology_file, directory / "data", directory)
+    if before_start is not None:
+        before_start(directory)
+    procs.start_broker()
+    for n in lims:
+        procs.start_lim(n)
+    for n in cstas:
+        procs.start_csta(n)
+    exchange = Exchange(topology)
+    try:
+        wait_members(exchange.client, {("lim", n) for n in lims} | {("front", n) for n in cstas}, timeout=timeout)
+        yield RunningExchange(topology_file, topology, procs, exchange, directory)
+    finally:
+        exchange.close()
+        procs.stop_all()
+        procs.assert_no_tracebacks()

@@ -9,9 +9,7 @@ import time
 import pytest
 
 from csta_front.client import ED3, ED5, CstaClient, CstaError, device_field, event_name, field
-from lim.phone import Exchange
-from tests.procs import Processes, wait_for, wait_members, write_topology
-from topology.loader import load_topology
+from tests.procs import running_exchange, wait_for
 
 
 def add_lim_3(data: dict) -> None:
@@ -22,25 +20,8 @@ def add_lim_3(data: dict) -> None:
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("csta")
-    topo_file = write_topology(tmp / "topology.yaml", edit=add_lim_3)
-    topology = load_topology(topo_file)
-    procs = Processes(topo_file, tmp / "data", tmp)
-    procs.start_broker()
-    for n in (1, 2, 3):
-        procs.start_lim(n)
-    for n in (1, 2):
-        procs.start_csta(n)
-    ex = Exchange(topology)
-
-    try:
-        wait_members(ex.client, {
-            ("lim", 1), ("lim", 2), ("lim", 3), ("front", 1), ("front", 2)})
-        yield ex, procs, topology
-    finally:
-        ex.close()
-        procs.stop_all()
-        procs.assert_no_tracebacks()
+    with running_exchange(tmp_path_factory.mktemp("csta"), lims=(1, 2, 3), cstas=(1, 2), edit=add_lim_3) as running:
+        yield running.exchange, running.procs, running.topology
 
 
 def run(coro):

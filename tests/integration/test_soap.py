@@ -23,9 +23,7 @@ from zeep.transports import Transport
 
 from csta_front.client import CstaClient
 from csta_front.soap import SOAP_NS, WS_NS, parse_envelope
-from lim.phone import Exchange
-from tests.procs import Processes, wait_members, write_topology
-from topology.loader import load_topology
+from tests.procs import running_exchange
 
 ED4 = "http://www.ecma-international.org/standards/ecma-323/csta/ed4"
 
@@ -35,24 +33,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd")
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("soap")
-    topo_file = write_topology(tmp / "topology.yaml")
-    topology = load_topology(topo_file)
-    procs = Processes(topo_file, tmp / "data", tmp)
-    procs.start_broker()
-    for n in (1, 2):
-        procs.start_lim(n)
-    procs.start_csta(1)
-    ex = Exchange(topology)
-
-    try:
-        wait_members(ex.client, {
-            ("lim", 1), ("lim", 2), ("front", 1)})
-        yield topology
-    finally:
-        ex.close()
-        procs.stop_all()
-        procs.assert_no_tracebacks()
+    with running_exchange(tmp_path_factory.mktemp("soap")) as running:
+        yield running.topology
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from lim.phone import Exchange
-from tests.procs import Processes, free_ports, wait_members, write_topology
-from topology.loader import load_topology
+from tests.procs import free_ports, running_exchange
 
 SIPP_DIR = Path(__file__).resolve().parent.parent / "sipp"
 ED3 = "http://www.ecma-international.org/standards/ecma-323/csta/ed3"
@@ -50,27 +48,13 @@ def _udp_and_tcp_free_port() -> int:
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tr87")
-    topo_file = write_topology(tmp / "topology.yaml", edit=tr87_on_lim_1)
-    topology = load_topology(topo_file)
-    procs = Processes(topo_file, tmp / "data", tmp)
-    # A certificate for the TLS port (the CSTA servers' run directory is the data folder's parent).
     from csta_front.certificates import create_self_signed, install
-    install(tmp, *create_self_signed("mxone-sim", ["127.0.1.1", "127.0.1.2"], 1))
-    procs.start_broker()
-    for n in (1, 2):
-        procs.start_lim(n)
-        procs.start_csta(n)
-    ex = Exchange(topology)
 
-    try:
-        wait_members(ex.client, {
-            ("lim", 1), ("lim", 2), ("front", 1), ("front", 2)})
-        yield ex, topology, tmp
-    finally:
-        ex.close()
-        procs.stop_all()
-        procs.assert_no_tracebacks()
+    def certificate(directory):  # for the TLS port (the CSTA servers' run directory)
+        install(directory, *create_self_signed("mxone-sim", ["127.0.1.1", "127.0.1.2"], 1))
+    with running_exchange(tmp_path_factory.mktemp("tr87"), cstas=(1, 2), edit=tr87_on_lim_1,
+                          before_start=certificate) as running:
+        yield running.exchange, running.topology, running.directory
 
 
 @pytest.fixture(autouse=True)
