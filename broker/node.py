@@ -142,10 +142,15 @@ class BusNode:
         self.registered = False
         if not self.publishing:
             return  # _on_sub registers when the probe comes back
+        incarnation = self.incarnation
         self.request("broker", "register", {"role": self.role, "lim": self.lim},
-                     self._on_register_reply, timeout=max(1.0, self.dead_after))
+                     lambda reply: self._on_register_reply(reply, incarnation), timeout=max(1.0, self.dead_after))
 
-    def _on_register_reply(self, reply: dict) -> None:
+    def _on_register_reply(self, reply: dict, incarnation: int) -> None:
+        if incarnation != self.incarnation:
+            # The answer to a registration of an incarnation we have left already (a `rejoin`
+            # overtook it): rejoining again would skip an incarnation and declare this one dead.
+            return
         if reply.get("error") == "rejoin":
             self._rejoin()
             return

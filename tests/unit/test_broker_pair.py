@@ -211,3 +211,20 @@ def test_tracker_forgets_a_topic_on_a_new_subscription():
     tracker.forget_topic("d:1|")
     assert tracker.received("d:1|", event(5), 3, 1.0) == [("d:1|", event(5))]
     assert tracker.take_gaps() == []
+
+
+def test_a_register_answer_for_an_incarnation_already_left_is_ignored():
+    """After a partition heals, a `rejoin` message can overtake the answer to the old incarnation's
+    registration: that answer ("rejoin" too) must not make the node rejoin a second time."""
+    from broker.node import BusNode
+    from broker.timers import FakeClock, TimerQueue
+    from topology.model import BrokerSettings
+    node = BusNode("lim-2", BrokerSettings(), TimerQueue(FakeClock()), incarnation=1, role="lim", lim=2)
+    rejoins = []
+    node.on_rejoin = lambda: rejoins.append(node.incarnation) or node.incarnation + 1
+    node._rejoin()                      # the rejoin message for incarnation 1
+    assert node.incarnation == 2
+    node._on_register_reply({"ok": False, "error": "rejoin"}, 1)  # the late answer to incarnation 1
+    assert node.incarnation == 2 and rejoins == [1]
+    node._on_register_reply({"ok": False, "error": "rejoin"}, 2)  # one about the current incarnation
+    assert node.incarnation == 3 and rejoins == [1, 2]
