@@ -1,6 +1,6 @@
 """The physical side from Python: what a person does at a phone, sent to the LIM that owns it.
 
-    with Exchange.from_run_dir("run") as exchange:
+    with Exchange(load_topology("run/topology.yaml")) as exchange:   # or cluster.exchange.exchange_in("run")
         exchange.phone("1000").dial("2000")
         exchange.phone("2000").answer()
 
@@ -8,7 +8,6 @@ Every action raises `BusError` (code and message) when the exchange refuses it.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
@@ -118,11 +117,6 @@ class Exchange:
     def __init__(self, topology: Topology):
         self.topology = topology
         self.client = BusClient(topology.broker)
-
-    @classmethod
-    def from_run_dir(cls, run_dir: str | Path) -> "Exchange":
-        from topology.cluster import Cluster
-        return cls(Cluster(Path(run_dir)).topology())
 
     def phone(self, number: str) -> Phone:
         return Phone(self.client, str(number))

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from csta_front.client import CstaClient
 from liveview.server import url_of
 from tests.browser import chromium
-from topology.pytest_plugin import start_exchange
+from cluster.exchange import start_on_free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ async def shoot(exchange, output: Path, profile: Path) -> None:
 def main() -> int:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "live-view.png"
     with tempfile.TemporaryDirectory() as tmp:
-        exchange = start_exchange(Path(tmp) / "exchange")
+        exchange = start_on_free_ports(Path(tmp) / "exchange")
         try:
             busy_moment(exchange)
             asyncio.run(shoot(exchange, output, Path(tmp) / "profile"))

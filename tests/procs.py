@@ -12,6 +12,8 @@ from typing import Any, Callable
 import yaml
 
 from broker.client import BusClient, BusError
+from cluster.children import Children
+from cluster.exchange import start_exchange
 from topology.loader import default_topology_path
 from topology.ports import free_ports, move_to_free_ports  # noqa: F401  (tests import free_ports from here)
 
@@ -95,51 +97,40 @@ class EventLog:
             events.clear()
 
 
-class Processes:
-    """Broker and LIMs as plain subprocesses (no supervisord): the integration tests' exchange."""
+class RunningExchange:
+    """What `running_exchange` yields: the topology, its processes and a bus client of it."""
 
-    def __init__(self, topology_file: Path, data_dir: Path, log_dir: Path):
+    def __init__(self, topology_file: Path, topology: Any, procs: Children, exchange: Any, directory: Path):
         self.topology_file = topology_file
-        self.data_dir = data_dir
-        self.log_dir = log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.topology = topology
+        self.procs = procs
+        self.exchange = exchange
+        self.directory = directory
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT)
-        self.procs[name] = proc
-        return proc
 
-    def start_broker(self) -> None:
-        self.start("broker", "broker", "--topology", str(self.topology_file))
-
-    def start_lim(self, n: int) -> None:
-        self.start(f"lim-{n}", "lim", "--topology", str(self.topology_file), "--lim", str(n),
-                   "--data-dir", str(self.data_dir))
-
-    def start_csta(self, n: int) -> None:
-        self.start(f"csta-{n}", "csta_front", "--topology", str(self.topology_file), "--lim", str(n),
-                   "--data-dir", str(self.data_dir))
-
-    def assert_no_tracebacks(self) -> None:
-        for name in self.procs:
-            assert "Traceback" not in (self.log_dir / f"{name}.log").read_text(), f"{name} crashed"
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+@contextlib.contextmanager
+def running_exchange(directory: Path, lims: tuple[int, ...] = (1, 2), cstas: tuple[int, ...] = (1,),
+                     edit: Callable[[dict], None] | None = None,
+                     before_start: Callable[[Path], None] | None = None, timeout: float = 20.0):
+    """The one way to start an exchange (cluster.exchange), its programs as plain child processes on
+    free ports: the broker, `lims` and the CSTA servers of `cstas`, every one registered before the
+    test runs; stopped after, and no process may leave a traceback. `before_start(directory)` runs
+    once the topology is written (a certificate to install, say)."""
+    topology_file = write_topology(directory / "topology.yaml", edit=edit)
+    if before_start is not None:
+        before_start(directory)
+    running = start_exchange(topology_file, directory, timeout=timeout, supervised=False, lims=list(lims),
+                             cstas=list(cstas))
+    try:
+        yield RunningExchange(topology_file, running.topology, running.children, running.exchange, directory)
+    finally:
+        running.stop()
+        running.children.assert_no_tracebacks()
 
 
 def mxone(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     """The `mxone` command, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -154,43 +145,3 @@ def alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
-
-
-class RunningExchange:
-    """What `running_exchange` yields: the topology, its processes and a bus client of it."""
-
-    def __init__(self, topology_file: Path, topology: Any, procs: "Processes", exchange: Any, directory: Path):
-        self.topology_file = topology_file
-        self.topology = topology
-        self.procs = procs
-        self.exchange = exchange
-        self.directory = directory
-
-
-@contextlib.contextmanager
-def running_exchange(directory: Path, lims: tuple[int, ...] = (1, 2), cstas: tuple[int, ...] = (1,),
-                     edit: Callable[[dict], None] | None = None,
-                     before_start: Callable[[Path], None] | None = None, timeout: float = 20.0):
-    """Real processes on free ports: the broker, `lims` and the CSTA servers of `cstas`, every one
-    registered before the test runs; stopped after, and no process may leave a traceback.
-    `before_start(directory)` runs once the topology is written (a certificate to install, say)."""
-    from lim.phone import Exchange
-    from topology.loader import load_topology
-    topology_file = write_topology(directory / "topology.yaml", edit=edit)
-    topology = load_topology(topology_file)
-    procs = Processes(topology_file, directory / "data", directory)
-    if before_start is not None:
-        before_start(directory)
-    procs.start_broker()
-    for n in lims:
-        procs.start_lim(n)
-    for n in cstas:
-        procs.start_csta(n)
-    exchange = Exchange(topology)
-    try:
-        wait_members(exchange.client, {("lim", n) for n in lims} | {("front", n) for n in cstas}, timeout=timeout)
-        yield RunningExchange(topology_file, topology, procs, exchange, directory)
-    finally:
-        exchange.close()
-        procs.stop_all()
-        procs.assert_no_tracebacks()

@@ -63,7 +63,7 @@ class SpreadExchange:
 
     def mxone(self, host: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """`mxone ARGS --run-dir <host's run dir>` inside the host's namespace."""
-        return self.hosts.run(host, [sys.executable, "-m", "topology.cli", *args,
+        return self.hosts.run(host, [sys.executable, "-m", "cli.main", *args,
                                      "--run-dir", str(self.run_dir(host))], timeout=timeout)
 
     def up(self, *names: str, timeout: float = 120) -> None:
@@ -71,7 +71,7 @@ class SpreadExchange:
         procs = {}
         for name in names:
             self.started.append(name)
-            procs[name] = self.hosts.popen(name, [sys.executable, "-m", "topology.cli", "up", str(self.topology_file),
+            procs[name] = self.hosts.popen(name, [sys.executable, "-m", "cli.main", "up", str(self.topology_file),
                                                   "--host", name, "--detach", "--run-dir", str(self.run_dir(name))],
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         failed = []

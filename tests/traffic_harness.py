@@ -1,10 +1,10 @@
-"""The traffic engine (topology/traffic.py) wired to the LIMs' real logic on the fake bus
+"""The traffic engine (tools/traffic.py) wired to the LIMs' real logic on the fake bus
 (tests/fakes.py) with a fake clock: for the unit tests of `mxone traffic` and `mxone chaos`."""
 from __future__ import annotations
 
 from tests.fakes import FakeNetwork
 from topology.model import AcdGroup, BrokerSettings, Extension, Lim, Timers, Topology, TrunkRoute
-from topology.traffic import TrafficEngine
+from tools.traffic import TrafficEngine
 
 
 def small_topology() -> Topology:

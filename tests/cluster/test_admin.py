@@ -22,19 +22,19 @@ pytestmark = pytest.mark.cluster
 
 
 def csta(*args: str, run_dir: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import sys; from csta_front.admin import csta_main; "
+    return subprocess.run([sys.executable, "-c", "import sys; from cli.csta_admin import csta_main; "
                            "sys.exit(csta_main(sys.argv[1:]))", *args, "--run-dir", run_dir],
                           capture_output=True, text=True, input=stdin or "", timeout=60)
 
 
 def auth(*args: str, run_dir: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import sys; from csta_front.admin import auth_main; "
+    return subprocess.run([sys.executable, "-c", "import sys; from cli.csta_admin import auth_main; "
                            "sys.exit(auth_main(sys.argv[1:]))", *args, "--run-dir", run_dir],
                           capture_output=True, text=True, input=stdin or "", timeout=60)
 
 
 def certificate(*args: str, run_dir: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "csta_front.certificates", *args, "--run-dir", run_dir],
+    return subprocess.run([sys.executable, "-m", "cli.certificate", *args, "--run-dir", run_dir],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -142,7 +142,7 @@ def test_csta_through_its_prompts(cluster):
     run_dir = str(cluster.run_dir)
     port = free_ports(1)[0]
     code, output = with_terminal(
-        ["-c", "import sys; from csta_front.admin import csta_main; sys.exit(csta_main(sys.argv[1:]))",
+        ["-c", "import sys; from cli.csta_admin import csta_main; sys.exit(csta_main(sys.argv[1:]))",
          "-i", "--run-dir", run_dir],
         [("LIM", "2"), ("Server type", "XML"), ("Port", "nonsense"), ("Port", str(port)), ("TLS port", ""),
          ("authentication mandatory", "no"), ("Maximum sessions", "50"), ("Maximum monitors", "500"),
@@ -231,7 +231,7 @@ def test_authentication_settings_and_ecma354(cluster):
 def test_authentication_through_its_prompts(cluster):
     run_dir = str(cluster.run_dir)
     code, output = with_terminal(
-        ["-c", "import sys; from csta_front.admin import auth_main; sys.exit(auth_main(sys.argv[1:]))",
+        ["-c", "import sys; from cli.csta_admin import auth_main; sys.exit(auth_main(sys.argv[1:]))",
          "-i", "--run-dir", run_dir],
         [("mandatory", "no"), ("application IDs", "A1, A2"), ("duration", "120"),
          ("Add a user", "carol"), ("Password for carol:", "carol-pass-1"), ("again", "carol-pass-1"),

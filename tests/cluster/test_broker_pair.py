@@ -14,9 +14,10 @@ import pytest
 
 from broker.client import BusClient
 from csta_front.client import CstaClient, event_name, field
+from cluster.exchange import exchange_in
 from lim.phone import Exchange
 from tests.procs import wait_for
-from topology.cluster import Cluster
+from cluster.control import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mxone_topology("tests/cluster/broker_pair.yaml")]
 
@@ -60,7 +61,7 @@ def cleared_per_monitor(events: list, call_id: str) -> dict[str, int]:
 
 async def unanswered_call(cluster: Cluster, clients: list[CstaClient]) -> list[tuple[list, str]]:
     """The same unanswered call with nothing failing: what each client sees of it."""
-    with Exchange.from_run_dir(cluster.run_dir) as ex:
+    with exchange_in(cluster.run_dir) as ex:
         call_id = ex.phone("1003").dial("1004")["call_id"]
     return [(await drain(client, quiet=1.2), call_id) for client in clients]
 
@@ -74,7 +75,7 @@ async def release_during_outage(cluster: Cluster, clients: list[CstaClient], fai
     baseline = await unanswered_call(cluster, clients)
     expected = [cleared_per_monitor(events, call_id) for events, call_id in baseline]
     assert all(expected)
-    with Exchange.from_run_dir(cluster.run_dir) as ex:
+    with exchange_in(cluster.run_dir) as ex:
         call_id = ex.phone("1003").dial("1004")["call_id"]
     for client in clients:
         await drain(client, quiet=0.3)  # the call's Delivered events, before the failure
@@ -93,7 +94,7 @@ async def release_during_outage(cluster: Cluster, clients: list[CstaClient], fai
         # Each monitor of 1003 and 1004 told what it is told when nothing fails: nothing lost,
         # nothing twice.
         assert cleared_per_monitor(seen[i], call_id) == expected[i]
-    with Exchange.from_run_dir(cluster.run_dir) as ex:
+    with exchange_in(cluster.run_dir) as ex:
         wait_for(lambda: all_registered(ex), 20, "every node to register with the active broker")
         registered = time.monotonic() - failed
         assert not any(c["call_id"] == call_id for c in ex.calls())
@@ -124,7 +125,7 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
         CALL_PAIRS.clear()
         # A CLI subscriber as well (`mxone events`): it registers nothing, watches the pair itself
         # and asks the LIMs for what it missed after moving.
-        cli = subprocess.Popen([sys.executable, "-m", "topology.cli", "events", "--device", "1003", "--device",
+        cli = subprocess.Popen([sys.executable, "-m", "cli.main", "events", "--device", "1003", "--device",
                                 "1004", "--json", "--run-dir", str(cluster.run_dir)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         async with await connect(cluster, 1) as one, await connect(cluster, 2) as two:
@@ -132,7 +133,7 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
                 await client.monitor_start("1003")
                 await client.monitor_start("1004")
             # A call in progress across the LIMs must survive both failovers.
-            with Exchange.from_run_dir(cluster.run_dir) as ex:
+            with exchange_in(cluster.run_dir) as ex:
                 talking = ex.phone("1001").dial("2001")["call_id"]
                 ex.phone("2001").answer()
 
@@ -159,7 +160,7 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
             print(f"Active backup broker killed: the release reached every client {delivered:.2f} s "
                   f"after the kill; all nodes registered with the primary within {registered:.2f} s")
 
-            with Exchange.from_run_dir(cluster.run_dir) as ex:
+            with exchange_in(cluster.run_dir) as ex:
                 assert [c["call_id"] for c in ex.calls()] == [talking]
                 ex.phone("1001").hangup()
                 wait_for(lambda: not ex.calls(), 5, "the surviving call to be released")

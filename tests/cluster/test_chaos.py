@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 def test_chaos_report_invariants(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "topology.cli", "chaos", "--duration", "15", "--kills", "3",
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "chaos", "--duration", "15", "--kills", "3",
                            "--seed", "5", "--pair", "--json", "--run-dir", str(run_dir)],
                           capture_output=True, text=True, timeout=240)
     report = json.loads(proc.stdout)
@@ -43,7 +43,7 @@ def test_chaos_report_invariants(tmp_path):
     assert proc.returncode == 0, report["must_be_zero_not_zero"]
     assert report["events_duplicated"] == 0
     # The exchange was stopped; its logs have no traceback.
-    from topology.cluster import Cluster
+    from cluster.control import Cluster
     assert Cluster(run_dir).supervisord_pid() is None
     for log in (run_dir / "logs").glob("*.log"):
         assert "Traceback" not in log.read_text(), f"{log.name} crashed"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lim.phone import Exchange
+from cluster.exchange import exchange_in
 from tests.procs import EventLog, mxone, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -30,7 +30,7 @@ def test_kill_a_lim_and_it_comes_back(cluster):
     assert first["calls"] == []
     assert [(c["lim"], c["sessions"], c["monitored_devices"]) for c in first["csta"]] == [(1, 0, []), (2, 0, [])]
 
-    with Exchange.from_run_dir(run_dir) as ex:
+    with exchange_in(run_dir) as ex:
         log = EventLog(ex.client, ["1000", "2000"])
         ex.phone("2005").logoff()  # persistent state that must survive the kill
         call_id = ex.phone("1000").dial("2000")["call_id"]
@@ -81,11 +81,11 @@ def test_kill_a_lim_and_it_comes_back(cluster):
 
 def test_cli_phone_events_and_status(cluster):
     run_dir = str(cluster.run_dir)
-    watcher = subprocess.Popen([sys.executable, "-m", "topology.cli", "events", "--device", "2000",
+    watcher = subprocess.Popen([sys.executable, "-m", "cli.main", "events", "--device", "2000",
                                 "--count", "2", "--timeout", "20", "--run-dir", run_dir],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert watcher.stderr.readline().startswith("Watching")  # subscribed: nothing will be missed
-    screen = subprocess.Popen([sys.executable, "-m", "topology.cli", "watch", "--lim", "1", "--device", "2000",
+    screen = subprocess.Popen([sys.executable, "-m", "cli.main", "watch", "--lim", "1", "--device", "2000",
                                "--count", "2", "--timeout", "20", "--run-dir", run_dir],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert screen.stderr.readline().startswith("Monitoring 2000 on LIM 1's CSTA server")
@@ -138,7 +138,7 @@ def test_features_and_agents_survive_kill_9(cluster):
     assert "forwarding noanswer -> 1004 after 5 s" in shown["2003"]
     assert "message waiting on" in shown["2004"]
     assert "agent 77 in 5000 (agentNotReady)" in shown["2005"]
-    with Exchange.from_run_dir(run_dir) as ex:
+    with exchange_in(run_dir) as ex:
         # The group on LIM 1 hears about the agent again from the restarted LIM.
         wait_for(lambda: any(a["device"] == "2005" and a["state"] == "agentNotReady"
                              for a in ex.phone("5000").state()["agents"]), 5, "the agent to be known to 5000")

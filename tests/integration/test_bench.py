@@ -13,7 +13,7 @@ KEYS = ("lims", "extensions_per_lim", "calls", "calls_completed", "calls_per_sec
 
 
 def test_quick_bench_reports_every_call_and_every_event(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "topology.cli", "bench", "--quick", "--json",
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "bench", "--quick", "--json",
                            "--run-dir", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
@@ -38,7 +38,7 @@ def test_quick_bench_reports_every_call_and_every_event(tmp_path):
     assert all(result["cpu_busy_seconds_per_call"][k] <= result["cpu_seconds_per_call"][k] for k in result["memory_mb"])
     assert all(v > 0 for v in result["memory_mb"].values())
     # The exchange was stopped: no supervisord left behind in the run directory.
-    from topology.cluster import Cluster
+    from cluster.control import Cluster
     assert Cluster(tmp_path / "run").supervisord_pid() is None
     for log in (tmp_path / "run" / "logs").glob("*.log"):
         assert "Traceback" not in log.read_text(), f"{log.name} crashed"

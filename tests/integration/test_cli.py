@@ -9,11 +9,11 @@ import sys
 
 
 from tests.procs import alive, wait_for, write_topology
-from topology.cluster import Cluster
+from cluster.control import Cluster
 
 
 def mxone(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
@@ -81,7 +81,7 @@ def test_bad_phone_arguments(tmp_path):
 def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path):
     topo = write_topology(tmp_path / "t.yaml")
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "topology.cli", "up", str(topo), "--run-dir", str(run_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up", str(topo), "--run-dir", str(run_dir)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         lines = []

@@ -18,7 +18,7 @@ from lxml import etree
 
 from csta_front.events import EVENT_NAMES
 from csta_front.services import LIM_ERRORS, SERVICES
-from lim.phone import Exchange
+from cluster.exchange import exchange_in
 from tests.procs import write_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ CONFORMANCE = ROOT / "docs" / "conformance.md"
 
 
 def mxone(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "topology.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 
@@ -79,7 +79,7 @@ def test_screen_pop_example_against_a_running_exchange(tmp_path):
         first = out.next(timeout=30)
         assert first is not None and first.startswith("Monitoring 2000 on 127.0.1.1:"), \
             (first, proc.stderr.read() if first is None else "")
-        with Exchange.from_run_dir(run_dir) as exchange:
+        with exchange_in(run_dir) as exchange:
             call_id = exchange.phone("1000").dial("2000")["call_id"]
             exchange.phone("2000").answer()
             lines = out.rest(timeout=30)

@@ -13,7 +13,8 @@ import pytest
 
 from broker.client import BusError
 from lim.phone import Exchange
-from tests.procs import EventLog, Processes, lim_states, wait_for, write_topology
+from cluster.children import Children
+from tests.procs import EventLog, lim_states, wait_for, write_topology
 from topology.loader import load_topology
 
 QUEUE_TIMEOUT_S = 2.0
@@ -40,7 +41,7 @@ def exchange(tmp_path):
     topo_file = write_topology(tmp_path / "topology.yaml", edit=three_lims)
     topology = load_topology(topo_file)  # the loader's validation accepts it
     assert [lim.number for lim in topology.lims] == [1, 2, 3]
-    procs = Processes(topo_file, tmp_path / "data", tmp_path)
+    procs = Children(topo_file, tmp_path / "data", tmp_path)
     procs.start_broker()
     for n in (1, 2, 3):
         procs.start_lim(n)

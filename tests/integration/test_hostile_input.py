@@ -30,7 +30,8 @@ from csta_front.server import MAX_OUTPUT
 from csta_front.session import CLIENT_ANSWERS
 from csta_front.sniff import sniff
 from lim.phone import Exchange
-from tests.procs import Processes, wait_for, write_topology
+from cluster.children import Children
+from tests.procs import wait_for, write_topology
 from topology.loader import load_topology
 
 FRAME_TIMEOUT_S = 1.0
@@ -50,7 +51,7 @@ def hostile_settings(data: dict) -> None:
 @dataclass
 class Live:
     ex: Exchange
-    procs: Processes
+    procs: Children
     topology: object
     log_dir: Path
 
@@ -80,7 +81,7 @@ def live(tmp_path_factory):
     topology = load_topology(topo_file)
     assert topology.lim(1).csta.max_sessions == MAX_SESSIONS
     assert topology.lim(1).csta.frame_timeout_s == FRAME_TIMEOUT_S
-    procs = Processes(topo_file, tmp / "data", tmp)
+    procs = Children(topo_file, tmp / "data", tmp)
     procs.start_broker()
     procs.start_lim(1)
     procs.start_lim(2)

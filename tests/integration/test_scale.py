@@ -9,12 +9,12 @@ import sys
 
 from broker.client import BusClient
 from lim.phone import Exchange
-from topology.cluster import Cluster
-from topology.scale import exchange
+from cluster.control import Cluster
+from tools.scale import exchange
 
 
 def scale(*args: str, timeout: float = 240) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "topology.cli", "scale", *args, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "scale", *args, "--json"],
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # one JSON object, nothing else on standard output
@@ -75,7 +75,7 @@ def test_bad_options_are_one_line_errors():
                           (["curve", "--sizes", "64", "--total-extensions", "100"], "--total-extensions"),
                           (["monitors", "--devices", "0"], "--devices"), (["startup", "--lims", "0"], "--lims"),
                           (["startup", "--heartbeat-ms", "1"], "--heartbeat-ms")):
-        proc = subprocess.run([sys.executable, "-m", "topology.cli", "scale", *args],
+        proc = subprocess.run([sys.executable, "-m", "cli.main", "scale", *args],
                               capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2, args
         assert proc.stderr.startswith("mxone: scale") and problem in proc.stderr, proc.stderr

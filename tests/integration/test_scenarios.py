@@ -1,4 +1,4 @@
-"""Scenario files (topology/scenario.py): the shipped examples pass against the built-in topology,
+"""Scenario files (tools/scenario.py): the shipped examples pass against the built-in topology,
 a wrong expectation is reported as MISSED, a malformed file is refused before anything starts."""
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-import topology.pytest_plugin as plugin
-from topology.scenario import load_scenario, run_scenario_file
-from topology.pytest_plugin import start_exchange
+import tools.scenario as scenario_module
+from tools.scenario import load_scenario, run_scenario_file
+from cluster.exchange import start_on_free_ports
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "topology" / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "tools" / "scenarios").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    exchange = start_exchange(tmp_path_factory.mktemp("mxone"))
+    exchange = start_on_free_ports(tmp_path_factory.mktemp("mxone"))
     try:
         yield exchange
     finally:
@@ -81,7 +81,7 @@ steps:
 def test_malformed_file_is_refused_before_starting(tmp_path, monkeypatch, step, problem):
     def must_not_start(*args, **kwargs):
         raise AssertionError("an exchange was started for a malformed scenario")
-    monkeypatch.setattr(plugin, "start_exchange", must_not_start)
+    monkeypatch.setattr(scenario_module, "start_on_free_ports", must_not_start)
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"steps:\n  - {{at: 1, device: 1000, action: dial, number: 2000}}\n  - {step}\n")
     with pytest.raises(ValueError) as info:
@@ -95,13 +95,13 @@ def test_mxone_scenario_run_command(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
-    example = Path(__file__).resolve().parents[2] / "topology" / "scenarios" / "basic_call.yaml"
-    ok = subprocess.run([sys.executable, "-m", "topology.cli", "scenario", "run", str(example), "--speed", "10",
+    example = Path(__file__).resolve().parents[2] / "tools" / "scenarios" / "basic_call.yaml"
+    ok = subprocess.run([sys.executable, "-m", "cli.main", "scenario", "run", str(example), "--speed", "10",
                          "--run-dir", str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ": met" in ok.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nsteps:\n  - {at: 0, device: 1000, action: juggle}\n")
-    bad = subprocess.run([sys.executable, "-m", "topology.cli", "scenario", "run", str(broken)],
+    bad = subprocess.run([sys.executable, "-m", "cli.main", "scenario", "run", str(broken)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("mxone: scenario: ") and "juggle" in bad.stderr

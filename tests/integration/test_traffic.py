@@ -13,13 +13,13 @@ import pytest
 
 from broker.client import BusClient
 from tests.procs import write_topology
-from topology.pytest_plugin import start_exchange
-from topology.traffic import make_options, plan_calls
+from cluster.exchange import start_on_free_ports
+from tools.traffic import make_options, plan_calls
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    exchange = start_exchange(tmp_path_factory.mktemp("mxone"))
+    exchange = start_on_free_ports(tmp_path_factory.mktemp("mxone"))
     try:
         yield exchange
     finally:
@@ -32,7 +32,7 @@ def traffic_with_observer(running, *args: str) -> tuple[dict, dict[str, list[dic
     with BusClient(running.topology.broker, name="observer") as observer:
         observer.subscribe("c:")  # every call's topic: each event of each call, once
         observer.sync()
-        proc = subprocess.Popen([sys.executable, "-m", "topology.cli", "traffic", *args, "--json",
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "traffic", *args, "--json",
                                  "--run-dir", str(running.run_dir)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
@@ -94,7 +94,7 @@ def test_office_run_matches_the_exchange(running):
 
 def test_missing_trunk_is_one_line_before_anything_starts(tmp_path):
     topo = write_topology(tmp_path / "no-trunk.yaml", edit=lambda d: d.pop("trunks"))
-    proc = subprocess.run([sys.executable, "-m", "topology.cli", "traffic", "--topology", str(topo),
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "traffic", "--topology", str(topo),
                            "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.startswith("mxone: traffic: the call-centre profile needs a trunk")

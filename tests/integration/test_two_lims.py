@@ -10,14 +10,15 @@ import zmq
 
 from broker.client import BusError
 from lim.phone import Exchange
-from tests.procs import EventLog, Processes, lim_states, wait_for, write_topology
+from cluster.children import Children
+from tests.procs import EventLog, lim_states, wait_for, write_topology
 from topology.loader import load_topology
 
 
 @pytest.fixture
 def exchange(tmp_path):
     topo_file = write_topology(tmp_path / "topology.yaml", no_answer_s=3)
-    procs = Processes(topo_file, tmp_path / "data", tmp_path)
+    procs = Children(topo_file, tmp_path / "data", tmp_path)
     procs.start_broker()
     procs.start_lim(1)
     procs.start_lim(2)

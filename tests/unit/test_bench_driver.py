@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from topology.bench_driver import Sightings
+from tools.bench_driver import Sightings
 
 
 def test_a_call_waits_for_the_nth_event_seen_before_or_after():

@@ -1,4 +1,4 @@
-"""`mxone chaos`'s pure parts (topology/chaos.py): options, the kill plan, which broker is active,
+"""`mxone chaos`'s pure parts (tools/chaos.py): options, the kill plan, which broker is active,
 when the exchange is whole again, and the analysis of lost events (on a traffic run played on the
 LIMs' real logic with the fake bus)."""
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.traffic_harness import Harness
-from topology.chaos import (Kill, MonitorLog, active_broker_program, analyse, exchange_whole,
+from tools.chaos import (Kill, MonitorLog, active_broker_program, analyse, exchange_whole,
                             make_chaos_options, plan_kills)
-from topology.traffic import make_options
+from tools.traffic import make_options
 
 
 def test_active_broker_single_and_pair():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from topology.cli import main
-from topology.cluster import Cluster, check_ports_free, render_supervisord_conf
+from cli.main import main
+from cluster.control import Cluster, check_ports_free, render_supervisord_conf
 from topology.hosts import HostError, addresses_on, check_host, host_names, programs_on
 from topology.loader import parse_topology
 from topology.ports import free_ports

@@ -12,7 +12,7 @@ from broker.directory import Directory
 from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
                           status_of_refusal)
 from liveview.http import MAX_BODY, HttpConnection
-from topology.cluster import program_names, render_supervisord_conf
+from cluster.control import program_names, render_supervisord_conf
 from topology.loader import TopologyError, load_default_topology, parse_topology
 from topology.ports import move_to_free_ports
 

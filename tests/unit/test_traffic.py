@@ -1,4 +1,4 @@
-"""The traffic generator's pure part (topology/traffic.py): options, distributions, the seeded plan,
+"""The traffic generator's pure part (tools/traffic.py): options, distributions, the seeded plan,
 and the engine playing it against the LIMs' real call logic on the fake bus with a fake clock."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from lim.calls import ConnState
 from tests.traffic_harness import Harness, login_agents
 from topology.loader import load_default_topology
-from topology.traffic import Dist, make_options, plan_calls, rate_from, resources_for
+from tools.traffic import Dist, make_options, plan_calls, rate_from, resources_for
 
 
 # -- options and distributions ---------------------------------------------------------------------------

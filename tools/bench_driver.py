@@ -18,6 +18,8 @@ from typing import Any
 
 import zmq
 
+from broker.client import BusClient, BusError
+
 EVENT_WAIT_S = 5.0    # how long a call waits for an event before asking the bus instead
 REQUEST_TIMEOUT_S = 5.0
 TICK_S = 0.01         # timers (request timeouts), and a drain in case a wake-up was missed
@@ -71,7 +73,6 @@ class AsyncBus:
     """A bus client on the running event loop: requests are awaited, not polled for."""
 
     def __init__(self, topology):
-        from broker.client import BusClient
         self.client = BusClient(topology.broker, name="bench")
         self.node = self.client.node
         self.loop = asyncio.get_running_loop()
@@ -92,7 +93,6 @@ class AsyncBus:
         self._tick = self.loop.call_later(TICK_S, self._on_tick)
 
     async def request(self, dst: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        from lim.phone import BusError
         future = self.loop.create_future()
         self.node.request(dst, kind, body, lambda reply: future.done() or future.set_result(reply),
                           timeout=REQUEST_TIMEOUT_S)
@@ -117,7 +117,6 @@ async def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: f
     """Run `calls` calls, at most `rate` started per second, at most `concurrency` at a time. A
     pair is reused only once its callee is idle again. Returns the calls and the load's start and
     end (monotonic). Cancelling ends the calls where they are."""
-    from lim.phone import BusError
     bus = AsyncBus(topology)
     free: asyncio.Queue = asyncio.Queue()
     for slot in slots:

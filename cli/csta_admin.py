@@ -23,8 +23,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from broker.client import BusClient, BusError
+from cluster.control import Cluster, ClusterError, default_run_dir, wait_for
+from csta_front.certificates import CertificateError, load_installed
 from csta_front.settings import AuthSettings, hash_password, validate_settings
-from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
+from topology.loader import TopologyError
 from topology.model import CSTA_SERVER_TYPES, CstaSettings
 
 
@@ -35,7 +38,6 @@ class AdminError(Exception):
 
 
 def _run(prog: str, body: Callable[[], int]) -> int:
-    from topology.loader import TopologyError
     try:
         return body()
     except (AdminError, ClusterError, TopologyError) as exc:
@@ -205,7 +207,6 @@ def _prompt_server(current: CstaSettings) -> dict[str, Any]:
 
 
 def _certificate_ready(cluster: Cluster) -> bool:
-    from csta_front.certificates import CertificateError, load_installed
     try:
         load_installed(cluster.run_dir)
         return True
@@ -217,7 +218,6 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
     """Make the running cluster follow the store: restart (or stop) csta-N through supervisord."""
     if not cluster.is_running():
         return  # applies when the exchange starts
-    from broker.client import BusClient, BusError
     rpc = cluster.rpc().supervisor
     name = f"csta-{lim}"
 
@@ -255,7 +255,6 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
 
 
 def _csta_print(cluster: Cluster, topology, targets: list[int], as_json: bool) -> int:
-    from broker.client import BusClient, BusError
     store = cluster.csta_store(topology)
     rows = []
     try:

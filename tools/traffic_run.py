@@ -1,4 +1,4 @@
-"""`mxone traffic`: play a traffic profile (topology/traffic.py) at the phones of a running exchange.
+"""`mxone traffic`: play a traffic profile (tools/traffic.py) at the phones of a running exchange.
 
 One bus client, one thread: the engine's timers share the client's TimerQueue, its actions are
 asynchronous bus requests (`BusNode.request` with a callback), and the events of the phones it
@@ -19,7 +19,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from topology.traffic import Resources, TrafficEngine, TrafficOptions, resources_for
+from broker.client import BusClient, BusError
+from cluster.control import Cluster
+from cluster.exchange import start_on_free_ports
+from lim.phone import Exchange
+from tools.traffic import (
+    Resources,
+    TrafficEngine,
+    TrafficOptions,
+    make_options,
+    resources_for,
+)
+from topology.loader import load_topology
 
 PROGRESS_EVERY_S = 0.5
 REQUEST_TIMEOUT_S = 3.0
@@ -31,7 +42,6 @@ class TrafficDriver:
     """The engine wired to a running exchange's bus."""
 
     def __init__(self, topology, options: TrafficOptions, resources: Resources | None = None):
-        from broker.client import BusClient
         self.topology = topology
         self.options = options
         self.client = BusClient(topology.broker, name="traffic")
@@ -95,7 +105,6 @@ class TrafficDriver:
     # -- agents ----------------------------------------------------------------------------------------
     def prepare_agents(self, out: Callable[[str], None]) -> int:
         """Log the group's agents on (and make them ready); returns how many are ready."""
-        from broker.client import BusError
         res = self.engine.res
         ready = 0
         for agent in res.agents:
@@ -118,7 +127,6 @@ class TrafficDriver:
         return ready
 
     def restore_agents(self) -> None:
-        from broker.client import BusError
         for agent, action in self.changed_agents.items():
             try:
                 self.client.request(f"dev:{agent}", "agent", {"action": action})
@@ -164,14 +172,12 @@ class TrafficDriver:
 def exchange_for(run_dir: Path, topology_file: Path | None, out: Callable[[str], None]) -> Iterator[Any]:
     """The topology of the running exchange in `run_dir`, or of one started for the run (from
     `topology_file`, or the built-in one when nothing runs there); stopped afterwards."""
-    from topology.cluster import Cluster
-    from topology.pytest_plugin import start_exchange
     if topology_file is None and Cluster(run_dir).is_running():
         yield Cluster(run_dir).topology()
         return
     with tempfile.TemporaryDirectory(prefix="mxone-traffic-") as tmp:
         out(f"starting an exchange ({topology_file or 'the built-in topology'}) ...")
-        running = start_exchange(Path(tmp), topology_file)
+        running = start_on_free_ports(Path(tmp), topology_file)
         try:
             yield running.topology
         finally:
@@ -183,8 +189,6 @@ def run_traffic(options: TrafficOptions, run_dir: Path, topology_file: Path | No
                 show_progress: bool | None = None) -> dict[str, Any]:
     """Check the profile against the topology (ValueError, before anything starts), run it, and
     return the summary (with the exchange's calls left over, which should be none)."""
-    from lim.phone import Exchange
-    from topology.loader import load_topology
     if topology_file is not None:
         resources_for(load_topology(topology_file), options)  # say what is missing before starting
     if show_progress is None:
@@ -237,7 +241,6 @@ def format_summary(s: dict[str, Any]) -> str:
 
 def options_from_args(args) -> TrafficOptions:
     """The command line's words, checked (ValueError in one line naming the option)."""
-    from topology.traffic import make_options
 
     def number(option: str, kind: type = float):
         return parse_number(getattr(args, option.lstrip("-").replace("-", "_")), option, kind)

@@ -3,7 +3,7 @@
 Three measurements, each on a throwaway exchange on free ports that is always stopped afterwards:
 
 - `curve`: the same total load (calls, rate, and extensions in total) on 1, 2, 4, ... LIMs, through
-  `topology.bench.measure` (cross-LIM calls, every device of the load monitored on its own LIM's CSTA
+  `tools.bench.measure` (cross-LIM calls, every device of the load monitored on its own LIM's CSTA
   server). Per size: calls/s, CPU seconds per call per process kind (as measured, and net of the
   exchange's idle work, which is measured before the load), startup time, memory.
 - `startup`: `mxone up --detach` on a generated topology, timed from the command to every LIM
@@ -20,18 +20,33 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
+import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from topology.bench import (CALLEE_EVENTS, CALLER_EVENTS, call_id_of, cpu_seconds, kind_of, measure, percentile,
-                            rss_mb)
+import yaml
+
+from broker.client import BusClient, BusError
+from cluster.exchange import running_exchange
+from csta_front.client import CstaClient, CstaError, event_name, field, text
+from lim.phone import Exchange
+from tools.bench import measure
+from tools.measure import (
+    CALLEE_EVENTS,
+    CALLER_EVENTS,
+    call_id_of,
+    cpu_seconds,
+    kind_of,
+    percentile,
+    rss_mb,
+)
+from topology.generate import generate_topology
+from topology.ports import move_to_free_ports
 
 DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64)
 CURVE_DEFAULTS = {"total_extensions": 1280, "calls": 1500, "rate": 100.0, "workers": 8, "idle_s": 3.0}
@@ -49,10 +64,7 @@ def write_topology(path: Path, lims: int, extensions_per_lim: int, csta_on: str 
     """A generated topology on free ports. `csta_on`: "all" (an XML server on every LIM) or "first"
     (on LIM 1 only), with `max_monitors`/`max_sessions` when given. `heartbeat_ms`: the bus
     heartbeat interval instead of the generated 100 ms, with dead_after_ms six times it (as 100/600)."""
-    import yaml
 
-    from topology.generate import generate_topology
-    from topology.ports import move_to_free_ports
     data = yaml.load(generate_topology(lims, extensions_per_lim, csta=False, heartbeat_ms=heartbeat_ms or 100),
                      Loader=_loader())
     for lim in data["lims"]:
@@ -69,53 +81,38 @@ def write_topology(path: Path, lims: int, extensions_per_lim: int, csta_on: str 
 
 
 def _loader():
-    import yaml
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _dumper():
-    import yaml
     return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @contextmanager
 def exchange(lims: int, extensions_per_lim: int, *, run_dir: Path | None = None, timeout: float | None = None,
              **topology_options) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
-    """Start a generated exchange with `mxone up --detach` (a child process, timed) and yield
-    (cluster, topology, startup figures); stop it afterwards. The run directory is removed after a
-    clean run when it was made here, kept with its logs otherwise."""
-    from topology.cluster import Cluster, ClusterError
-    made = run_dir is None
-    run_dir = Path(tempfile.mkdtemp(prefix="mxone-scale-")) if made else Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    topo_file = write_topology(run_dir / "scale-topology.yaml", lims, extensions_per_lim, **topology_options)
-    cluster = Cluster(run_dir)
-    ok = False
+    """Start a generated exchange with `mxone up --detach` (a child process, timed: the command a
+    user runs) and yield (cluster, topology, startup figures); stop it afterwards, timed too. The
+    run directory is removed after a clean run when it was made here, kept with its logs otherwise."""
     startup: dict[str, Any] = {}
+    write = lambda run_dir: write_topology(run_dir / "scale-topology.yaml", lims, extensions_per_lim,
+                                           **topology_options)
+    launcher = lambda cluster, topo_file, _: startup.update(start(cluster, topo_file, timeout or 60 + 2.0 * lims))
+    running = None
     try:
-        startup.update(start(cluster, topo_file, timeout or 60 + 2.0 * lims))
-        yield cluster, cluster.topology(), startup
-        ok = True
+        with running_exchange(write, run_dir, prefix="mxone-scale-", launcher=launcher, shutdown_timeout=60,
+                              log=log) as running:
+            yield running.cluster, running.topology, startup
     finally:
-        try:
-            if cluster.supervisord_pid() is not None:
-                t = time.monotonic()
-                cluster.shutdown(timeout=60)
-                startup["shutdown_s"] = round(time.monotonic() - t, 3)  # `mxone down`'s work
-        except ClusterError as exc:
-            log(f"stopping the exchange: {exc}")
-        if made and ok:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        elif not ok:
-            log(f"logs kept in {run_dir / 'logs'}")
+        if running is not None and running.shutdown_s is not None:
+            startup["shutdown_s"] = running.shutdown_s  # `mxone down`'s work
 
 
 def start(cluster, topo_file: Path, timeout: float) -> dict[str, Any]:
     """Run `mxone up --detach` and wait for every CSTA server to accept a connection. Figures:
     seconds to `up` returning and to every server accepting; CPU seconds spent so far per process
     kind (supervisord's own, and the `mxone up` command's, included); RSS per kind."""
-    import socket
-    cmd = [sys.executable, "-m", "topology.cli", "up", str(topo_file), "--detach", "--run-dir", str(cluster.run_dir),
+    cmd = [sys.executable, "-m", "cli.main", "up", str(topo_file), "--detach", "--run-dir", str(cluster.run_dir),
            "--timeout", str(timeout)]
     load_before = os.getloadavg()[0]  # the machine is shared: how busy it was before we started
     before = os.times()
@@ -245,7 +242,6 @@ def curve_point(cluster, topology, startup: dict[str, Any], per_lim: int, args) 
 # -- one front end, many monitors ----------------------------------------------------------------------
 async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight: int,
                        sample_calls: int) -> dict[str, Any]:
-    from csta_front.client import CstaClient, CstaError
     server = cluster.csta_servers(topology)[1]
     lim1 = topology.lim(1)
     targets = [e.number for e in topology.extensions][:devices]
@@ -304,14 +300,12 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
 
 def server_status(topology) -> dict[str, Any]:
     """What LIM 1's CSTA server itself says it holds (`csta.status` over the bus)."""
-    from broker.client import BusClient
     with BusClient(topology.broker) as client:
         return client.request("csta-1", "csta.status", timeout=10.0)
 
 
 async def monitor_start(client, device: str) -> str:
     """CstaClient.monitor_start with a longer timeout: thousands may be queued ahead of this one."""
-    from csta_front.client import text
     E = client.E
     root = await client.request(E.MonitorStart(E.monitorObject(E.deviceObject(device))), timeout=60)
     return text(root, "monitorCrossRefID")
@@ -321,8 +315,6 @@ async def sample_events(topology, clients, xref_of: dict[str, str], client_of: d
                         calls: int) -> dict[str, Any]:
     """Calls between monitored devices on different LIMs, one after the other: every expected event
     at the caller's and the callee's monitor, and nothing at any other monitor."""
-    from csta_front.client import event_name, field
-    from lim.phone import BusError, Exchange
     logged_on = {e.number for e in topology.extensions if e.logged_on}
     in_groups = {m for g in topology.acd_groups for m in g.agents} | {m for g in topology.hunt_groups
                                                                       for m in g.all_members()}
@@ -414,44 +406,6 @@ def run_monitors(args) -> dict[str, Any]:
 
 
 # -- the command ---------------------------------------------------------------------------------------
-def add_parser(sub) -> None:
-    scale = sub.add_parser("scale", help="the scale curve, a large exchange's startup, one front end's monitors")
-    what = scale.add_subparsers(dest="scale_command", required=True, metavar="MEASUREMENT")
-    curve = what.add_parser("curve", help="the same total load on 1, 2, 4, ... 64 LIMs")
-    curve.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="LIM counts (default 1,2,4,...,64)")
-    curve.add_argument("--total-extensions", type=int, default=CURVE_DEFAULTS["total_extensions"],
-                       help="extensions in the whole exchange, split over the LIMs (default 1280)")
-    curve.add_argument("--calls", type=int, default=CURVE_DEFAULTS["calls"], help="calls at every size (default 1500)")
-    curve.add_argument("--rate", type=float, default=CURVE_DEFAULTS["rate"], help="calls started per second (100)")
-    curve.add_argument("--workers", type=int, default=CURVE_DEFAULTS["workers"], help="driving threads (8)")
-    curve.add_argument("--heartbeat-ms", type=int, default=None,
-                       help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
-    curve.add_argument("--idle-s", type=float, default=CURVE_DEFAULTS["idle_s"],
-                       help="seconds of idle CPU measured before the load (3)")
-    startup = what.add_parser("startup", help="time `mxone up` of a generated exchange")
-    startup.add_argument("--lims", type=int, default=64)
-    startup.add_argument("--extensions-per-lim", type=int, default=1000)
-    startup.add_argument("--csta", choices=["all", "first"], default="all",
-                         help="a CSTA server on every LIM (default) or on LIM 1 only")
-    startup.add_argument("--heartbeat-ms", type=int, default=None,
-                         help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
-    startup.add_argument("--timeout", type=float, default=None, help="seconds to wait (default 60 + 2 per LIM)")
-    startup.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
-    mon = what.add_parser("monitors", help="one front end monitoring many devices")
-    mon.add_argument("--devices", type=int, default=10000)
-    mon.add_argument("--sessions", type=int, default=10, help="CSTA connections sharing the devices (10)")
-    mon.add_argument("--in-flight", type=int, default=50, help="MonitorStarts outstanding per session (50)")
-    mon.add_argument("--max-monitors", type=int, default=None, help="the server's limit (default: --devices)")
-    mon.add_argument("--extensions-per-lim", type=int, default=1000)
-    mon.add_argument("--lims", type=int, default=None, help="default: enough for --devices")
-    mon.add_argument("--sample-calls", type=int, default=20, help="calls whose events are checked (20)")
-    mon.add_argument("--heartbeat-ms", type=int, default=None,
-                     help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
-    mon.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
-    for p in (curve, startup, mon):
-        p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
 def parse_sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]

@@ -22,9 +22,15 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor.xmlrpc import SupervisorTransport
+
+from csta_front.settings import CstaStore
+from topology.hosts import addresses_on, check_host, programs_on
+from topology.loader import load_topology
 from topology.model import Topology
 
 DEFAULT_RUN_DIR = "run"
@@ -58,10 +64,36 @@ def socket_path(run_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"mxone-{digest}.sock"
 
 
+@dataclass(frozen=True)
+class Program:
+    """One process of the exchange: its name, what follows `python -m`, its start order."""
+    name: str
+    args: tuple[str, ...]
+    priority: int          # supervisord starts lower numbers first
+    may_exit: bool = False  # exit 0 is no failure (a CSTA server that is not initiated)
+
+
+def programs(topology: Topology, topology_file: Path, data_dir: Path) -> list[Program]:
+    """Every program of the exchange, in start order: the one list supervisord's config and the
+    plain child processes of cluster/children.py are both made from."""
+    topo = str(topology_file)
+    found = [Program("broker", ("broker", "--topology", topo), 10)]
+    if topology.broker.backup is not None:
+        found.append(Program("broker-backup", ("broker", "--topology", topo, "--backup"), 10))
+    for lim in topology.lims:
+        found.append(Program(lim.node_id, ("lim", "--topology", topo, "--lim", str(lim.number),
+                                           "--data-dir", str(data_dir)), 20))
+    for lim in topology.lims:  # every LIM can have a CSTA server: `csta -i` starts it
+        found.append(Program(f"csta-{lim.number}", ("csta_front", "--topology", topo, "--lim", str(lim.number),
+                                                    "--data-dir", str(data_dir)), 30, may_exit=True))
+    if topology.live_view:  # the web page of liveview/
+        found.append(Program("view", ("liveview", "--topology", topo), 40))
+    return found
+
+
 def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys.executable,
                             host: str | None = None) -> str:
     """The supervisord config for every program, or with `host` only for those placed on it."""
-    from topology.hosts import programs_on
     placed = set(programs_on(topology, host))
     run = run_dir.resolve()
     sock = socket_path(run_dir)
@@ -89,18 +121,8 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
          f"childlogdir={run}/logs\ndirectory={run}\nnodaemon=true\nloglevel=info\n"),
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
         f"[supervisorctl]\nserverurl=unix://{sock}\n",
-        program("broker", f"broker --topology {topo}", 10),
     ]
-    if topology.broker.backup is not None:
-        sections.append(program("broker-backup", f"broker --topology {topo} --backup", 10))
-    for lim in topology.lims:
-        sections.append(program(lim.node_id, f"lim --topology {topo} --lim {lim.number} --data-dir {run}/data", 20))
-    for lim in topology.lims:  # every LIM can have a CSTA server: `csta -i` starts it
-        sections.append(program(f"csta-{lim.number}",
-                                f"csta_front --topology {topo} --lim {lim.number} --data-dir {run}/data", 30,
-                                may_exit=True))
-    if topology.live_view:  # the web page of liveview/
-        sections.append(program("view", f"liveview --topology {topo}", 40))
+    sections += [program(p.name, " ".join(p.args), p.priority, p.may_exit) for p in programs(topology, topo, run / "data")]
     return "\n".join(sections)
 
 
@@ -117,7 +139,6 @@ def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None, hos
     if topology.live_view:
         wanted.append(("live view port", topology.live_view.address, topology.live_view.port))
     if host is not None:  # only the programs on this host: other hosts' addresses are not ours
-        from topology.hosts import addresses_on
         wanted = [w for w in wanted if w[1] in addresses_on(topology, host)]
     for what, address, port in wanted:
         with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
@@ -136,7 +157,6 @@ class Cluster:
 
     # -- files -----------------------------------------------------------------------------------
     def topology(self) -> Topology:
-        from topology.loader import load_topology
         path = self.run_dir / "topology.yaml"
         if not path.exists():
             raise ClusterError(f"no exchange in {self.run_dir} (no topology.yaml); start one with `mxone up`")
@@ -145,8 +165,6 @@ class Cluster:
     def prepare(self, topology_file: Path, host: str | None = None) -> Topology:
         """Validate, copy the topology in and render supervisord.conf (with `host`: that host's
         share only; topology.hosts.HostError for a host the topology does not name)."""
-        from topology.hosts import check_host
-        from topology.loader import load_topology
         topology = load_topology(topology_file)  # validate before touching the run directory
         host = check_host(topology, host) if host is not None else None
         if self.is_running():
@@ -174,7 +192,6 @@ class Cluster:
             return None
 
     def csta_store(self, topology: Topology | None = None):
-        from csta_front.settings import CstaStore
         return CstaStore.for_run_dir(self.run_dir, topology or self.topology())
 
     def csta_servers(self, topology: Topology) -> dict[int, Any]:
@@ -210,7 +227,6 @@ class Cluster:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def rpc(self) -> Any:
-        from supervisor.xmlrpc import SupervisorTransport
         transport = SupervisorTransport(None, None, f"unix://{self.sock.resolve()}")
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 

@@ -19,11 +19,17 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+from broker.client import BusError
+from cluster.control import Cluster
+from cluster.exchange import RunningExchange, start_on_free_ports
+from csta_front.client import CstaClient, event_name
 
 __all__ = ["Scenario", "Step", "load_scenario", "run_scenario", "run_scenario_file"]
 
@@ -211,8 +217,6 @@ def _match(expected: list[str], got: list[str]) -> tuple[int, bool]:
 
 
 async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], None]) -> bool:
-    from broker.client import BusError
-    from csta_front.client import CstaClient, event_name
 
     topology = running.topology
     directory = topology.directory()
@@ -289,9 +293,6 @@ async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], N
 
 def run_scenario(scenario: Scenario, run_dir: str | Path | None = None, speed: float = 1.0,
                  out: Callable[[str], None] = print) -> bool:
-    from topology.pytest_plugin import RunningExchange, start_exchange
-    from topology.cluster import Cluster
-
     if not speed > 0:
         raise ValueError(f"speed must be above 0, not {speed}")
     if run_dir is not None:
@@ -299,10 +300,10 @@ def run_scenario(scenario: Scenario, run_dir: str | Path | None = None, speed: f
         try:
             return asyncio.run(_run(scenario, running, speed, out))
         finally:
-            running.exchange.close()
+            running.close_client()
     with tempfile.TemporaryDirectory(prefix="mxone-scenario-") as tmp:
         out("starting an exchange ...")
-        running = start_exchange(Path(tmp), Path(scenario.topology) if scenario.topology else None)
+        running = start_on_free_ports(Path(tmp), Path(scenario.topology) if scenario.topology else None)
         try:
             return asyncio.run(_run(scenario, running, speed, out))
         finally:

@@ -17,19 +17,33 @@ The baseline, measured in the same run: the bus round trip alone (`Exchange.memb
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
-from topology.bench_driver import Call, Sightings, drive_load
+import yaml
 
-CALLER_EVENTS = ("ServiceInitiated", "Originated", "Delivered", "Established", "ConnectionCleared",
-                 "ConnectionCleared")
-CALLEE_EVENTS = ("Delivered", "Established", "ConnectionCleared", "ConnectionCleared")
+from cluster.exchange import running_exchange
+from csta_front.client import CstaClient, event_name
+from lim.phone import Exchange
+from tools.bench_driver import Call, Sightings, drive_load
+from tools.measure import (
+    CALLEE_EVENTS,
+    CALLER_EVENTS,
+    call_id_of,
+    cpu_used,
+    kind_of,
+    percentile,
+    process_sample,
+    rss_mb,
+)
+from topology.generate import generate_topology
+from topology.ports import move_to_free_ports
+
 QUICK = {"lims": 2, "extensions_per_lim": 20, "calls": 100, "rate": 100.0}
 FULL = {"lims": 4, "extensions_per_lim": 50, "calls": 1000, "rate": 200.0}
 BASELINE_REQUESTS = 200
@@ -44,10 +58,7 @@ def log(message: str) -> None:
 # -- topology ----------------------------------------------------------------------------------------
 def write_topology_file(path: Path, lims: int, extensions_per_lim: int) -> Path:
     """generate_topology on free broker ports, then every LIM's CSTA server on a free port too."""
-    import yaml
 
-    from topology.generate import generate_topology
-    from topology.ports import move_to_free_ports
     data = yaml.safe_load(generate_topology(lims, extensions_per_lim))
     for lim in data["lims"]:
         lim["csta"] = {"server_type": "XML", "port": 8882}  # an XML server on every LIM, moved just below
@@ -77,7 +88,6 @@ def pair_slots(topology, lims: int) -> list[tuple[str, str]]:
 
 
 def bus_baseline(topology, n: int = BASELINE_REQUESTS) -> list[float]:
-    from lim.phone import Exchange
     times = []
     with Exchange(topology) as exchange:
         exchange.members()  # connected and warm
@@ -89,41 +99,6 @@ def bus_baseline(topology, n: int = BASELINE_REQUESTS) -> list[float]:
 
 
 # -- processes ---------------------------------------------------------------------------------------
-def kind_of(name: str) -> str:
-    return "broker" if name == "broker" else name.split("-")[0]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def process_sample(cluster) -> dict[str, dict[int, float]]:
-    """utime+stime per process, by kind; "driver" is this process (its threads and CSTA clients),
-    which competes for the same cores."""
-    cpu: dict[str, dict[int, float]] = {"driver": {os.getpid(): cpu_seconds(os.getpid())}}
-    for p in cluster.processes():
-        if p["pid"]:
-            try:
-                cpu.setdefault(kind_of(p["name"]), {})[p["pid"]] = cpu_seconds(p["pid"])
-            except OSError:
-                pass
-    return cpu
-
-
-def cpu_used(after: dict[str, dict[int, float]], before: dict[str, dict[int, float]], kind: str) -> float:
-    """CPU seconds a kind's processes used between two samples (a process new since `before`
-    counts from zero: it was restarted meanwhile, which the bench does not do)."""
-    return sum(v - before.get(kind, {}).get(pid, v) for pid, v in after.get(kind, {}).items())
 
 
 # -- CSTA side ---------------------------------------------------------------------------------------
@@ -134,13 +109,7 @@ class Watch:
     unmatched: int = 0
 
 
-def call_id_of(event) -> str | None:
-    found = next(event.iter("{*}callID"), None)  # the first in document order, whatever the namespace
-    return (found.text or "").strip() if found is not None else None
-
-
 async def consume(client, devices_by_xref: dict[str, str], watch: Watch, sightings: Sightings | None = None) -> None:
-    from csta_front.client import event_name
     while True:
         event = await client.events.get()
         now = time.monotonic()
@@ -154,13 +123,6 @@ async def consume(client, devices_by_xref: dict[str, str], watch: Watch, sightin
         watch.events.append((now, device, name, call_id))
         if sightings is not None:
             sightings.saw(call_id, device, name)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
 
 
 def analyse(calls: list[Call], watch: Watch) -> dict[str, Any]:
@@ -194,7 +156,6 @@ def analyse(calls: list[Call], watch: Watch) -> dict[str, Any]:
 
 
 async def measure(cluster, topology, args) -> dict[str, Any]:
-    from csta_front.client import CstaClient
     slots = pair_slots(topology, len(topology.lims))
     if not slots:
         raise RuntimeError("no pair of logged-on extensions to call between; give more --extensions-per-lim")
@@ -289,12 +250,11 @@ def settings(args) -> None:
 
 
 def run_bench(args) -> dict[str, Any]:
-    from topology.throwaway import throwaway_exchange
     settings(args)
     write = lambda run_dir: write_topology_file(run_dir / "bench-topology.yaml", args.lims, args.extensions_per_lim)
-    with throwaway_exchange("mxone-bench-", args.run_dir, write, log) as (cluster, topology, startup):
-        result = asyncio.run(measure(cluster, topology, args))
-        result["startup_s"] = round(startup, 3)
+    with running_exchange(write, args.run_dir, prefix="mxone-bench-", log=log) as running:
+        result = asyncio.run(measure(running.cluster, running.topology, args))
+        result["startup_s"] = round(running.startup_s, 3)
         return result
 
 

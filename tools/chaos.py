@@ -5,7 +5,7 @@ Set-up: the built-in topology (or `--topology FILE`) on free ports under its own
 persistent settings on a few devices per LIM kept out of the traffic (do not disturb, message
 waiting, forwarding all/busy/no answer, an agent logged on and not ready); every traffic phone
 monitored through its own LIM's CSTA server (a client reconnects and monitors again when its
-server dies); the office profile of `mxone traffic` (topology/traffic.py), without transfers, so
+server dies); the office profile of `mxone traffic` (tools/traffic.py), without transfers, so
 that every completed call has the fixed event sequences `mxone bench` checks.
 
 Each kill waits until the exchange is whole again: every LIM and every CSTA server registered
@@ -34,7 +34,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from topology.bench import CALLEE_EVENTS, CALLER_EVENTS, call_id_of
+import yaml
+
+from broker.client import BusClient, BusError
+from cluster.control import ClusterError
+from cluster.exchange import running_exchange
+from csta_front.client import CstaClient, CstaError, event_name
+from csta_front.client import field as xml_field
+from lim.phone import Exchange
+from tools.measure import CALLEE_EVENTS, CALLER_EVENTS, call_id_of
+from tools.traffic import make_options, resources_for
+from tools.traffic_run import TrafficDriver
+from topology.loader import default_topology_path, load_topology
+from topology.ports import move_to_free_ports
 
 KINDS = ("lim", "csta", "broker")
 SETTLE_S = 5.0           # after the traffic, how long missing CSTA events may still arrive
@@ -296,7 +308,6 @@ def set_settings(client, topology) -> dict[str, dict[str, Any]]:
 
 def check_settings(client, expected: dict[str, dict[str, Any]]) -> tuple[int, int, list[str]]:
     """(settings checked, settings lost, what was lost)."""
-    from broker.client import BusError
     checked = lost = 0
     what: list[str] = []
     for device, features in expected.items():
@@ -336,7 +347,6 @@ class Killer:
         self.stop = threading.Event()
 
     def _clients(self) -> dict[str, Any]:
-        from broker.client import BusClient
         settings = self.topology.broker
         clients = {"broker": BusClient(replace(settings, backup=None), name="chaos")}
         if settings.backup is not None:
@@ -344,7 +354,6 @@ class Killer:
         return clients
 
     def _statuses(self, clients) -> dict[str, dict | None]:
-        from broker.client import BusError
         replies: dict[str, dict | None] = {}
         for program, client in clients.items():
             try:
@@ -373,7 +382,6 @@ class Killer:
     def _kill(self, kill: Kill, clients, start: float) -> None:
         """Kill one process of the kind planned (a later kill waits for the last recovery: its
         actual time can be after its planned one)."""
-        from topology.cluster import ClusterError
         replies = self._statuses(clients)
         members = self._members(replies) or []
         if kill.kind == "broker":
@@ -434,7 +442,6 @@ class Monitors:
         self.clients: list[Any] = []
 
     async def keep(self, lim: int, ready: asyncio.Event) -> None:
-        from csta_front.client import CstaClient, CstaError, event_name, field as xml_field
         address, port = self.topology.lim(lim).address, self.servers[lim].port
         while not self.stopping:
             try:
@@ -475,8 +482,6 @@ class Monitors:
 
 
 async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
-    from topology.traffic import make_options, resources_for
-    from topology.traffic_run import TrafficDriver
 
     servers = cluster.csta_servers(topology)
     if "csta" in options.targets and not servers:
@@ -545,13 +550,11 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
 
 
 def set_settings_in_thread(topology) -> dict[str, dict[str, Any]]:
-    from broker.client import BusClient
     with BusClient(topology.broker, name="chaos") as client:
         return set_settings(client, topology)
 
 
 def check_settings_in_thread(topology, expected) -> tuple[int, int, list[str]]:
-    from broker.client import BusClient
     with BusClient(topology.broker, name="chaos") as client:
         return check_settings(client, expected)
 
@@ -559,7 +562,6 @@ def check_settings_in_thread(topology, expected) -> tuple[int, int, list[str]]:
 def calls_left_in_thread(topology) -> int:
     """Calls the exchange still has after the traffic: those whose hang-up met a dead LIM or broker
     and was given up (reported, not a must-be-zero figure: the exchange was told nothing more)."""
-    from lim.phone import Exchange
     with Exchange(topology) as exchange:
         return len(exchange.calls())
 
@@ -579,9 +581,7 @@ def must_be_zero(report: dict[str, Any]) -> dict[str, int]:
 def chaos_topology(source: Path, target: Path, pair: bool) -> Path:
     """The topology on free ports; with `pair`, a backup broker beside the primary (a Binary Star
     pair) if the file has none."""
-    import yaml
 
-    from topology.ports import move_to_free_ports
     data = yaml.safe_load(Path(source).read_text())
     if pair and not data["broker"].get("backup"):
         data["broker"]["backup"] = {"address": data["broker"].get("address", "127.0.0.1"),
@@ -593,13 +593,12 @@ def chaos_topology(source: Path, target: Path, pair: bool) -> Path:
 def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir: Path | None = None,
               pair: bool = False) -> dict[str, Any]:
     """Start the throwaway exchange, run the chaos, stop the exchange; the report."""
-    from topology.loader import default_topology_path, load_topology
-    from topology.throwaway import throwaway_exchange
     source = topology_file or default_topology_path()
     load_topology(source)  # a broken file is refused before anything starts
     write = lambda run_dir: chaos_topology(source, run_dir / "chaos-topology.yaml", pair)
-    with throwaway_exchange("mxone-chaos-", run_dir, write, log) as (cluster, topology, _):
-        report = asyncio.run(chaos(cluster, topology, options))
+    with running_exchange(write, run_dir, prefix="mxone-chaos-", log=log) as running:
+        topology = running.topology
+        report = asyncio.run(chaos(running.cluster, topology, options))
         report.update({"seed": options.seed, "duration_s": options.duration, "topology": topology.name,
                        "broker_pair": topology.broker.backup is not None})
         report["must_be_zero_not_zero"] = must_be_zero(report)

@@ -1,0 +1,83 @@
+"""`mxone bench` and `mxone scale`: the measuring commands (the work is in tools/bench.py and tools/scale.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cli.common import CliError
+from tools import scale
+from tools.bench import format_table, run_bench
+
+
+def add_parsers(sub, with_run_dir) -> None:
+    bench = sub.add_parser("bench", help="start a generated exchange, drive cross-LIM calls, measure")
+    bench.add_argument("--run-dir", type=Path, default=None,
+                       help="the benchmark exchange's run directory, kept afterwards (default: a temporary one)")
+    bench.add_argument("--lims", type=int, default=None, help="LIMs (default 4; --quick 2)")
+    bench.add_argument("--extensions-per-lim", type=int, default=None, help="default 50; --quick 20")
+    bench.add_argument("--calls", type=int, default=None, help="calls to make (default 1000; --quick 100)")
+    bench.add_argument("--rate", type=float, default=None, help="at most this many calls started per second "
+                                                                 "(default 200; --quick 100)")
+    bench.add_argument("--workers", type=int, default=8, help="calls in progress at once (coroutines sharing one bus client)")
+    bench.add_argument("--quick", action="store_true", help="small defaults: done in well under a minute")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+    scale_parser = sub.add_parser("scale", help="the scale curve, a large exchange's startup, one front end's monitors")
+    what = scale_parser.add_subparsers(dest="scale_command", required=True, metavar="MEASUREMENT")
+    curve = what.add_parser("curve", help="the same total load on 1, 2, 4, ... 64 LIMs")
+    curve.add_argument("--sizes", default=",".join(map(str, scale.DEFAULT_SIZES)), help="LIM counts (default 1,2,4,...,64)")
+    curve.add_argument("--total-extensions", type=int, default=scale.CURVE_DEFAULTS["total_extensions"],
+                       help="extensions in the whole exchange, split over the LIMs (default 1280)")
+    curve.add_argument("--calls", type=int, default=scale.CURVE_DEFAULTS["calls"], help="calls at every size (default 1500)")
+    curve.add_argument("--rate", type=float, default=scale.CURVE_DEFAULTS["rate"], help="calls started per second (100)")
+    curve.add_argument("--workers", type=int, default=scale.CURVE_DEFAULTS["workers"], help="driving threads (8)")
+    curve.add_argument("--heartbeat-ms", type=int, default=None,
+                       help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
+    curve.add_argument("--idle-s", type=float, default=scale.CURVE_DEFAULTS["idle_s"],
+                       help="seconds of idle CPU measured before the load (3)")
+    startup = what.add_parser("startup", help="time `mxone up` of a generated exchange")
+    startup.add_argument("--lims", type=int, default=64)
+    startup.add_argument("--extensions-per-lim", type=int, default=1000)
+    startup.add_argument("--csta", choices=["all", "first"], default="all",
+                         help="a CSTA server on every LIM (default) or on LIM 1 only")
+    startup.add_argument("--heartbeat-ms", type=int, default=None,
+                         help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
+    startup.add_argument("--timeout", type=float, default=None, help="seconds to wait (default 60 + 2 per LIM)")
+    startup.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
+    mon = what.add_parser("monitors", help="one front end monitoring many devices")
+    mon.add_argument("--devices", type=int, default=10000)
+    mon.add_argument("--sessions", type=int, default=10, help="CSTA connections sharing the devices (10)")
+    mon.add_argument("--in-flight", type=int, default=50, help="MonitorStarts outstanding per session (50)")
+    mon.add_argument("--max-monitors", type=int, default=None, help="the server's limit (default: --devices)")
+    mon.add_argument("--extensions-per-lim", type=int, default=1000)
+    mon.add_argument("--lims", type=int, default=None, help="default: enough for --devices")
+    mon.add_argument("--sample-calls", type=int, default=20, help="calls whose events are checked (20)")
+    mon.add_argument("--heartbeat-ms", type=int, default=None,
+                     help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
+    mon.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
+    for p in (curve, startup, mon):
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(handler=cmd_bench)
+    scale_parser.set_defaults(handler=cmd_scale)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    for name in ("lims", "extensions_per_lim", "calls", "workers"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise CliError(f"bench: --{name.replace('_', '-')} must be at least 1", 2)
+    if args.rate is not None and args.rate <= 0:
+        raise CliError("bench: --rate must be positive", 2)
+    result = run_bench(args)
+    print(json.dumps(result) if args.json else format_table(result), flush=True)
+    return 0 if result["calls_completed"] == result["calls"] else 1
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    try:
+        scale.check_args(args)
+    except ValueError as exc:
+        raise CliError(f"scale {args.scale_command}: {exc}", 2) from None
+    result = scale.run(args)
+    print(json.dumps(result) if args.json else scale.format_result(args.scale_command, result), flush=True)
+    return 0

@@ -1,0 +1,25 @@
+"""What every command module of the CLI shares: the one-line error and the run directory option."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cluster.control import default_run_dir
+
+
+class CliError(Exception):
+    """A one-line message for the user; `status` is the exit code."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+def with_run_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="the cluster's run directory (default: $MXONE_RUN_DIR or ./run)")
+    return parser
+
+
+def run_dir_of(args: argparse.Namespace) -> Path:
+    return args.run_dir if args.run_dir is not None else default_run_dir()

@@ -1,0 +1,59 @@
+"""`mxone`: start, stop and inspect the exchange, work its phones, watch its events.
+
+Each command group lives in its own module of this package (cli/exchange.py for up, down, status,
+kill; cli/phones.py; cli/events.py; cli/bench.py; cli/fault.py; cli/scenario.py; cli/traffic.py;
+cli/topology_files.py); each adds its sub-commands with a `handler`, and `main` runs it.
+
+Exit status: 0 done, 1 the exchange refused or failed, 2 bad command line or bad topology.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from broker.client import BusError
+from cli import (
+    bench,
+    events,
+    exchange,
+    fault,
+    phones,
+    scenario,
+    topology_files,
+    traffic,
+)
+from cli.common import CliError, with_run_dir
+from cluster.control import ClusterError
+from topology.loader import TopologyError
+
+# In the order `mxone --help` lists them.
+COMMAND_GROUPS = (exchange, phones, events, bench, fault, scenario, traffic, topology_files)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mxone", description="A simulated MX-ONE exchange.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.add_parsers(sub, with_run_dir)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except TopologyError as exc:
+        print(f"mxone: {exc}", file=sys.stderr)
+        return 2
+    except (CliError, ClusterError) as exc:
+        print(f"mxone: {exc}", file=sys.stderr)
+        return getattr(exc, "status", 1)
+    except BusError as exc:
+        print(f"mxone: {exc.message} ({exc.code})", file=sys.stderr)  # the code, for scripts
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

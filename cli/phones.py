@@ -1,0 +1,101 @@
+"""`mxone phone`, `agent`, `feature`: the physical side, worked from the command line."""
+from __future__ import annotations
+
+import argparse
+
+from cli.common import CliError, run_dir_of
+from cluster.control import Cluster
+from lim.phone import Exchange
+from lim.physical import PHYSICAL_ACTIONS  # action -> takes a number
+
+AGENT_USAGE = "login AGENTID GROUP | logout | ready | notready | wrapup"
+
+
+def add_parsers(sub, with_run_dir) -> None:
+    phone = with_run_dir(sub.add_parser("phone", help="act at a phone: " + ", ".join(PHYSICAL_ACTIONS)))
+    phone.add_argument("extension")
+    phone.add_argument("action", choices=list(PHYSICAL_ACTIONS))
+    phone.add_argument("digits", nargs="?", help="the number (dial, consult, deflect, sst) or DTMF digits (digits)")
+
+    agent = with_run_dir(sub.add_parser("agent", help=f"ACD agent at an extension: {AGENT_USAGE}"))
+    agent.add_argument("extension")
+    agent.add_argument("action", choices=["login", "logout", "ready", "notready", "wrapup"])
+    agent.add_argument("agent_id", nargs="?", help="login: the agent ID")
+    agent.add_argument("group", nargs="?", help="login: the ACD group")
+
+    feature = with_run_dir(sub.add_parser("feature", help="dnd on|off, forward all|busy|noanswer NUMBER|off, mwi on|off, show"))
+    feature.add_argument("extension")
+    feature.add_argument("feature", choices=["dnd", "forward", "mwi", "show"])
+    feature.add_argument("values", nargs="*", help="on|off, or for forward: TYPE NUMBER|off")
+    feature.add_argument("--after", type=float, default=None, help="forward noanswer: seconds of ringing first")
+    phone.set_defaults(handler=cmd_phone)
+    agent.set_defaults(handler=cmd_agent)
+    feature.set_defaults(handler=cmd_feature)
+
+
+def exchange_of(args: argparse.Namespace):
+    return Exchange(Cluster(run_dir_of(args)).topology())
+
+
+def cmd_phone(args: argparse.Namespace) -> int:
+    if PHYSICAL_ACTIONS[args.action] and not args.digits:
+        raise CliError(f"phone: {args.action} needs a number", 2)
+    if not PHYSICAL_ACTIONS[args.action] and args.digits:
+        raise CliError(f"phone: {args.action} takes no number", 2)
+    with exchange_of(args) as exchange:
+        body = {"action": args.action, **({"digits": args.digits} if args.digits else {})}
+        reply = exchange.client.request(f"dev:{args.extension}", "phone", body)
+    detail = f"call {reply['call_id']}, {reply['state']}" if "call_id" in reply else \
+        f"logged {'on' if reply.get('logged_on') else 'off'}"
+    print(f"{args.extension}: {args.action}{' ' + args.digits if args.digits else ''}: {detail}")
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    if args.action == "login" and not (args.agent_id and args.group):
+        raise CliError(f"agent: login needs an agent ID and a group ({AGENT_USAGE})", 2)
+    if args.action != "login" and (args.agent_id or args.group):
+        raise CliError(f"agent: {args.action} takes nothing more ({AGENT_USAGE})", 2)
+    with exchange_of(args) as exchange:
+        reply = exchange.phone(args.extension).agent(args.action, args.agent_id, args.group)
+    if reply["agent_state"] == "agentNull":
+        print(f"{args.extension}: agent logged off")
+    else:
+        print(f"{args.extension}: agent {reply['agent_id']} in group {reply['group']}: {reply['agent_state']}")
+    return 0
+
+
+def on_off(values: list[str], what: str) -> bool:
+    if len(values) != 1 or values[0] not in ("on", "off"):
+        raise CliError(f"feature: {what} takes on or off", 2)
+    return values[0] == "on"
+
+
+def cmd_feature(args: argparse.Namespace) -> int:
+    # Check the words before reaching for the exchange.
+    if args.feature == "dnd":
+        change = lambda phone, on=on_off(args.values, "dnd"): phone.do_not_disturb(on)
+    elif args.feature == "mwi":
+        change = lambda phone, on=on_off(args.values, "mwi"): phone.message_waiting(on)
+    elif args.feature == "forward":
+        if len(args.values) != 2 or args.values[0] not in ("all", "busy", "noanswer"):
+            raise CliError("feature: forward takes all|busy|noanswer and a number or off", 2)
+        kind, target = args.values
+        change = lambda phone: phone.forward(kind, None if target == "off" else target, args.after)
+    elif args.values:
+        raise CliError("feature: show takes nothing more", 2)
+    else:
+        change = lambda phone: None
+    with exchange_of(args) as exchange:
+        phone = exchange.phone(args.extension)
+        change(phone)
+        features = phone.features()
+    fwd = ", ".join(f"{k} -> {features['forward_' + k]}" for k in ("all", "busy", "noanswer")
+                    if features.get("forward_" + k))
+    if features.get("forward_noanswer"):
+        fwd += f" after {features['forward_noanswer_s']:g} s"
+    agent = (f"agent {features['agent_id']} in {features['agent_group']} ({features['agent_state']})"
+             if features.get("agent_group") else "no agent")
+    print(f"{args.extension}: dnd {'on' if features['dnd'] else 'off'}; forwarding {fwd or 'off'}; "
+          f"message waiting {'on' if features['mwi'] else 'off'}; {agent}")
+    return 0

@@ -1,0 +1,33 @@
+"""`mxone scenario run`: a scenario file against the running exchange, or one started for it."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cli.common import CliError, run_dir_of
+from cluster.control import Cluster
+from tools.scenario import run_scenario_file
+
+
+def add_parsers(sub, with_run_dir) -> None:
+    scenario = sub.add_parser("scenario", help="run a scenario file: people at phones, and the CSTA events expected")
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    scenario_run = with_run_dir(scenario_sub.add_parser("run", help="run FILE against the running exchange, or a new one"))
+    scenario_run.add_argument("file", type=Path)
+    scenario_run.add_argument("--speed", type=float, default=1.0, help="time scale: 10 runs a 10 s scenario in 1 s")
+    scenario_run.set_defaults(handler=cmd_scenario)
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """Exit 0 when every expectation is met, 1 when one is missed, 2 for a broken file."""
+    if not args.file.is_file():
+        raise CliError(f"scenario: {args.file}: no such file", 2)
+    if not 0.01 <= args.speed <= 1000:
+        raise CliError("scenario: --speed must be 0.01 to 1000", 2)
+    run_dir = run_dir_of(args)
+    running = run_dir if Cluster(run_dir).is_running() else None  # else the scenario starts its own
+    try:
+        met = run_scenario_file(args.file, run_dir=running, speed=args.speed, out=lambda line: print(line, flush=True))
+    except ValueError as exc:
+        raise CliError(f"scenario: {exc}", 2) from None
+    return 0 if met else 1
