@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/mxone up
 
-# Every test: unit, integration (real processes) and cluster (supervisord, kill -9).
+# Every test: the layers (import-linter's contracts in pyproject.toml), then unit, integration
+# (real processes) and cluster (supervisord, kill -9).
 test: venv
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 unit: venv
