@@ -92,11 +92,6 @@ def view_listening(topology: Topology) -> bool:
     return topology.live_view is None or is_listening(topology.live_view)
 
 
-def exchange_in(run_dir: str | Path) -> Exchange:
-    """A bus client of the exchange running in `run_dir` (`mxone up --run-dir`)."""
-    return Exchange(Cluster(Path(run_dir)).topology())
-
-
 def topology_on_free_ports(source: Path, target: Path) -> Path:
     """Copy a topology file with the broker's and the CSTA servers' ports moved to free ones."""
     data = move_to_free_ports(yaml.safe_load(Path(source).read_text()))

@@ -1,6 +1,6 @@
 """The physical side from Python: what a person does at a phone, sent to the LIM that owns it.
 
-    with Exchange(load_topology("run/topology.yaml")) as exchange:   # or cluster.exchange.exchange_in("run")
+    with Exchange.from_run_dir("run") as exchange:
         exchange.phone("1000").dial("2000")
         exchange.phone("2000").answer()
 
@@ -8,9 +8,11 @@ Every action raises `BusError` (code and message) when the exchange refuses it.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
+from topology.loader import load_topology
 from topology.model import Topology
 
 __all__ = ["Exchange", "Phone", "BusError"]
@@ -117,6 +119,14 @@ class Exchange:
     def __init__(self, topology: Topology):
         self.topology = topology
         self.client = BusClient(topology.broker)
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> "Exchange":
+        """The exchange running in `run_dir` (`mxone up --run-dir`), from the topology it runs."""
+        path = Path(run_dir) / "topology.yaml"
+        if not path.exists():
+            raise FileNotFoundError(f"no exchange in {run_dir} (no topology.yaml); start one with `mxone up`")
+        return cls(load_topology(path))
 
     def phone(self, number: str) -> Phone:
         return Phone(self.client, str(number))

@@ -14,7 +14,6 @@ import pytest
 
 from broker.client import BusClient
 from csta_front.client import CstaClient, event_name, field
-from cluster.exchange import exchange_in
 from lim.phone import Exchange
 from tests.procs import wait_for
 from cluster.control import Cluster
@@ -61,7 +60,7 @@ def cleared_per_monitor(events: list, call_id: str) -> dict[str, int]:
 
 async def unanswered_call(cluster: Cluster, clients: list[CstaClient]) -> list[tuple[list, str]]:
     """The same unanswered call with nothing failing: what each client sees of it."""
-    with exchange_in(cluster.run_dir) as ex:
+    with Exchange.from_run_dir(cluster.run_dir) as ex:
         call_id = ex.phone("1003").dial("1004")["call_id"]
     return [(await drain(client, quiet=1.2), call_id) for client in clients]
 
@@ -75,7 +74,7 @@ async def release_during_outage(cluster: Cluster, clients: list[CstaClient], fai
     baseline = await unanswered_call(cluster, clients)
     expected = [cleared_per_monitor(events, call_id) for events, call_id in baseline]
     assert all(expected)
-    with exchange_in(cluster.run_dir) as ex:
+    with Exchange.from_run_dir(cluster.run_dir) as ex:
         call_id = ex.phone("1003").dial("1004")["call_id"]
     for client in clients:
         await drain(client, quiet=0.3)  # the call's Delivered events, before the failure
@@ -94,7 +93,7 @@ async def release_during_outage(cluster: Cluster, clients: list[CstaClient], fai
         # Each monitor of 1003 and 1004 told what it is told when nothing fails: nothing lost,
         # nothing twice.
         assert cleared_per_monitor(seen[i], call_id) == expected[i]
-    with exchange_in(cluster.run_dir) as ex:
+    with Exchange.from_run_dir(cluster.run_dir) as ex:
         wait_for(lambda: all_registered(ex), 20, "every node to register with the active broker")
         registered = time.monotonic() - failed
         assert not any(c["call_id"] == call_id for c in ex.calls())
@@ -133,7 +132,7 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
                 await client.monitor_start("1003")
                 await client.monitor_start("1004")
             # A call in progress across the LIMs must survive both failovers.
-            with exchange_in(cluster.run_dir) as ex:
+            with Exchange.from_run_dir(cluster.run_dir) as ex:
                 talking = ex.phone("1001").dial("2001")["call_id"]
                 ex.phone("2001").answer()
 
@@ -160,7 +159,7 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
             print(f"Active backup broker killed: the release reached every client {delivered:.2f} s "
                   f"after the kill; all nodes registered with the primary within {registered:.2f} s")
 
-            with exchange_in(cluster.run_dir) as ex:
+            with Exchange.from_run_dir(cluster.run_dir) as ex:
                 assert [c["call_id"] for c in ex.calls()] == [talking]
                 ex.phone("1001").hangup()
                 wait_for(lambda: not ex.calls(), 5, "the surviving call to be released")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from csta_front.client import CstaClient, event_name, field
-from cluster.exchange import exchange_in
+from lim.phone import Exchange
 from cluster.control import Cluster
 from tests.procs import EventLog, lim_states, wait_for
 
@@ -57,7 +57,7 @@ def test_lim_killed(cluster):
             await events_until(two, ["Delivered", "Established"])
             await events_until(one, ["ServiceInitiated", "Originated", "Delivered", "Delivered", "Established",
                                      "Established"])
-            with exchange_in(cluster.run_dir) as ex:
+            with Exchange.from_run_dir(cluster.run_dir) as ex:
                 log = EventLog(ex.client, [])
                 killed = time.monotonic()
                 cluster.rpc().supervisor.signalProcess("lim-2", "KILL")
@@ -107,7 +107,7 @@ def test_lim_hung(cluster):
             call_id = await one.make_call("1001", "2001")
             await one.answer_call(call_id, "2001")
             await events_until(one, ["Delivered", "Established"])
-            with exchange_in(cluster.run_dir) as ex:
+            with Exchange.from_run_dir(cluster.run_dir) as ex:
                 before = lim_states(ex.client)[2][1]
                 stopped = time.monotonic()
                 cluster.rpc().supervisor.signalProcess("lim-2", "STOP")
@@ -144,7 +144,7 @@ def test_csta_server_killed(cluster):
             await client.next_event(timeout=5)
         await client.close()
         print(f"\nCSTA server killed: client saw the connection close after {(time.monotonic() - killed) * 1000:.0f} ms")
-        with exchange_in(cluster.run_dir) as ex:
+        with Exchange.from_run_dir(cluster.run_dir) as ex:
             assert [c["call_id"] for c in ex.calls()] == [call_id]  # the call is untouched
         async with await connect(cluster, 2) as other:  # another LIM's server at once
             await other.monitor_start("1002")
@@ -177,7 +177,7 @@ def test_broker_killed_and_restarted(cluster):
             await events_until(one, ["Delivered", "Established"])
             killed = time.monotonic()
             cluster.rpc().supervisor.signalProcess("broker", "KILL")
-            with exchange_in(cluster.run_dir) as ex:
+            with Exchange.from_run_dir(cluster.run_dir) as ex:
                 wait_for(lambda: {(m["role"], m["lim"]) for m in ex.members() if m["state"] == "up"}
                          >= {("lim", 1), ("lim", 2), ("front", 1), ("front", 2)}, 20, "every node to register again")
                 print(f"\nBroker killed: every node registered with the new broker after {time.monotonic() - killed:.2f} s")

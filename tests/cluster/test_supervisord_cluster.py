@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cluster.exchange import exchange_in
+from lim.phone import Exchange
 from tests.procs import EventLog, mxone, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -30,7 +30,7 @@ def test_kill_a_lim_and_it_comes_back(cluster):
     assert first["calls"] == []
     assert [(c["lim"], c["sessions"], c["monitored_devices"]) for c in first["csta"]] == [(1, 0, []), (2, 0, [])]
 
-    with exchange_in(run_dir) as ex:
+    with Exchange.from_run_dir(run_dir) as ex:
         log = EventLog(ex.client, ["1000", "2000"])
         ex.phone("2005").logoff()  # persistent state that must survive the kill
         call_id = ex.phone("1000").dial("2000")["call_id"]
@@ -138,7 +138,7 @@ def test_features_and_agents_survive_kill_9(cluster):
     assert "forwarding noanswer -> 1004 after 5 s" in shown["2003"]
     assert "message waiting on" in shown["2004"]
     assert "agent 77 in 5000 (agentNotReady)" in shown["2005"]
-    with exchange_in(run_dir) as ex:
+    with Exchange.from_run_dir(run_dir) as ex:
         # The group on LIM 1 hears about the agent again from the restarted LIM.
         wait_for(lambda: any(a["device"] == "2005" and a["state"] == "agentNotReady"
                              for a in ex.phone("5000").state()["agents"]), 5, "the agent to be known to 5000")

@@ -18,7 +18,7 @@ from lxml import etree
 
 from csta_front.events import EVENT_NAMES
 from csta_front.services import LIM_ERRORS, SERVICES
-from cluster.exchange import exchange_in
+from lim.phone import Exchange
 from tests.procs import write_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_screen_pop_example_against_a_running_exchange(tmp_path):
         first = out.next(timeout=30)
         assert first is not None and first.startswith("Monitoring 2000 on 127.0.1.1:"), \
             (first, proc.stderr.read() if first is None else "")
-        with exchange_in(run_dir) as exchange:
+        with Exchange.from_run_dir(run_dir) as exchange:
             call_id = exchange.phone("1000").dial("2000")["call_id"]
             exchange.phone("2000").answer()
             lines = out.rest(timeout=30)
