@@ -23,6 +23,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from broker.protocol import Kind, csta_node
 from csta_front.settings import AuthSettings, hash_password, validate_settings
 from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
 from topology.model import CSTA_SERVER_TYPES, CstaSettings
@@ -219,7 +220,7 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
         return  # applies when the exchange starts
     from broker.client import BusClient, BusError
     rpc = cluster.rpc().supervisor
-    name = f"csta-{lim}"
+    name = csta_node(lim)
 
     def incarnation(client: BusClient) -> int | None:
         """The incarnation of csta-N the broker knows as up, if any."""
@@ -270,7 +271,7 @@ def _csta_print(cluster: Cluster, topology, targets: list[int], as_json: bool) -
                     row.update(sessions=None, monitored_devices=None, running=False)
                     if client is not None:
                         try:
-                            status = client.request(f"csta-{lim}", "csta.status", timeout=1.0)
+                            status = client.request(csta_node(lim), Kind.CSTA_STATUS, timeout=1.0)
                             row.update(sessions=status["sessions"], monitored_devices=status["monitored_devices"],
                                        running=True)
                         except BusError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from broker.protocol import Kind, device_address, lim_node
 from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
                               find, maker, text, to_bytes)
 from csta_front.monitors import MonitorLimit
@@ -145,7 +146,7 @@ class ServiceCall:
         return text(el, "callID"), number
 
     def phone(self, number: str, action: str, on_ok: Callable[[dict], None], **body: Any) -> None:
-        self.ask(f"dev:{number}", "phone", {"action": action, **body}, on_ok)
+        self.ask(device_address(number), Kind.PHONE, {"action": action, **body}, on_ok)
 
 
 def empty_response(call: ServiceCall) -> Callable[[dict], None]:
@@ -165,7 +166,7 @@ def make_call(call: ServiceCall) -> None:
     if call.front.directory.owner(calling) is None:
         raise CodecError("invalidCallingDevice", f"MakeCall: calling device {calling} is not allocated")
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
-    call.ask(f"dev:{calling}", "phone", {"action": "dial", "digits": called},
+    call.ask(device_address(calling), Kind.PHONE, {"action": "dial", "digits": called},
              lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
              errors=CALLED_NUMBER_ERRORS)
 
@@ -185,7 +186,7 @@ def clear_connection(call: ServiceCall) -> None:
 @service("ClearCall")
 def clear_call(call: ServiceCall) -> None:
     call_id, number = call.connection("callToBeCleared")
-    call.ask(f"dev:{number}", "call.clear", {"call_id": call_id}, empty_response(call))
+    call.ask(device_address(number), Kind.CALL_CLEAR, {"call_id": call_id}, empty_response(call))
 
 
 @service("HoldCall")
@@ -204,7 +205,7 @@ def retrieve_call(call: ServiceCall) -> None:
 def consultation_call(call: ServiceCall) -> None:
     call_id, number = call.connection("existingCall")
     consulted = call.device("consultedDevice")
-    call.ask(f"dev:{number}", "phone", {"action": "consult", "call_id": call_id, "digits": consulted},
+    call.ask(device_address(number), Kind.PHONE, {"action": "consult", "call_id": call_id, "digits": consulted},
              lambda r: call.respond(call.E.ConsultationCallResponse(
                  connection_el(call.E, "initiatedCall", r["call_id"], number))),
              errors=CALLED_NUMBER_ERRORS)
@@ -245,7 +246,7 @@ def reconnect_call(call: ServiceCall) -> None:
 @service("DeflectCall")
 def deflect_call(call: ServiceCall) -> None:
     call_id, number = call.connection("callToBeDiverted")
-    call.ask(f"dev:{number}", "phone", {"action": "deflect", "call_id": call_id,
+    call.ask(device_address(number), Kind.PHONE, {"action": "deflect", "call_id": call_id,
                                         "digits": call.device("newDestination")},
              empty_response(call), errors=CALLED_NUMBER_ERRORS)
 
@@ -254,7 +255,7 @@ def deflect_call(call: ServiceCall) -> None:
 def single_step_transfer(call: ServiceCall) -> None:
     call_id, number = call.connection("activeCall")
     to = call.device("transferredTo")
-    call.ask(f"dev:{number}", "phone", {"action": "sst", "call_id": call_id, "digits": to},
+    call.ask(device_address(number), Kind.PHONE, {"action": "sst", "call_id": call_id, "digits": to},
              lambda r: call.respond(call.E.SingleStepTransferCallResponse(
                  connection_el(call.E, "transferredCall", r["call_id"], to))),
              errors=CALLED_NUMBER_ERRORS)
@@ -282,28 +283,28 @@ def _flag(value: Any) -> str:
 @service("SetDoNotDisturb")
 def set_dnd(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature", {"feature": "dnd", "on": _bool(call, "doNotDisturbOn")},
+    call.ask(device_address(number), Kind.FEATURE, {"feature": "dnd", "on": _bool(call, "doNotDisturbOn")},
              empty_response(call))
 
 
 @service("GetDoNotDisturb")
 def get_dnd(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature.get", {},
+    call.ask(device_address(number), Kind.FEATURE_GET, {},
              lambda f: call.respond(call.E.GetDoNotDisturbResponse(call.E.doNotDisturbOn(_flag(f["dnd"])))))
 
 
 @service("GetMessageWaitingIndicator")
 def get_mwi(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature.get", {},
+    call.ask(device_address(number), Kind.FEATURE_GET, {},
              lambda f: call.respond(call.E.GetMessageWaitingIndicatorResponse(call.E.messageWaitingOn(_flag(f["mwi"])))))
 
 
 @service("SetMessageWaitingIndicator")
 def set_mwi(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature", {"feature": "mwi", "on": _bool(call, "messageWaitingOn")},
+    call.ask(device_address(number), Kind.FEATURE, {"feature": "mwi", "on": _bool(call, "messageWaitingOn")},
              empty_response(call))
 
 
@@ -329,7 +330,7 @@ def set_forwarding(call: ServiceCall) -> None:
         if not ring_count.isdigit() or not 1 <= int(ring_count) <= 60:
             raise CodecError("invalidParameterValue", "SetForwarding: ringCount must be 1 to 60")
         after_s = int(ring_count) * 5  # a ring cycle is 5 s
-    call.ask(f"dev:{number}", "feature", {"feature": "forward", "type": kind, "to": to, "after_s": after_s},
+    call.ask(device_address(number), Kind.FEATURE, {"feature": "forward", "type": kind, "to": to, "after_s": after_s},
              empty_response(call))
 
 
@@ -347,7 +348,7 @@ def get_forwarding(call: ServiceCall) -> None:
                 parts.append(E.forwardDN(target))
             items.append(E.forwardListItem(*parts))
         call.respond(E.GetForwardingResponse(E.forwardingList(*items)))
-    call.ask(f"dev:{number}", "feature.get", {}, done)
+    call.ask(device_address(number), Kind.FEATURE_GET, {}, done)
 
 
 AGENT_REQUESTS = {"loggedOn": "login", "loggedOff": "logout", "ready": "ready", "notReady": "notready",
@@ -365,7 +366,7 @@ def set_agent_state(call: ServiceCall) -> None:
     if action == "login":
         body["agent_id"] = call.request.text("agentID")
         body["group"] = device_number(call.request.text("group")) or device_number(call.request.text("acdGroup"))
-    call.ask(f"dev:{number}", "agent", body, empty_response(call))
+    call.ask(device_address(number), Kind.AGENT, body, empty_response(call))
 
 
 AGENT_STATES = {"agentNull": "agentNull", "agentReady": "agentReady", "agentNotReady": "agentNotReady",
@@ -385,7 +386,7 @@ def get_agent_state(call: ServiceCall) -> None:
         info.append(E.agentState(AGENT_STATES[f["agent_state"]]))
         entry.append(E.agentInfo(E.agentInfoItem(*info)))
         call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*entry))))
-    call.ask(f"dev:{number}", "feature.get", {}, done)
+    call.ask(device_address(number), Kind.FEATURE_GET, {}, done)
 
 
 # -- snapshots -----------------------------------------------------------------------------------------
@@ -399,7 +400,7 @@ def snapshot_device(call: ServiceCall) -> None:
                                               E.localCallState(E.compoundCallState(E.localConnectionState(c["state"]))))
                  for c in d.get("calls", [])]
         call.respond(E.SnapshotDeviceResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
-    call.ask(f"dev:{number}", "device.get", {}, done)
+    call.ask(device_address(number), Kind.DEVICE_GET, {}, done)
 
 
 @service("SnapshotCall")
@@ -416,7 +417,7 @@ def snapshot_call(call: ServiceCall) -> None:
                  for device, state, _lim, _hunt in c["parties"]]
         call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
     # The call ID names the LIM that controls the call (its first three digits).
-    call.ask(f"lim-{int(call_id[:3])}", "call.get", {"call_id": call_id}, done,
+    call.ask(lim_node(int(call_id[:3])), Kind.CALL_GET, {"call_id": call_id}, done,
              errors={"unreachable": ("operation", "invalidCallID"), "lim_down": ("operation", "invalidCallID")})
 
 
@@ -455,11 +456,11 @@ def monitor_start(call: ServiceCall) -> None:
 
     if device is not None:
         # Ask the owning LIM: the device must exist and its LIM be in service.
-        call.ask(f"dev:{device}", "device.get", {}, lambda _: started("device", device),
+        call.ask(device_address(device), Kind.DEVICE_GET, {}, lambda _: started("device", device),
                  errors={"unknown_number": ("operation", "invalidMonitorObject"),
                          "idle": ("operation", "invalidMonitorObject")})
     else:
-        call.ask(f"lim-{int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0}", "call.get",
+        call.ask(lim_node(int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0), Kind.CALL_GET,
                  {"call_id": call_id}, lambda _: started("call", call_id),
                  errors={"no_such_call": ("operation", "invalidMonitorObject"),
                          "unreachable": ("operation", "invalidMonitorObject"),

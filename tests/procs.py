@@ -12,6 +12,7 @@ from typing import Any, Callable
 import yaml
 
 from broker.client import BusClient, BusError
+from broker.protocol import csta_node, lim_node
 from topology.loader import default_topology_path
 from topology.ports import free_ports, move_to_free_ports  # noqa: F401  (tests import free_ports from here)
 
@@ -114,11 +115,11 @@ class Processes:
         self.start("broker", "broker", "--topology", str(self.topology_file))
 
     def start_lim(self, n: int) -> None:
-        self.start(f"lim-{n}", "lim", "--topology", str(self.topology_file), "--lim", str(n),
+        self.start(lim_node(n), "lim", "--topology", str(self.topology_file), "--lim", str(n),
                    "--data-dir", str(self.data_dir))
 
     def start_csta(self, n: int) -> None:
-        self.start(f"csta-{n}", "csta_front", "--topology", str(self.topology_file), "--lim", str(n),
+        self.start(csta_node(n), "csta_front", "--topology", str(self.topology_file), "--lim", str(n),
                    "--data-dir", str(self.data_dir))
 
     def assert_no_tracebacks(self) -> None:

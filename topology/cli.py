@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from broker.protocol import Kind, PHYSICAL_ACTIONS, csta_node, device_address
 from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
 
 from lim.physical import PHYSICAL_ACTIONS  # action -> takes a number
@@ -330,7 +331,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         with BusClient(topology.broker) as client:
             for number, server in cluster.csta_servers(topology).items():
                 try:
-                    csta.append(client.request(f"csta-{number}", "csta.status", timeout=1.0))
+                    csta.append(client.request(csta_node(number), Kind.CSTA_STATUS, timeout=1.0))
                 except BusError as exc:
                     csta.append({"lim": number, "address": topology.lim(number).address, "port": server.port,
                                  "server_type": server.server_type, "error": exc.message})
@@ -414,7 +415,7 @@ def cmd_phone(args: argparse.Namespace) -> int:
         raise CliError(f"phone: {args.action} takes no number", 2)
     with exchange_of(args) as exchange:
         body = {"action": args.action, **({"digits": args.digits} if args.digits else {})}
-        reply = exchange.client.request(f"dev:{args.extension}", "phone", body)
+        reply = exchange.client.request(device_address(args.extension), Kind.PHONE, body)
     detail = f"call {reply['call_id']}, {reply['state']}" if "call_id" in reply else \
         f"logged {'on' if reply.get('logged_on') else 'off'}"
     print(f"{args.extension}: {args.action}{' ' + args.digits if args.digits else ''}: {detail}")
@@ -598,7 +599,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise CliError(f"record: no CSTA server is initiated on LIM {args.lim}")
     path = (args.file or cluster.run_dir / "logs" / f"csta-{args.lim}.record.log").resolve()
     with BusClient(topology.broker) as client:
-        reply = client.request(f"csta-{args.lim}", "csta.record",
+        reply = client.request(csta_node(args.lim), Kind.CSTA_RECORD,
                                {"on": not args.stop, "path": str(path), "sessions": args.session})
     if args.stop:
         done = f"{reply['documents']} documents in {reply['path']}" if reply.get("path") else "nothing was recording"
@@ -650,7 +651,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         body = {"action": "set", "kind": args.what, "service": args.service, "ms": args.ms or 0,
                 "category": args.category, "value": args.value}
     with BusClient(topology.broker) as client:
-        reply = client.request(f"csta-{args.lim}", "csta.fault", body)
+        reply = client.request(csta_node(args.lim), Kind.CSTA_FAULT, body)
     if args.what == "reset":
         print(f"LIM {args.lim}'s CSTA server: {reply['reset']} connections reset.")
     faults = "; ".join(reply["faults"]) or "none"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from broker.protocol import lim_node
+
 # Extension types the seed lists as monitorable ("IP/SIP extension, remote extension, cordless
 # DECT extension, virtual extension, digital extension, analog extension, CAS extension").
 EXTENSION_TYPES = ("ip", "remote", "dect", "virtual", "digital", "analog", "cas")
@@ -37,7 +39,7 @@ class Lim:
 
     @property
     def node_id(self) -> str:
-        return f"lim-{self.number}"
+        return lim_node(self.number)
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,7 @@ class Topology:
         return owners
 
     def trunk_for(self, number: str) -> TrunkRoute | None:
-        """The trunk route whose prefix is the longest that starts `number`."""
-        best = None
-        for trunk in self.trunks:
-            if number.startswith(trunk.prefix) and (best is None or len(trunk.prefix) > len(best.prefix)):
-                best = trunk
-        return best
+        """The trunk route whose prefix is the longest that starts `number`, the bare prefix
+        included (unlike the directory's lookup: see topology/numberplan.py)."""
+        from topology.numberplan import trunk_for  # numberplan imports this module
+        return trunk_for(self.trunks, number, bare_prefix=True)

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from broker.protocol import Kind
 from topology.bench import (CALLEE_EVENTS, CALLER_EVENTS, call_id_of, cpu_seconds, kind_of, measure, percentile,
                             rss_mb)
 
@@ -306,7 +307,7 @@ def server_status(topology) -> dict[str, Any]:
     """What LIM 1's CSTA server itself says it holds (`csta.status` over the bus)."""
     from broker.client import BusClient
     with BusClient(topology.broker) as client:
-        return client.request("csta-1", "csta.status", timeout=10.0)
+        return client.request("csta-1", Kind.CSTA_STATUS, timeout=10.0)
 
 
 async def monitor_start(client, device: str) -> str:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from broker.protocol import Kind, Refusal, device_address
 from topology.traffic import Resources, TrafficEngine, TrafficOptions, resources_for
 
 PROGRESS_EVERY_S = 0.5
@@ -56,16 +57,16 @@ class TrafficDriver:
         endpoint = self.node.endpoint
 
         def replied(reply: dict) -> None:
-            if reply.get("error") == "passive" and len(self.node.endpoints) > 1 and not resent:
+            if reply.get("error") == Refusal.PASSIVE and len(self.node.endpoints) > 1 and not resent:
                 # A broker pair: this one stood down; the request was not carried out: send it
                 # again through the other one.
                 self._switch_broker(endpoint)
                 self.act(device, kind, body, on_reply, resent=True)
                 return
-            if reply.get("error") == "timeout":
+            if reply.get("error") == Refusal.TIMEOUT:
                 self._switch_broker(endpoint, wait=True)
             on_reply(reply)
-        self.node.request(f"dev:{device}", kind, body, replied, timeout=REQUEST_TIMEOUT_S)
+        self.node.request(device_address(device), kind, body, replied, timeout=REQUEST_TIMEOUT_S)
 
     def _switch_broker(self, failed, wait: bool = False) -> None:
         """Move to the other broker of a pair, once for all the requests that failed together
@@ -87,7 +88,7 @@ class TrafficDriver:
         endpoint = self.node.endpoint
 
         def answered(reply: dict) -> None:
-            if reply.get("error") == "timeout" or reply.get("state") == "passive":
+            if reply.get("error") == Refusal.TIMEOUT or reply.get("state") == "passive":
                 self._switch_broker(endpoint, wait=True)  # a passive one may be about to take over
         self.node.request("broker", "status", {}, answered, timeout=BROKER_CHECK_S)
         self.client.timers.call_later(BROKER_CHECK_S, self._check_broker)
@@ -100,17 +101,17 @@ class TrafficDriver:
         ready = 0
         for agent in res.agents:
             try:
-                features = self.client.request(f"dev:{agent}", "device.get")["features"]
+                features = self.client.request(device_address(agent), Kind.DEVICE_GET)["features"]
                 state, group = features.get("agent_state"), features.get("agent_group")
                 if state == "agentNull":
-                    self.client.request(f"dev:{agent}", "agent",
+                    self.client.request(device_address(agent), Kind.AGENT,
                                         {"action": "login", "agent_id": f"T{agent}"[:16], "group": res.group})
                     self.changed_agents[agent] = "logout"
                 elif group != res.group:
                     out(f"agent position {agent} is logged on to group {group}: not used")
                     continue
                 elif state == "agentNotReady":
-                    self.client.request(f"dev:{agent}", "agent", {"action": "ready"})
+                    self.client.request(device_address(agent), Kind.AGENT, {"action": "ready"})
                     self.changed_agents[agent] = "notready"
                 ready += 1
             except BusError as exc:
@@ -121,7 +122,7 @@ class TrafficDriver:
         from broker.client import BusError
         for agent, action in self.changed_agents.items():
             try:
-                self.client.request(f"dev:{agent}", "agent", {"action": action})
+                self.client.request(device_address(agent), Kind.AGENT, {"action": action})
             except BusError:
                 pass  # its LIM is gone; nothing to restore there
 
