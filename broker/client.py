@@ -113,7 +113,7 @@ class BusClient:
                     self._events = [e for e in self._events if e[0] != probe]
                     self.node.unsubscribe(probe)
                     return
-        raise BusError("timeout", "subscriptions did not reach the broker (is the exchange running?)")
+        raise BusError(Refusal.TIMEOUT, "subscriptions did not reach the broker (is the exchange running?)")
 
     def events(self, timeout: float | None = None, idle: bool = False) -> Iterator[tuple[str | None, Envelope | None]]:
         """Yield (topic, event) as they arrive; stop after `timeout` seconds of waiting in all.

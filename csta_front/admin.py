@@ -23,7 +23,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from broker.protocol import Kind, csta_node
+from broker.protocol import BROKER, Kind, csta_node
 from csta_front.settings import AuthSettings, hash_password, validate_settings
 from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
 from topology.model import CSTA_SERVER_TYPES, CstaSettings
@@ -225,7 +225,7 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
     def incarnation(client: BusClient) -> int | None:
         """The incarnation of csta-N the broker knows as up, if any."""
         try:
-            members = client.request("broker", "status", timeout=0.5)["members"]
+            members = client.request(BROKER, Kind.STATUS, timeout=0.5)["members"]
         except BusError:
             return None
         return next((m["incarnation"] for m in members if m["node"] == name and m["state"] == "up"), None)

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lim", required=True, type=int, help="the LIM this CSTA server is installed on")
     parser.add_argument("--data-dir", required=True, type=Path, help="the cluster's data folder (csta.db)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s csta-{args.lim} %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {csta_node(args.lim)} %(levelname)s %(message)s")
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

@@ -18,7 +18,7 @@ import zmq
 
 from broker.directory import Directory
 from broker.node import BusNode
-from broker.protocol import Kind, Refusal, lim_node
+from broker.protocol import Kind, Refusal, csta_node, lim_node
 from broker.timers import TimerQueue
 from csta_front.guard import AuthGuard
 from csta_front.monitors import Monitors
@@ -448,7 +448,7 @@ class FrontEnd:
             self.bus.reply(env, self._fault(env.body))
         else:
             self.bus.reply(env, {"ok": False, "error": Refusal.UNKNOWN_REQUEST,
-                                 "message": f"csta-{self.lim} does not serve {env.kind!r}"})
+                                 "message": f"{csta_node(self.lim)} does not serve {env.kind!r}"})
 
     def _fault(self, body: dict) -> dict[str, Any]:
         action = body.get("action")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from broker.protocol import Kind, device_address, lim_node
+from broker.protocol import Kind, Refusal, device_address, lim_node
 from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
                               find, maker, text, to_bytes)
 from csta_front.monitors import MonitorLimit
@@ -51,39 +51,40 @@ def service(name: str):
     return register
 
 
-# LIM refusal code -> (CSTAErrorCode category, value)
-LIM_ERRORS = {
-    "unknown_number": ("operation", "invalidDeviceID"),
-    "unknown_request": ("operation", "serviceNotSupported"),
-    "bad_request": ("operation", "invalidParameterValue"),
-    "bad_digits": ("operation", "invalidParameterValue"),
-    "unknown_action": ("operation", "invalidParameterValue"),
-    "unknown_feature": ("operation", "invalidFeature"),
-    "no_such_connection": ("operation", "invalidConnectionID"),
-    "no_such_call": ("operation", "invalidCallID"),
-    "not_a_phone": ("operation", "requestIncompatibleWithObject"),
-    "not_an_extension": ("operation", "requestIncompatibleWithObject"),
-    "not_a_terminal": ("operation", "requestIncompatibleWithObject"),
-    "virtual": ("operation", "requestIncompatibleWithObject"),
-    "forward_to_self": ("operation", "invalidForwardingDestination"),
-    "forward_loop": ("operation", "invalidForwardingDestination"),
-    "unknown_group": ("operation", "invalidAgentGroup"),
-    "not_a_member": ("operation", "invalidAgentGroup"),
-    "bad_agent_id": ("operation", "invalidAgentIdentifier"),
-    "already_logged_on": ("operation", "invalidAgentState"),
-    "not_logged_on": ("operation", "invalidAgentState"),
-    "busy": ("stateIncompatibility", "invalidObjectState"),
-    "not_alerting": ("stateIncompatibility", "noCallToAnswer"),
-    "idle": ("stateIncompatibility", "noConnectionToClear"),
-    "no_active_call": ("stateIncompatibility", "noActiveCall"),
-    "no_held_call": ("stateIncompatibility", "noHeldCall"),
-    "not_queued": ("stateIncompatibility", "invalidObjectState"),
-    "out_of_service": ("systemResourceAvailability", "resourceOutOfService"),
-    "lim_down": ("systemResourceAvailability", "resourceOutOfService"),
-    "unreachable": ("systemResourceAvailability", "resourceOutOfService"),
-    "trunks_busy": ("systemResourceAvailability", "resourceBusy"),
-    "timeout": ("systemResourceAvailability", "resourceBusy"),
-    "conference_full": ("systemResourceAvailability", "conferenceMemberLimitExceeded"),
+# The exchange's refusal code (a LIM's, the broker's or the bus node's) -> (CSTAErrorCode category,
+# value). Keys are `Refusal`s, equal to the codes as they arrive (plain strings).
+LIM_ERRORS: dict[str, tuple[str, str]] = {
+    Refusal.UNKNOWN_NUMBER: ("operation", "invalidDeviceID"),
+    Refusal.UNKNOWN_REQUEST: ("operation", "serviceNotSupported"),
+    Refusal.BAD_REQUEST: ("operation", "invalidParameterValue"),
+    Refusal.BAD_DIGITS: ("operation", "invalidParameterValue"),
+    Refusal.UNKNOWN_ACTION: ("operation", "invalidParameterValue"),
+    Refusal.UNKNOWN_FEATURE: ("operation", "invalidFeature"),
+    Refusal.NO_SUCH_CONNECTION: ("operation", "invalidConnectionID"),
+    Refusal.NO_SUCH_CALL: ("operation", "invalidCallID"),
+    Refusal.NOT_A_PHONE: ("operation", "requestIncompatibleWithObject"),
+    Refusal.NOT_AN_EXTENSION: ("operation", "requestIncompatibleWithObject"),
+    Refusal.NOT_A_TERMINAL: ("operation", "requestIncompatibleWithObject"),
+    Refusal.VIRTUAL: ("operation", "requestIncompatibleWithObject"),
+    Refusal.FORWARD_TO_SELF: ("operation", "invalidForwardingDestination"),
+    Refusal.FORWARD_LOOP: ("operation", "invalidForwardingDestination"),
+    Refusal.UNKNOWN_GROUP: ("operation", "invalidAgentGroup"),
+    Refusal.NOT_A_MEMBER: ("operation", "invalidAgentGroup"),
+    Refusal.BAD_AGENT_ID: ("operation", "invalidAgentIdentifier"),
+    Refusal.ALREADY_LOGGED_ON: ("operation", "invalidAgentState"),
+    Refusal.NOT_LOGGED_ON: ("operation", "invalidAgentState"),
+    Refusal.BUSY: ("stateIncompatibility", "invalidObjectState"),
+    Refusal.NOT_ALERTING: ("stateIncompatibility", "noCallToAnswer"),
+    Refusal.IDLE: ("stateIncompatibility", "noConnectionToClear"),
+    Refusal.NO_ACTIVE_CALL: ("stateIncompatibility", "noActiveCall"),
+    Refusal.NO_HELD_CALL: ("stateIncompatibility", "noHeldCall"),
+    Refusal.NOT_QUEUED: ("stateIncompatibility", "invalidObjectState"),
+    Refusal.OUT_OF_SERVICE: ("systemResourceAvailability", "resourceOutOfService"),
+    Refusal.LIM_DOWN: ("systemResourceAvailability", "resourceOutOfService"),
+    Refusal.UNREACHABLE: ("systemResourceAvailability", "resourceOutOfService"),
+    Refusal.TRUNKS_BUSY: ("systemResourceAvailability", "resourceBusy"),
+    Refusal.TIMEOUT: ("systemResourceAvailability", "resourceBusy"),
+    Refusal.CONFERENCE_FULL: ("systemResourceAvailability", "conferenceMemberLimitExceeded"),
 }
 
 
@@ -155,8 +156,8 @@ def empty_response(call: ServiceCall) -> Callable[[dict], None]:
 
 # -- call control ------------------------------------------------------------------------------------
 # A number to call that the exchange does not know is the called device's fault, not the caller's.
-CALLED_NUMBER_ERRORS = {"unknown_number": ("operation", "invalidCalledDevice"),
-                        "bad_digits": ("operation", "invalidCalledDevice")}
+CALLED_NUMBER_ERRORS = {Refusal.UNKNOWN_NUMBER: ("operation", "invalidCalledDevice"),
+                        Refusal.BAD_DIGITS: ("operation", "invalidCalledDevice")}
 
 
 @service("MakeCall")
@@ -418,7 +419,7 @@ def snapshot_call(call: ServiceCall) -> None:
         call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
     # The call ID names the LIM that controls the call (its first three digits).
     call.ask(lim_node(int(call_id[:3])), Kind.CALL_GET, {"call_id": call_id}, done,
-             errors={"unreachable": ("operation", "invalidCallID"), "lim_down": ("operation", "invalidCallID")})
+             errors={Refusal.UNREACHABLE: ("operation", "invalidCallID"), Refusal.LIM_DOWN: ("operation", "invalidCallID")})
 
 
 # -- monitoring ----------------------------------------------------------------------------------------
@@ -457,14 +458,14 @@ def monitor_start(call: ServiceCall) -> None:
     if device is not None:
         # Ask the owning LIM: the device must exist and its LIM be in service.
         call.ask(device_address(device), Kind.DEVICE_GET, {}, lambda _: started("device", device),
-                 errors={"unknown_number": ("operation", "invalidMonitorObject"),
-                         "idle": ("operation", "invalidMonitorObject")})
+                 errors={Refusal.UNKNOWN_NUMBER: ("operation", "invalidMonitorObject"),
+                         Refusal.IDLE: ("operation", "invalidMonitorObject")})
     else:
         call.ask(lim_node(int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0), Kind.CALL_GET,
                  {"call_id": call_id}, lambda _: started("call", call_id),
-                 errors={"no_such_call": ("operation", "invalidMonitorObject"),
-                         "unreachable": ("operation", "invalidMonitorObject"),
-                         "lim_down": ("operation", "invalidMonitorObject")})
+                 errors={Refusal.NO_SUCH_CALL: ("operation", "invalidMonitorObject"),
+                         Refusal.UNREACHABLE: ("operation", "invalidMonitorObject"),
+                         Refusal.LIM_DOWN: ("operation", "invalidMonitorObject")})
 
 
 @service("MonitorStop")

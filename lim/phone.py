@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
-from broker.protocol import Kind, device_address
+from broker.protocol import BROKER, Kind, device_address
 from topology.model import Topology
 
 __all__ = ["Exchange", "Phone", "BusError"]
@@ -129,7 +129,7 @@ class Exchange:
         return Phone(self.client, str(number))
 
     def members(self) -> list[dict[str, Any]]:
-        return self.client.request("broker", "status")["members"]
+        return self.client.request(BROKER, Kind.STATUS)["members"]
 
     def calls(self) -> list[dict[str, Any]]:
         """Every call in progress, each reported once by the LIM that controls it."""

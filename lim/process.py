@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lim", required=True, type=int, help="the LIM number to run")
     parser.add_argument("--data-dir", required=True, type=Path, help="where persistent state lives")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s lim-{args.lim} %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {lim_node(args.lim)} %(levelname)s %(message)s")
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

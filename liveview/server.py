@@ -20,7 +20,7 @@ import zmq
 from broker.directory import Directory
 from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
-from broker.protocol import Kind, csta_node, device_address
+from broker.protocol import BROKER, Kind, csta_node, device_address
 from broker.timers import TimerQueue
 from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
                           status_of_refusal)
@@ -259,7 +259,7 @@ class LiveViewServer:
     def _ask(self) -> None:
         """One round of questions; the next round starts RESYNC_S after this one is answered."""
         self._asking = 1
-        self.bus.request("broker", "status", {}, self._on_members, timeout=RESYNC_S)
+        self.bus.request(BROKER, Kind.STATUS, {}, self._on_members, timeout=RESYNC_S)
 
     def _answered(self) -> None:
         self._asking -= 1

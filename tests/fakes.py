@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from broker.directory import Directory
 from broker.envelope import Envelope
-from broker.protocol import Kind, Refusal, device_address, lim_node
+from broker.protocol import BROKER, Kind, Refusal, device_address, lim_node, lim_number_of, number_of_device_address
 from broker.timers import FakeClock, TimerQueue
 from lim.core import LimCore
 from lim.store import Store
@@ -44,7 +44,7 @@ class FakePort:
 
     def reply(self, request, body):
         if request.msg_id:
-            self.network.queue.append(Envelope("reply", self.node_id, request.src, body,
+            self.network.queue.append(Envelope(Kind.REPLY, self.node_id, request.src, body,
                                                reply_to=request.msg_id))
 
     def publish(self, topics, kind, body):
@@ -92,8 +92,9 @@ class FakeNetwork:
         while self.queue:
             env = self.queue.popleft()
             dst = env.dst
-            if dst.startswith("dev:"):
-                owner = self.directory.owner(dst[4:])
+            number = number_of_device_address(dst)
+            if number is not None:
+                owner = self.directory.owner(number)
                 if owner is None:
                     self._bounce(env, Refusal.UNKNOWN_NUMBER)
                     continue
@@ -106,11 +107,11 @@ class FakeNetwork:
                 if handler:
                     handler(env.body)
                 continue
-            self.cores[int(dst[4:])].handle(env)
+            self.cores[lim_number_of(dst)].handle(env)
 
     def _bounce(self, env: Envelope, code: str) -> None:
         if env.msg_id and not env.reply_to:
-            self.queue.append(Envelope("reply", "broker", env.src, {"ok": False, "error": code, "message": code},
+            self.queue.append(Envelope(Kind.REPLY, BROKER, env.src, {"ok": False, "error": code, "message": code},
                                        reply_to=env.msg_id))
 
     def advance(self, seconds: float) -> None:

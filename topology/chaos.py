@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from broker.protocol import Kind, csta_node, device_address, lim_node
+from broker.protocol import BROKER, Kind, csta_node, device_address, is_lim_node, lim_node, lim_number_of
 from topology.bench import CALLEE_EVENTS, CALLER_EVENTS, call_id_of
 
 KINDS = ("lim", "csta", "broker")
@@ -139,8 +139,8 @@ class Kill:
 
     @property
     def lim(self) -> int | None:
-        if self.program and self.program.startswith("lim-"):
-            return int(self.program[4:])
+        if self.program and is_lim_node(self.program):
+            return lim_number_of(self.program)
         return None
 
     def outage(self, timeout: float) -> tuple[float, float]:
@@ -349,7 +349,7 @@ class Killer:
         replies: dict[str, dict | None] = {}
         for program, client in clients.items():
             try:
-                replies[program] = client.request("broker", "status", timeout=STATUS_TIMEOUT_S)
+                replies[program] = client.request(BROKER, Kind.STATUS, timeout=STATUS_TIMEOUT_S)
             except BusError:
                 replies[program] = None
         return replies

@@ -15,10 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from broker.protocol import Kind, PHYSICAL_ACTIONS, csta_node, device_address
+from broker.protocol import BROKER, Kind, PHYSICAL_ACTIONS, csta_node, device_address
 from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
 
-from lim.physical import PHYSICAL_ACTIONS  # action -> takes a number
 
 AGENT_USAGE = "login AGENTID GROUP | logout | ready | notready | wrapup"
 
@@ -257,7 +256,7 @@ def wait_until_up(cluster: Cluster, topology, timeout: float, proc, host: str | 
             if proc.poll() is not None and proc.returncode != 0:
                 raise ClusterError(f"supervisord exited with status {proc.returncode}")
             try:
-                members = client.request("broker", "status", timeout=0.5)["members"]
+                members = client.request(BROKER, Kind.STATUS, timeout=0.5)["members"]
             except BusError:
                 return False
             return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"} and (
@@ -511,7 +510,7 @@ def cmd_events(args: argparse.Namespace) -> int:
             if time.monotonic() - last_check > 2:  # quiet for a while: is the exchange still there?
                 last_check = time.monotonic()
                 try:
-                    client.request("broker", "status", timeout=2.0)
+                    client.request(BROKER, Kind.STATUS, timeout=2.0)
                 except BusError:
                     raise CliError("events: the exchange stopped (no answer from its broker)") from None
             if topic is None:

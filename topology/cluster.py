@@ -25,6 +25,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
+from broker.protocol import csta_node
 from topology.model import Topology
 
 DEFAULT_RUN_DIR = "run"
@@ -44,7 +45,7 @@ def broker_programs(topology: Topology) -> list[str]:
 
 def program_names(topology: Topology) -> list[str]:
     return (broker_programs(topology) + [lim.node_id for lim in topology.lims]
-            + [f"csta-{lim.number}" for lim in topology.lims] + (["view"] if topology.live_view else []))
+            + [csta_node(lim.number) for lim in topology.lims] + (["view"] if topology.live_view else []))
 
 
 def socket_path(run_dir: Path) -> Path:
@@ -96,7 +97,7 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
     for lim in topology.lims:
         sections.append(program(lim.node_id, f"lim --topology {topo} --lim {lim.number} --data-dir {run}/data", 20))
     for lim in topology.lims:  # every LIM can have a CSTA server: `csta -i` starts it
-        sections.append(program(f"csta-{lim.number}",
+        sections.append(program(csta_node(lim.number),
                                 f"csta_front --topology {topo} --lim {lim.number} --data-dir {run}/data", 30,
                                 may_exit=True))
     if topology.live_view:  # the web page of liveview/

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from broker.protocol import CSTA_PREFIX, csta_node
 from topology.model import Topology
 
 
@@ -25,7 +26,7 @@ def placement(topology: Topology) -> dict[str, str | None]:
         where["broker-backup"] = topology.broker.backup.host
     for lim in topology.lims:
         where[lim.node_id] = lim.host
-        where[f"csta-{lim.number}"] = lim.host
+        where[csta_node(lim.number)] = lim.host
     if topology.live_view is not None:
         where["view"] = topology.broker.primary.host  # the live view runs beside the primary broker
     return where
@@ -54,7 +55,7 @@ def check_host(topology: Topology, name: str) -> str:
     if host not in known:
         raise HostError(f"no host {name!r} in the topology; its hosts are {', '.join(known)}")
     unplaced = [program for program, where in placement(topology).items()
-                if where is None and not program.startswith("csta-") and program != "view"]
+                if where is None and not program.startswith(CSTA_PREFIX) and program != "view"]
     if unplaced:
         raise HostError(f"with --host every LIM and broker needs a host, and {', '.join(unplaced)} "
                         f"{'has' if len(unplaced) == 1 else 'have'} none in the topology")

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from broker.protocol import Kind
+from broker.protocol import Kind, csta_node
 from topology.bench import (CALLEE_EVENTS, CALLER_EVENTS, call_id_of, cpu_seconds, kind_of, measure, percentile,
                             rss_mb)
 
@@ -252,7 +252,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
     targets = [e.number for e in topology.extensions][:devices]
     if len(targets) < devices:
         raise RuntimeError(f"the topology has only {len(targets)} extensions, {devices} asked")
-    csta_pid = next(p["pid"] for p in cluster.processes() if p["name"] == "csta-1")
+    csta_pid = next(p["pid"] for p in cluster.processes() if p["name"] == csta_node(1))
     rss_before = rss_mb(csta_pid)
     cpu_before = cpu_sample(cluster)
     clients = [await CstaClient.connect(lim1.address, server.port) for _ in range(sessions)]
@@ -307,7 +307,7 @@ def server_status(topology) -> dict[str, Any]:
     """What LIM 1's CSTA server itself says it holds (`csta.status` over the bus)."""
     from broker.client import BusClient
     with BusClient(topology.broker) as client:
-        return client.request("csta-1", Kind.CSTA_STATUS, timeout=10.0)
+        return client.request(csta_node(1), Kind.CSTA_STATUS, timeout=10.0)
 
 
 async def monitor_start(client, device: str) -> str:

@@ -24,7 +24,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from broker.protocol import Kind
+from broker.protocol import Kind, Refusal
 from broker.timers import TimerQueue
 from topology.model import Topology
 
@@ -443,7 +443,7 @@ class TrafficEngine:
         def replied(reply: dict) -> None:
             if not reply.get("ok"):
                 self.action_errors[f"{action}: {reply.get('error')}"] += 1
-                if reply.get("error") in ("timeout", "lim_down") and not record.done:
+                if reply.get("error") in (Refusal.TIMEOUT, Refusal.LIM_DOWN) and not record.done:
                     self._give_up(record, f"{action} not answered ({reply.get('error')})")
         self.act(device, Kind.PHONE, body, replied)
 

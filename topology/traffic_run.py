@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from broker.protocol import Kind, Refusal, device_address
+from broker.protocol import BROKER, Kind, Refusal, device_address
 from topology.traffic import Resources, TrafficEngine, TrafficOptions, resources_for
 
 PROGRESS_EVERY_S = 0.5
@@ -90,7 +90,7 @@ class TrafficDriver:
         def answered(reply: dict) -> None:
             if reply.get("error") == Refusal.TIMEOUT or reply.get("state") == "passive":
                 self._switch_broker(endpoint, wait=True)  # a passive one may be about to take over
-        self.node.request("broker", "status", {}, answered, timeout=BROKER_CHECK_S)
+        self.node.request(BROKER, Kind.STATUS, {}, answered, timeout=BROKER_CHECK_S)
         self.client.timers.call_later(BROKER_CHECK_S, self._check_broker)
 
     # -- agents ----------------------------------------------------------------------------------------
