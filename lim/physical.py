@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable
 
 from broker.envelope import Envelope
-from broker.protocol import Kind, PHYSICAL_ACTIONS, Refusal, lim_node
+from broker.protocol import PHYSICAL_ACTIONS, Kind, Refusal, lim_node
 from lim.calls import Call, Cause, ConnState
 from lim.errors import Refused
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from broker.protocol import BROKER, Kind, PHYSICAL_ACTIONS, csta_node, device_address
+from broker.protocol import BROKER, PHYSICAL_ACTIONS, Kind, csta_node, device_address
 from topology.cluster import Cluster, ClusterError, default_run_dir, wait_for
 
 
