@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol
 
 from broker.directory import Directory
 from broker.envelope import Envelope, call_topic, device_topic
-from broker.protocol import Kind, Refusal, number_of_device_address
+from broker.protocol import Kind, Refusal, is_device_address, number_of_device_address
 from broker.timers import TimerQueue
 from lim.acd import AcdQueue
 from lim.agents import AgentMixin
@@ -125,10 +125,9 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         }
 
     def _target(self, env: Envelope) -> str:
-        number = number_of_device_address(env.dst)
-        if number is None:
+        if not is_device_address(env.dst):
             raise Refused(Refusal.BAD_REQUEST, f"{env.kind} must be addressed to a device")
-        return number
+        return number_of_device_address(env.dst)
 
     # -- devices -------------------------------------------------------------------------------
     def _device(self, number: str, create_external: bool = False) -> Device:
@@ -151,7 +150,9 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         return device
 
     def _trunk_for(self, number: str) -> TrunkRoute | None:
-        trunk = self.directory.trunk_for(number)  # the number plan's longest prefix: ours if on this LIM
+        """The trunk an external number of this LIM leaves by: the number plan's, as the broker routes
+        it (a number the plan gives to another LIM's longer prefix is not ours, though ours starts it)."""
+        trunk = self.directory.trunk_for(number)
         return trunk if trunk is not None and trunk.lim == self.lim else None
 
     def _channels_in_use(self, trunk: TrunkRoute) -> int:
