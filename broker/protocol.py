@@ -19,10 +19,10 @@ class Kind(StrEnum):
     # Between a node and the broker.
     REGISTER = "register"        # node -> broker: join as a member (role lim|front)
     HEARTBEAT = "heartbeat"      # both ways: still alive (the broker's carries the membership version)
-    STATUS = "status"            # -> broker: its state and members (a tool asks; a pair's active one says)
+    STATUS = "status"            # -> broker: its state (active or passive), mode and members
     MEMBERS = "members"          # -> broker: the member list (a node whose membership version is stale)
     REJOIN = "rejoin"            # broker -> node: you were declared dead, rejoin with a new incarnation
-    PASSIVE = "passive"          # broker -> node: this broker of a pair is passive, go to the other
+    PASSIVE = "passive"          # broker -> node, one-way: this broker of a pair is passive
     MEMBER = "member"            # broker event on the `sys|` topic: a member came up or died
     REPLY = "reply"              # the answer to a request (names it in reply_to)
     # Between any nodes.
@@ -41,7 +41,8 @@ class Kind(StrEnum):
     CALL_GET = "call.get"        # a call, asked of its controlling LIM
     CALL_OFFER = "call.offer"    # controller -> a number's LIM: may it take the call?
     CALL_OP = "call.op"          # a device's LIM -> the controller: carry out a checked action
-    CALL_HANDOVER = "call.handover"  # one controller hands a call over to another (transfer)
+    CALL_HANDOVER = "call.handover"  # controller -> controller: take over the parties of a call you control
+                                     # (they join one of mine: a transfer or conference across LIMs)
     CALL_UPDATE = "call.update"  # one-way, controller -> LIMs in the call: its new connections
     # Requests a CSTA server serves (addressed to `csta-<n>`).
     CSTA_STATUS = "csta.status"  # sessions, monitors, settings
@@ -54,7 +55,8 @@ class Refusal(StrEnum):
 
     Most come from a LIM (lim/errors.py's `Refused`), having changed nothing; the broker and
     the bus node add their own (routing, liveness, timeouts). The CSTA front end maps each to a
-    CSTAErrorCode (csta_front/services.py's LIM_ERRORS) and the live view to an HTTP status."""
+    CSTAErrorCode (csta_front/services.py's LIM_ERRORS; those it leaves out become operation/generic)
+    and the live view to an HTTP status."""
     # The request itself.
     UNKNOWN_REQUEST = "unknown_request"
     BAD_REQUEST = "bad_request"
@@ -88,8 +90,8 @@ class Refusal(StrEnum):
     OUT_OF_SERVICE = "out_of_service"
     TRUNKS_BUSY = "trunks_busy"
     CONFERENCE_FULL = "conference_full"
-    REFUSED = "refused"          # the party a call was deflected or transferred to did not take it
-    CLEARED = "cleared"          # the call ended while the request was carried out
+    REFUSED = "refused"          # the agent (or overflow number) given a queued call did not take it
+    CLEARED = "cleared"          # the call ended while it was being handed on
     # The bus: the broker's routing and liveness, the node's own timeout.
     LIM_DOWN = "lim_down"
     UNREACHABLE = "unreachable"
