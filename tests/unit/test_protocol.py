@@ -51,8 +51,9 @@ def test_enums_are_their_strings_on_the_wire():
     # ... and as JSON (the live view, `mxone ... --json`), and in text.
     assert json.dumps({"error": Refusal.TIMEOUT}) == '{"error": "timeout"}'
     assert f"{Refusal.LIM_DOWN} {Kind.LIM_STATUS}" == "lim_down lim.status"
-    # A code that arrives as a plain string finds its enum key.
+    # A code or kind that arrives as a plain string finds its enum key, and the other way round.
     assert LIM_ERRORS["busy"] == LIM_ERRORS[Refusal.BUSY]
+    assert {("dev:1000", "phone"): 1}[(device_address("1000"), Kind.PHONE)] == 1
     assert Refused(Refusal.IDLE, "x").reply() == {"ok": False, "error": "idle", "message": "x"}
 
 
