@@ -14,6 +14,7 @@ import zmq
 
 from broker.envelope import SYSTEM_TOPIC, Envelope
 from broker.node import BusNode
+from broker.protocol import BROKER, Kind, Refusal
 from broker.timers import TimerQueue
 from topology.model import BrokerSettings
 
@@ -36,7 +37,7 @@ class BusClient:
         self._events: list[tuple[str, Envelope]] = []
         self.node.on_event = lambda topic, env: self._events.append((topic, env))
         # Membership changes (topic sys|, after `subscribe(SYSTEM_TOPIC)`) arrive as events too.
-        self.node.on_member = lambda change: self._events.append((SYSTEM_TOPIC, Envelope("member", "broker", body=change)))
+        self.node.on_member = lambda change: self._events.append((SYSTEM_TOPIC, Envelope(Kind.MEMBER, BROKER, body=change)))
         self._checked = time.monotonic()  # the pair watch of `events()`
         self._served_at = time.time()
         self._members: list[dict] = []
@@ -51,7 +52,7 @@ class BusClient:
     def _find_active_broker(self) -> None:
         """With a broker pair, talk to the active one (the first that says so; else the primary)."""
         for _ in range(len(self.node.endpoints)):
-            reply = self._ask("broker", "status", {}, timeout=0.5)
+            reply = self._ask(BROKER, Kind.STATUS, {}, timeout=0.5)
             if reply.get("ok") and reply.get("state") == "active":
                 return
             if reply.get("ok"):  # a passive broker (a silent one made the node move already)
@@ -83,15 +84,15 @@ class BusClient:
         if reply.get("state") == "passive":
             self.node.move_to_other_broker()
             return True
-        if reply.get("error") == "passive":
+        if reply.get("error") == Refusal.PASSIVE:
             return True
-        if reply.get("error") == "timeout" and dst != "broker":
+        if reply.get("error") == Refusal.TIMEOUT and dst != BROKER:
             # Is it our broker that is gone, or only the destination that is slow?
-            check = self._ask("broker", "status", {}, timeout=0.5)  # silent: the node moves
+            check = self._ask(BROKER, Kind.STATUS, {}, timeout=0.5)  # silent: the node moves
             if check.get("state") == "passive":
                 self.node.move_to_other_broker()
             return check.get("state") != "active"
-        return reply.get("error") == "timeout"
+        return reply.get("error") == Refusal.TIMEOUT
 
     def subscribe(self, topic: str) -> None:
         self.node.subscribe(topic)
@@ -104,7 +105,7 @@ class BusClient:
         self.node.subscribe(probe)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.node.publish([probe], "probe", {})
+            self.node.publish([probe], Kind.PROBE, {})
             end = time.monotonic() + 0.05
             while time.monotonic() < end:
                 self.node.poll_once(0.01)
@@ -112,7 +113,7 @@ class BusClient:
                     self._events = [e for e in self._events if e[0] != probe]
                     self.node.unsubscribe(probe)
                     return
-        raise BusError("timeout", "subscriptions did not reach the broker (is the exchange running?)")
+        raise BusError(Refusal.TIMEOUT, "subscriptions did not reach the broker (is the exchange running?)")
 
     def events(self, timeout: float | None = None, idle: bool = False) -> Iterator[tuple[str | None, Envelope | None]]:
         """Yield (topic, event) as they arrive; stop after `timeout` seconds of waiting in all.
@@ -161,7 +162,7 @@ class BusClient:
 
     def broker_status(self, timeout: float = 0.5) -> dict[str, Any]:
         """This client's broker's `status` reply as it is (an error reply if it is silent)."""
-        return self._ask("broker", "status", {}, timeout)
+        return self._ask(BROKER, Kind.STATUS, {}, timeout)
 
     def broker_states(self) -> list[dict[str, Any]]:
         """Each broker's own word on itself: mode (primary/backup) and state (active/passive...)."""

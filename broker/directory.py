@@ -1,26 +1,14 @@
 """The number directory: which LIM answers for a number. Pure, built from the topology.
 
 Internal numbers (extensions and groups) map exactly; anything else is routed by the longest trunk
-prefix to the LIM that holds that trunk, where the simulated public network lives.
+prefix to the LIM that holds that trunk, where the simulated public network lives. The lookup is
+the topology's number plan (topology/numberplan.py), the one the LIMs use too, so the broker routes
+a `dev:<number>` request to the very LIM that takes it for its own.
 """
 from __future__ import annotations
 
-from topology.model import Topology
+from topology.numberplan import NumberPlan
 
 
-class Directory:
-    def __init__(self, topology: Topology):
-        self.internal = topology.directory()
-        self._trunks = sorted(topology.trunks, key=lambda t: len(t.prefix), reverse=True)
-
-    def owner(self, number: str) -> int | None:
-        lim = self.internal.get(number)
-        if lim is not None:
-            return lim
-        for trunk in self._trunks:
-            if number.startswith(trunk.prefix) and len(number) > len(trunk.prefix):
-                return trunk.lim
-        return None
-
-    def is_external(self, number: str) -> bool:
-        return number not in self.internal and self.owner(number) is not None
+class Directory(NumberPlan):
+    """The broker's (and every front end's) view of the number plan: `owner` and `is_external`."""

@@ -23,6 +23,7 @@ import msgpack
 import zmq
 
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode, decode_body, decode_header
+from broker.protocol import BROKER, Kind, Refusal
 from broker.replay import EventTracker, ReplayWindow
 from broker.timers import TimerQueue
 from topology.model import BrokerEndpoint, BrokerSettings
@@ -120,7 +121,7 @@ class BusNode:
 
     def _probe(self) -> None:
         if not self.publishing:
-            self.publish([self._probe_topic], "probe", {})
+            self.publish([self._probe_topic], Kind.PROBE, {})
             self.timers.call_later(0.02, self._probe)
 
     def close(self) -> None:
@@ -143,7 +144,7 @@ class BusNode:
         if not self.publishing:
             return  # _on_sub registers when the probe comes back
         incarnation = self.incarnation
-        self.request("broker", "register", {"role": self.role, "lim": self.lim},
+        self.request(BROKER, Kind.REGISTER, {"role": self.role, "lim": self.lim},
                      lambda reply: self._on_register_reply(reply, incarnation), timeout=max(1.0, self.dead_after))
 
     def _on_register_reply(self, reply: dict, incarnation: int) -> None:
@@ -151,17 +152,17 @@ class BusNode:
             # The answer to a registration of an incarnation we have left already (a `rejoin`
             # overtook it): rejoining again would skip an incarnation and declare this one dead.
             return
-        if reply.get("error") == "rejoin":
+        if reply.get("error") == Refusal.REJOIN:
             self._rejoin()
             return
-        if reply.get("error") == "passive":
+        if reply.get("error") == Refusal.PASSIVE:
             if reply.get("peer_alive"):
                 log.info("broker %s is passive and its peer alive: trying the peer", self.endpoint.address)
                 self._reconnect(switch=True)
             else:  # it may take over once sure its peer is gone: ask again
                 self.timers.call_later(self.interval, self._register)
             return
-        if reply.get("error") == "timeout" and len(self.endpoints) > 1:
+        if reply.get("error") == Refusal.TIMEOUT and len(self.endpoints) > 1:
             self._reconnect(switch=True)
             return
         if not reply.get("ok"):
@@ -191,7 +192,7 @@ class BusNode:
                         "moving to the other broker" if pair else "reconnecting")
             self._reconnect(switch=pair)
         elif self.registered:
-            self._send("broker", "heartbeat", {}, msg_id=0)
+            self._send(BROKER, Kind.HEARTBEAT, {}, msg_id=0)
         elif not pair:
             # Registration has its own retry; beats from an unregistered incarnation mean nothing.
             self.last_heard = now
@@ -264,7 +265,7 @@ class BusNode:
 
     def reply(self, request: Envelope, body: dict) -> None:
         if request.msg_id:
-            self._send(request.src, "reply", body, msg_id=next(self._ids), reply_to=request.msg_id)
+            self._send(request.src, Kind.REPLY, body, msg_id=next(self._ids), reply_to=request.msg_id)
 
     def publish(self, topics: list[str], kind: str, body: dict) -> None:
         env = Envelope(kind=kind, src=self.node_id, body=body, incarnation=self.incarnation,
@@ -293,11 +294,11 @@ class BusNode:
             self.sub.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
 
     def _expire(self, msg_id: int, dst: str, kind: str) -> None:
-        if dst == "broker":  # only the broker's silence says the broker is gone (a LIM may be slow)
+        if dst == BROKER:  # only the broker's silence says the broker is gone (a LIM may be slow)
             self._client_failover()
         entry = self._pending.pop(msg_id, None)
         if entry and entry[0]:
-            entry[0]({"ok": False, "error": "timeout", "message": f"no reply from {dst} to {kind}"})
+            entry[0]({"ok": False, "error": Refusal.TIMEOUT, "message": f"no reply from {dst} to {kind}"})
 
     # -- receiving -----------------------------------------------------------------------------
     def poll_once(self, max_wait: float) -> None:
@@ -348,23 +349,23 @@ class BusNode:
         except EnvelopeError as exc:
             log.warning("dropped a bad message: %s", exc)
             return
-        if env.src == "broker":
+        if env.src == BROKER:
             self.last_heard = self.timers.now()
-            if env.kind == "heartbeat":
+            if env.kind == Kind.HEARTBEAT:
                 mv = env.body.get("mv", -1)
                 if self.registered and mv != self.membership_version:
-                    self.request("broker", "members", {}, self._on_members_reply)
+                    self.request(BROKER, Kind.MEMBERS, {}, self._on_members_reply)
                 return
-            if env.kind == "rejoin":
+            if env.kind == Kind.REJOIN:
                 if env.body.get("incarnation") == self.incarnation:
                     self._rejoin()
                 return  # otherwise about an incarnation we have already left behind
-            if env.kind == "passive":
+            if env.kind == Kind.PASSIVE:
                 # Our broker stepped down (or we reached the passive one): go where the exchange is.
                 if self.registered or env.body.get("peer_alive"):
                     self._reconnect(switch=len(self.endpoints) > 1 and bool(env.body.get("peer_alive")))
                 return
-        if env.kind == "bus.replay" and not env.reply_to:
+        if env.kind == Kind.BUS_REPLAY and not env.reply_to:
             self._serve_replay(env)
             return
         if env.reply_to:
@@ -373,7 +374,7 @@ class BusNode:
                 return  # a late reply to a request that already timed out
             handler, timer = entry
             timer.cancel()
-            if env.body.get("error") == "passive":
+            if env.body.get("error") == Refusal.PASSIVE:
                 self._client_failover()
             if handler:
                 handler(env.body)
@@ -408,7 +409,7 @@ class BusNode:
                 self.sub.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
                 self._register()
             return
-        if topic == SYSTEM_TOPIC and env.kind == "member":
+        if topic == SYSTEM_TOPIC and env.kind == Kind.MEMBER:
             self.membership_version = env.body.get("mv", self.membership_version)
             node = env.body.get("node")
             if env.body.get("role") == "lim" and node != self.node_id:
@@ -449,7 +450,7 @@ class BusNode:
         self.tracker.hold(src, self.timers.now())
         body = {"topics": sorted(since) if since_time is None else sorted(self._topics),
                 "since": since, "since_time": since_time}
-        self.request(src, "bus.replay", body, lambda reply: self._on_replay(src, reply), timeout=2.0)
+        self.request(src, Kind.BUS_REPLAY, body, lambda reply: self._on_replay(src, reply), timeout=2.0)
 
     def _on_replay(self, src: str, reply: dict) -> None:
         replayed = []
@@ -476,7 +477,7 @@ class BusNode:
         since_time = request.body.get("since_time")
         if not (isinstance(topics, list) and isinstance(since, dict)
                 and (since_time is None or isinstance(since_time, (int, float)))):
-            self.reply(request, {"ok": False, "error": "bad_request",
+            self.reply(request, {"ok": False, "error": Refusal.BAD_REQUEST,
                                  "message": "bus.replay needs topics, since and since_time"})
             return
         events = self.window.replay([t for t in topics if isinstance(t, str)], since, since_time)

@@ -30,11 +30,12 @@ from broker.directory import Directory
 from broker.fanout import EventFanout
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
 from broker.liveness import DEAD, Change, Liveness, Member
+from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, lim_node, number_of_device_address
 from broker.timers import TimerQueue
 from topology.model import Topology
 
 log = logging.getLogger("broker")
-BROKER_ID = "broker"
+BROKER_ID = BROKER  # our node id (the name is kept for its importers)
 
 
 class Broker:
@@ -156,7 +157,7 @@ class Broker:
             body = msgpack.packb({"mv": self.membership_version})
             for member in list(self.liveness.members.values()):
                 if member.state != DEAD:
-                    self._send_raw(member.node_id, self._header("heartbeat", member.node_id), body)
+                    self._send_raw(member.node_id, self._header(Kind.HEARTBEAT, member.node_id), body)
         if self._running:
             self.timers.call_later(self.interval, self._tick)
 
@@ -225,22 +226,22 @@ class Broker:
 
     def _passive(self, env: Envelope, now: float) -> None:
         """A message reached the passive broker: maybe the request that makes it active."""
-        if env.src.startswith("lim-"):
+        if is_lim_node(env.src):
             self._lims_heard[env.src] = now
-        if env.kind == "register":
+        if env.kind == Kind.REGISTER:
             verdict = self.star.client_request(now, self._visible_lims(now))
             self._after_transitions()
             if verdict.accepted:
                 return  # now active: handled as usual by the caller
-            self._reply(env, {"ok": False, "error": "passive", "message": verdict.reason,
+            self._reply(env, {"ok": False, "error": Refusal.PASSIVE, "message": verdict.reason,
                               "peer_alive": verdict.peer_alive})
-        elif env.dst == BROKER_ID and env.kind in ("status", "members"):
+        elif env.dst == BROKER_ID and env.kind in (Kind.STATUS, Kind.MEMBERS):
             self._serve(env, b"")
         elif env.msg_id:
-            self._reply(env, {"ok": False, "error": "passive", "peer_alive": self.star.peer_alive(now),
+            self._reply(env, {"ok": False, "error": Refusal.PASSIVE, "peer_alive": self.star.peer_alive(now),
                               "message": f"this broker ({self.mode}) is passive"})
         else:
-            self._send_raw(env.src, self._header("passive", env.src),
+            self._send_raw(env.src, self._header(Kind.PASSIVE, env.src),
                            msgpack.packb({"peer_alive": self.star.peer_alive(now)}))
 
     # -- requests ------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ class Broker:
             self._passive(env, now)
             if not self.active:
                 return
-        if env.kind == "register":
+        if env.kind == Kind.REGISTER:
             self._register(env, body, now)
             return
         verdict, changes = self.liveness.heard(env.src, env.incarnation, now)
@@ -272,10 +273,10 @@ class Broker:
         if verdict == "rejoin":
             # Declared dead (it hung): it must rejoin with fresh state rather than act on calls
             # the rest of the exchange has already released.
-            self._send_raw(env.src, self._header("rejoin", env.src),
+            self._send_raw(env.src, self._header(Kind.REJOIN, env.src),
                            msgpack.packb({"incarnation": env.incarnation}))
             return
-        if env.kind == "heartbeat":
+        if env.kind == Kind.HEARTBEAT:
             return  # a beat from a member (counted above), or from nobody we know: nothing to route
         if env.dst == BROKER_ID:
             self._serve(env, body)
@@ -286,22 +287,22 @@ class Broker:
         try:
             self.router.send_multipart([target.encode(), header, body])
         except zmq.ZMQError:
-            self._error(env, "unreachable", f"{env.dst} is not connected")
+            self._error(env, Refusal.UNREACHABLE, f"{env.dst} is not connected")
 
     def _resolve(self, env: Envelope) -> str | None:
-        if env.dst.startswith("dev:"):
-            number = env.dst[4:]
+        number = number_of_device_address(env.dst)
+        if number is not None:
             lim = self.directory.owner(number)
             if lim is None:
-                self._error(env, "unknown_number", f"number {number} is not allocated")
+                self._error(env, Refusal.UNKNOWN_NUMBER, f"number {number} is not allocated")
                 return None
-            node = f"lim-{lim}"
+            node = lim_node(lim)
             if not self.liveness.is_alive(node):
-                self._error(env, "lim_down", f"LIM {lim}, which holds {number}, is out of service")
+                self._error(env, Refusal.LIM_DOWN, f"LIM {lim}, which holds {number}, is out of service")
                 return None
             return node
-        if env.reply_to == 0 and env.dst.startswith(("lim-", "csta-")) and not self.liveness.is_alive(env.dst):
-            self._error(env, "lim_down", f"{env.dst} is out of service")
+        if env.reply_to == 0 and is_server_node(env.dst) and not self.liveness.is_alive(env.dst):
+            self._error(env, Refusal.LIM_DOWN, f"{env.dst} is out of service")
             return None
         return env.dst
 
@@ -314,22 +315,22 @@ class Broker:
         role = fields.get("role")
         lim = fields.get("lim")
         if role not in ("lim", "front") or not (lim is None or isinstance(lim, int)):
-            self._error(env, "bad_request", "register needs role lim|front and an integer lim")
+            self._error(env, Refusal.BAD_REQUEST, "register needs role lim|front and an integer lim")
             return
         verdict, changes = self.liveness.register(env.src, role, lim, env.incarnation, now)
         if verdict == "rejoin":
-            self._error(env, "rejoin", f"incarnation {env.incarnation} was declared dead")
+            self._error(env, Refusal.REJOIN, f"incarnation {env.incarnation} was declared dead")
             return
         self._announce(changes)
         self._reply(env, {"ok": True, "members": self.members_snapshot(), "mv": self.membership_version})
         log.info("%s registered (incarnation %d)", env.src, env.incarnation)
 
     def _serve(self, env: Envelope, body: bytes) -> None:
-        if env.kind in ("status", "members"):
+        if env.kind in (Kind.STATUS, Kind.MEMBERS):
             self._reply(env, {"ok": True, "members": self.members_snapshot() if self.active else [],
                               "mv": self.membership_version, "state": self.state, "mode": self.mode})
         else:
-            self._error(env, "unknown_request", f"the broker does not serve {env.kind!r}")
+            self._error(env, Refusal.UNKNOWN_REQUEST, f"the broker does not serve {env.kind!r}")
 
     def members_snapshot(self) -> list[dict]:
         return [{"node": m.node_id, "role": m.role, "lim": m.lim, "incarnation": m.incarnation,
@@ -343,7 +344,7 @@ class Broker:
             body = {"node": change.node_id, "role": change.role, "lim": change.lim,
                     "incarnation": change.incarnation, "state": change.state,
                     "mv": self.membership_version}
-            env = Envelope(kind="member", src=BROKER_ID, body=body, seq=self._next_seq())
+            env = Envelope(kind=Kind.MEMBER, src=BROKER_ID, body=body, seq=self._next_seq())
             self.fanout.publish([SYSTEM_TOPIC.encode(), *env.frames()])
 
     def _next_seq(self) -> int:
@@ -361,9 +362,9 @@ class Broker:
             pass  # the node has gone; liveness will say so
 
     def _reply(self, env: Envelope, body: dict) -> None:
-        self._send_raw(env.src, self._header("reply", env.src, env.msg_id), msgpack.packb(body))
+        self._send_raw(env.src, self._header(Kind.REPLY, env.src, env.msg_id), msgpack.packb(body))
 
-    def _error(self, env: Envelope, code: str, message: str) -> None:
+    def _error(self, env: Envelope, code: Refusal, message: str) -> None:
         if env.msg_id:
             self._reply(env, {"ok": False, "error": code, "message": message})
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from broker.client import BusClient, BusError
+from broker.protocol import BROKER, Kind, csta_node
 from cluster.control import Cluster, ClusterError, default_run_dir, wait_for
 from csta_front.certificates import CertificateError, load_installed
 from csta_front.settings import AuthSettings, hash_password, validate_settings
@@ -219,12 +220,12 @@ def _apply(cluster: Cluster, topology, lim: int, running: bool) -> None:
     if not cluster.is_running():
         return  # applies when the exchange starts
     rpc = cluster.rpc().supervisor
-    name = f"csta-{lim}"
+    name = csta_node(lim)
 
     def incarnation(client: BusClient) -> int | None:
         """The incarnation of csta-N the broker knows as up, if any."""
         try:
-            members = client.request("broker", "status", timeout=0.5)["members"]
+            members = client.request(BROKER, Kind.STATUS, timeout=0.5)["members"]
         except BusError:
             return None
         return next((m["incarnation"] for m in members if m["node"] == name and m["state"] == "up"), None)
@@ -269,7 +270,7 @@ def _csta_print(cluster: Cluster, topology, targets: list[int], as_json: bool) -
                     row.update(sessions=None, monitored_devices=None, running=False)
                     if client is not None:
                         try:
-                            status = client.request(f"csta-{lim}", "csta.status", timeout=1.0)
+                            status = client.request(csta_node(lim), Kind.CSTA_STATUS, timeout=1.0)
                             row.update(sessions=status["sessions"], monitored_devices=status["monitored_devices"],
                                        running=True)
                         except BusError:

@@ -14,6 +14,7 @@ from typing import Any
 
 from broker.client import BusClient, BusError
 from broker.envelope import SYSTEM_TOPIC, device_topic
+from broker.protocol import BROKER, Kind, csta_node
 from cli.common import CliError, run_dir_of
 from cluster.control import Cluster
 from csta_front.client import CstaClient, CstaError, describe_event
@@ -84,7 +85,7 @@ def cmd_events(args: argparse.Namespace) -> int:
             if time.monotonic() - last_check > 2:  # quiet for a while: is the exchange still there?
                 last_check = time.monotonic()
                 try:
-                    client.request("broker", "status", timeout=2.0)
+                    client.request(BROKER, Kind.STATUS, timeout=2.0)
                 except BusError:
                     raise CliError("events: the exchange stopped (no answer from its broker)") from None
             if topic is None:
@@ -168,7 +169,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise CliError(f"record: no CSTA server is initiated on LIM {args.lim}")
     path = (args.file or cluster.run_dir / "logs" / f"csta-{args.lim}.record.log").resolve()
     with BusClient(topology.broker) as client:
-        reply = client.request(f"csta-{args.lim}", "csta.record",
+        reply = client.request(csta_node(args.lim), Kind.CSTA_RECORD,
                                {"on": not args.stop, "path": str(path), "sessions": args.session})
     if args.stop:
         done = f"{reply['documents']} documents in {reply['path']}" if reply.get("path") else "nothing was recording"

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
+from broker.protocol import Kind, csta_node
 from cli.common import CliError, run_dir_of
 from cluster.control import Cluster
 from cluster.exchange import launch
 from lim.phone import Exchange
 from liveview.client import is_listening
 from liveview.server import url_of
-from topology.hosts import HostError, programs_on
+from topology.hosts import HostError, lim_program, programs_on
 from topology.loader import default_topology_path
 
 
@@ -112,7 +113,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         with BusClient(topology.broker) as client:
             for number, server in cluster.csta_servers(topology).items():
                 try:
-                    csta.append(client.request(f"csta-{number}", "csta.status", timeout=1.0))
+                    csta.append(client.request(csta_node(number), Kind.CSTA_STATUS, timeout=1.0))
                 except BusError as exc:
                     csta.append({"lim": number, "address": topology.lim(number).address, "port": server.port,
                                  "server_type": server.server_type, "error": exc.message})
@@ -121,7 +122,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         member = members.get(lim.number)
         state = member["state"] if member else ("unknown" if not broker_reachable else "down")
         lims.append({"number": lim.number, "address": lim.address, "state": state,
-                     "pid": pids.get(lim.node_id), "incarnation": member["incarnation"] if member else None})
+                     "pid": pids.get(lim_program(lim.number)), "incarnation": member["incarnation"] if member else None})
     return {
         "exchange": topology.name,
         "run_dir": str(cluster.run_dir),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from broker.client import BusClient
+from broker.protocol import Kind, csta_node
 from cli.common import CliError, run_dir_of
 from cluster.control import Cluster
 
@@ -37,7 +38,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         body = {"action": "set", "kind": args.what, "service": args.service, "ms": args.ms or 0,
                 "category": args.category, "value": args.value}
     with BusClient(topology.broker) as client:
-        reply = client.request(f"csta-{args.lim}", "csta.fault", body)
+        reply = client.request(csta_node(args.lim), Kind.CSTA_FAULT, body)
     if args.what == "reset":
         print(f"LIM {args.lim}'s CSTA server: {reply['reset']} connections reset.")
     faults = "; ".join(reply["faults"]) or "none"

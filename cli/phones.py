@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from broker.protocol import (  # PHYSICAL_ACTIONS: action -> takes a number
+    PHYSICAL_ACTIONS,
+    Kind,
+    device_address,
+)
 from cli.common import CliError, run_dir_of
 from cluster.control import Cluster
 from lim.phone import Exchange
-from lim.physical import PHYSICAL_ACTIONS  # action -> takes a number
 
 AGENT_USAGE = "login AGENTID GROUP | logout | ready | notready | wrapup"
 
@@ -44,7 +48,7 @@ def cmd_phone(args: argparse.Namespace) -> int:
         raise CliError(f"phone: {args.action} takes no number", 2)
     with exchange_of(args) as exchange:
         body = {"action": args.action, **({"digits": args.digits} if args.digits else {})}
-        reply = exchange.client.request(f"dev:{args.extension}", "phone", body)
+        reply = exchange.client.request(device_address(args.extension), Kind.PHONE, body)
     detail = f"call {reply['call_id']}, {reply['state']}" if "call_id" in reply else \
         f"logged {'on' if reply.get('logged_on') else 'off'}"
     print(f"{args.extension}: {args.action}{' ' + args.digits if args.digits else ''}: {detail}")

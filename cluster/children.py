@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from cluster.control import Program, programs
+from topology.hosts import csta_program, lim_program
 from topology.loader import load_topology
 
 
@@ -41,10 +42,10 @@ class Children:
         self.start("broker")
 
     def start_lim(self, n: int) -> None:
-        self.start(f"lim-{n}")
+        self.start(lim_program(n))
 
     def start_csta(self, n: int) -> None:
-        self.start(f"csta-{n}")
+        self.start(csta_program(n))
 
     def tracebacks(self) -> list[str]:
         """The children whose log shows a traceback."""

@@ -29,7 +29,16 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from csta_front.settings import CstaStore
-from topology.hosts import addresses_on, check_host, programs_on
+from topology.hosts import (
+    BACKUP_BROKER_PROGRAM,
+    BROKER_PROGRAM,
+    VIEW_PROGRAM,
+    addresses_on,
+    check_host,
+    csta_program,
+    lim_program,
+    programs_on,
+)
 from topology.loader import load_topology
 from topology.model import Topology
 
@@ -45,12 +54,11 @@ def default_run_dir() -> Path:
 
 
 def broker_programs(topology: Topology) -> list[str]:
-    return ["broker"] + (["broker-backup"] if topology.broker.backup is not None else [])
+    return [BROKER_PROGRAM] + ([BACKUP_BROKER_PROGRAM] if topology.broker.backup is not None else [])
 
 
 def program_names(topology: Topology) -> list[str]:
-    return (broker_programs(topology) + [lim.node_id for lim in topology.lims]
-            + [f"csta-{lim.number}" for lim in topology.lims] + (["view"] if topology.live_view else []))
+    return [p.name for p in programs(topology, Path("topology.yaml"), Path("data"))]
 
 
 def socket_path(run_dir: Path) -> Path:
@@ -77,17 +85,17 @@ def programs(topology: Topology, topology_file: Path, data_dir: Path) -> list[Pr
     """Every program of the exchange, in start order: the one list supervisord's config and the
     plain child processes of cluster/children.py are both made from."""
     topo = str(topology_file)
-    found = [Program("broker", ("broker", "--topology", topo), 10)]
+    found = [Program(BROKER_PROGRAM, ("broker", "--topology", topo), 10)]
     if topology.broker.backup is not None:
-        found.append(Program("broker-backup", ("broker", "--topology", topo, "--backup"), 10))
+        found.append(Program(BACKUP_BROKER_PROGRAM, ("broker", "--topology", topo, "--backup"), 10))
     for lim in topology.lims:
-        found.append(Program(lim.node_id, ("lim", "--topology", topo, "--lim", str(lim.number),
-                                           "--data-dir", str(data_dir)), 20))
+        found.append(Program(lim_program(lim.number), ("lim", "--topology", topo, "--lim", str(lim.number),
+                                                       "--data-dir", str(data_dir)), 20))
     for lim in topology.lims:  # every LIM can have a CSTA server: `csta -i` starts it
-        found.append(Program(f"csta-{lim.number}", ("csta_front", "--topology", topo, "--lim", str(lim.number),
-                                                    "--data-dir", str(data_dir)), 30, may_exit=True))
+        found.append(Program(csta_program(lim.number), ("csta_front", "--topology", topo, "--lim", str(lim.number),
+                                                        "--data-dir", str(data_dir)), 30, may_exit=True))
     if topology.live_view:  # the web page of liveview/
-        found.append(Program("view", ("liveview", "--topology", topo), 40))
+        found.append(Program(VIEW_PROGRAM, ("liveview", "--topology", topo), 40))
     return found
 
 

@@ -25,6 +25,7 @@ from typing import Callable, Iterator
 import yaml
 
 from broker.client import BusClient, BusError
+from broker.protocol import BROKER, Kind
 from cluster.children import Children
 from cluster.control import Cluster, ClusterError, wait_for
 from lim.phone import Exchange, Phone
@@ -79,7 +80,7 @@ def wait_until_up(cluster: Cluster, topology: Topology, timeout: float, proc: su
             if proc is not None and proc.poll() is not None and proc.returncode != 0:
                 raise ClusterError(f"supervisord exited with status {proc.returncode}")
             try:
-                members = client.request("broker", "status", timeout=0.5)["members"]
+                members = client.request(BROKER, Kind.STATUS, timeout=0.5)["members"]
             except BusError:
                 return False
             return wanted <= {(m["role"], m["lim"]) for m in members if m["state"] == "up"} and (

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from broker.node import BusNode
+from broker.protocol import csta_node
 from broker.timers import TimerQueue
 from csta_front.certificates import CertificateError, load_installed
 from csta_front.server import FrontEnd
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lim", required=True, type=int, help="the LIM this CSTA server is installed on")
     parser.add_argument("--data-dir", required=True, type=Path, help="the cluster's data folder (csta.db)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s csta-{args.lim} %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {csta_node(args.lim)} %(levelname)s %(message)s")
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mxone-csta: no CSTA server is initiated on LIM {args.lim}", file=sys.stderr)
         return 0
     timers = TimerQueue()
-    bus = BusNode(f"csta-{args.lim}", topology.broker, timers, incarnation=_incarnation(),
+    bus = BusNode(csta_node(args.lim), topology.broker, timers, incarnation=_incarnation(),
                   role="front", lim=args.lim)
     front = FrontEnd(topology, args.lim, bus, timers, settings, store)
     bus.on_request = front.on_request

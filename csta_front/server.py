@@ -18,6 +18,7 @@ import zmq
 
 from broker.directory import Directory
 from broker.node import BusNode
+from broker.protocol import Kind, Refusal, csta_node, lim_node
 from broker.timers import TimerQueue
 from csta_front.guard import AuthGuard
 from csta_front.monitors import Monitors
@@ -348,7 +349,7 @@ class FrontEnd:
         lim, state = change["lim"], change["state"]
         incarnation = change.get("incarnation") if isinstance(change.get("incarnation"), int) else 0
         if state == "dead" and isinstance(change.get("incarnation"), int):
-            node = change.get("node", f"lim-{lim}")
+            node = change.get("node", lim_node(lim))
             self.dead_incarnations[node] = max(incarnation, self.dead_incarnations.get(node, -1))
         known = self._lim_incarnations.get(lim, 0)
         if incarnation < known:
@@ -439,15 +440,15 @@ class FrontEnd:
     def on_request(self, env) -> None:
         """Bus requests to this front end: its status (for `mxone status` and `csta -p`), and
         recording on or off (`mxone record`)."""
-        if env.kind == "csta.status":
+        if env.kind == Kind.CSTA_STATUS:
             self.bus.reply(env, {"ok": True, **self.status()})
-        elif env.kind == "csta.record":
+        elif env.kind == Kind.CSTA_RECORD:
             self.bus.reply(env, self._record(env.body))
-        elif env.kind == "csta.fault":
+        elif env.kind == Kind.CSTA_FAULT:
             self.bus.reply(env, self._fault(env.body))
         else:
-            self.bus.reply(env, {"ok": False, "error": "unknown_request",
-                                 "message": f"csta-{self.lim} does not serve {env.kind!r}"})
+            self.bus.reply(env, {"ok": False, "error": Refusal.UNKNOWN_REQUEST,
+                                 "message": f"{csta_node(self.lim)} does not serve {env.kind!r}"})
 
     def _fault(self, body: dict) -> dict[str, Any]:
         action = body.get("action")
@@ -455,7 +456,7 @@ class FrontEnd:
             try:
                 self.faults.set(parse_fault(body))
             except ValueError as exc:
-                return {"ok": False, "error": "bad_request", "message": str(exc)}
+                return {"ok": False, "error": Refusal.BAD_REQUEST, "message": str(exc)}
             log.warning("fault on: %s", self.faults.describe())
         elif action == "clear":
             self.faults.clear(body.get("kind"))
@@ -468,7 +469,7 @@ class FrontEnd:
             log.warning("fault: %d connections reset", len(connections))
             return {"ok": True, "reset": len(connections), "faults": self.faults.describe()}
         elif action != "list":
-            return {"ok": False, "error": "bad_request", "message": "fault action: set, clear, reset or list"}
+            return {"ok": False, "error": Refusal.BAD_REQUEST, "message": "fault action: set, clear, reset or list"}
         return {"ok": True, "faults": self.faults.describe()}
 
     def _record(self, body: dict) -> dict[str, Any]:
@@ -483,11 +484,11 @@ class FrontEnd:
         path = body.get("path")
         sessions = body.get("sessions")
         if not isinstance(path, str) or not path or not (sessions is None or isinstance(sessions, list)):
-            return {"ok": False, "error": "bad_request", "message": "record needs a path and a list of sessions or none"}
+            return {"ok": False, "error": Refusal.BAD_REQUEST, "message": "record needs a path and a list of sessions or none"}
         try:
             self.recorder = Recorder(Path(path), set(sessions) if sessions else None)
         except OSError as exc:
-            return {"ok": False, "error": "bad_request", "message": f"cannot write {path}: {exc.strerror}"}
+            return {"ok": False, "error": Refusal.BAD_REQUEST, "message": f"cannot write {path}: {exc.strerror}"}
         return {"ok": True, "recording": True, "path": path}
 
     def status(self) -> dict[str, Any]:

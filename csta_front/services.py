@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from broker.protocol import Kind, Refusal, device_address, lim_node
 from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
                               find, maker, text, to_bytes)
 from csta_front.monitors import MonitorLimit
@@ -50,39 +51,40 @@ def service(name: str):
     return register
 
 
-# LIM refusal code -> (CSTAErrorCode category, value)
-LIM_ERRORS = {
-    "unknown_number": ("operation", "invalidDeviceID"),
-    "unknown_request": ("operation", "serviceNotSupported"),
-    "bad_request": ("operation", "invalidParameterValue"),
-    "bad_digits": ("operation", "invalidParameterValue"),
-    "unknown_action": ("operation", "invalidParameterValue"),
-    "unknown_feature": ("operation", "invalidFeature"),
-    "no_such_connection": ("operation", "invalidConnectionID"),
-    "no_such_call": ("operation", "invalidCallID"),
-    "not_a_phone": ("operation", "requestIncompatibleWithObject"),
-    "not_an_extension": ("operation", "requestIncompatibleWithObject"),
-    "not_a_terminal": ("operation", "requestIncompatibleWithObject"),
-    "virtual": ("operation", "requestIncompatibleWithObject"),
-    "forward_to_self": ("operation", "invalidForwardingDestination"),
-    "forward_loop": ("operation", "invalidForwardingDestination"),
-    "unknown_group": ("operation", "invalidAgentGroup"),
-    "not_a_member": ("operation", "invalidAgentGroup"),
-    "bad_agent_id": ("operation", "invalidAgentIdentifier"),
-    "already_logged_on": ("operation", "invalidAgentState"),
-    "not_logged_on": ("operation", "invalidAgentState"),
-    "busy": ("stateIncompatibility", "invalidObjectState"),
-    "not_alerting": ("stateIncompatibility", "noCallToAnswer"),
-    "idle": ("stateIncompatibility", "noConnectionToClear"),
-    "no_active_call": ("stateIncompatibility", "noActiveCall"),
-    "no_held_call": ("stateIncompatibility", "noHeldCall"),
-    "not_queued": ("stateIncompatibility", "invalidObjectState"),
-    "out_of_service": ("systemResourceAvailability", "resourceOutOfService"),
-    "lim_down": ("systemResourceAvailability", "resourceOutOfService"),
-    "unreachable": ("systemResourceAvailability", "resourceOutOfService"),
-    "trunks_busy": ("systemResourceAvailability", "resourceBusy"),
-    "timeout": ("systemResourceAvailability", "resourceBusy"),
-    "conference_full": ("systemResourceAvailability", "conferenceMemberLimitExceeded"),
+# The exchange's refusal code (a LIM's, the broker's or the bus node's) -> (CSTAErrorCode category,
+# value). Keys are `Refusal`s, equal to the codes as they arrive (plain strings).
+LIM_ERRORS: dict[str, tuple[str, str]] = {
+    Refusal.UNKNOWN_NUMBER: ("operation", "invalidDeviceID"),
+    Refusal.UNKNOWN_REQUEST: ("operation", "serviceNotSupported"),
+    Refusal.BAD_REQUEST: ("operation", "invalidParameterValue"),
+    Refusal.BAD_DIGITS: ("operation", "invalidParameterValue"),
+    Refusal.UNKNOWN_ACTION: ("operation", "invalidParameterValue"),
+    Refusal.UNKNOWN_FEATURE: ("operation", "invalidFeature"),
+    Refusal.NO_SUCH_CONNECTION: ("operation", "invalidConnectionID"),
+    Refusal.NO_SUCH_CALL: ("operation", "invalidCallID"),
+    Refusal.NOT_A_PHONE: ("operation", "requestIncompatibleWithObject"),
+    Refusal.NOT_AN_EXTENSION: ("operation", "requestIncompatibleWithObject"),
+    Refusal.NOT_A_TERMINAL: ("operation", "requestIncompatibleWithObject"),
+    Refusal.VIRTUAL: ("operation", "requestIncompatibleWithObject"),
+    Refusal.FORWARD_TO_SELF: ("operation", "invalidForwardingDestination"),
+    Refusal.FORWARD_LOOP: ("operation", "invalidForwardingDestination"),
+    Refusal.UNKNOWN_GROUP: ("operation", "invalidAgentGroup"),
+    Refusal.NOT_A_MEMBER: ("operation", "invalidAgentGroup"),
+    Refusal.BAD_AGENT_ID: ("operation", "invalidAgentIdentifier"),
+    Refusal.ALREADY_LOGGED_ON: ("operation", "invalidAgentState"),
+    Refusal.NOT_LOGGED_ON: ("operation", "invalidAgentState"),
+    Refusal.BUSY: ("stateIncompatibility", "invalidObjectState"),
+    Refusal.NOT_ALERTING: ("stateIncompatibility", "noCallToAnswer"),
+    Refusal.IDLE: ("stateIncompatibility", "noConnectionToClear"),
+    Refusal.NO_ACTIVE_CALL: ("stateIncompatibility", "noActiveCall"),
+    Refusal.NO_HELD_CALL: ("stateIncompatibility", "noHeldCall"),
+    Refusal.NOT_QUEUED: ("stateIncompatibility", "invalidObjectState"),
+    Refusal.OUT_OF_SERVICE: ("systemResourceAvailability", "resourceOutOfService"),
+    Refusal.LIM_DOWN: ("systemResourceAvailability", "resourceOutOfService"),
+    Refusal.UNREACHABLE: ("systemResourceAvailability", "resourceOutOfService"),
+    Refusal.TRUNKS_BUSY: ("systemResourceAvailability", "resourceBusy"),
+    Refusal.TIMEOUT: ("systemResourceAvailability", "resourceBusy"),
+    Refusal.CONFERENCE_FULL: ("systemResourceAvailability", "conferenceMemberLimitExceeded"),
 }
 
 
@@ -145,7 +147,7 @@ class ServiceCall:
         return text(el, "callID"), number
 
     def phone(self, number: str, action: str, on_ok: Callable[[dict], None], **body: Any) -> None:
-        self.ask(f"dev:{number}", "phone", {"action": action, **body}, on_ok)
+        self.ask(device_address(number), Kind.PHONE, {"action": action, **body}, on_ok)
 
 
 def empty_response(call: ServiceCall) -> Callable[[dict], None]:
@@ -154,8 +156,8 @@ def empty_response(call: ServiceCall) -> Callable[[dict], None]:
 
 # -- call control ------------------------------------------------------------------------------------
 # A number to call that the exchange does not know is the called device's fault, not the caller's.
-CALLED_NUMBER_ERRORS = {"unknown_number": ("operation", "invalidCalledDevice"),
-                        "bad_digits": ("operation", "invalidCalledDevice")}
+CALLED_NUMBER_ERRORS = {Refusal.UNKNOWN_NUMBER: ("operation", "invalidCalledDevice"),
+                        Refusal.BAD_DIGITS: ("operation", "invalidCalledDevice")}
 
 
 @service("MakeCall")
@@ -165,7 +167,7 @@ def make_call(call: ServiceCall) -> None:
     if call.front.directory.owner(calling) is None:
         raise CodecError("invalidCallingDevice", f"MakeCall: calling device {calling} is not allocated")
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
-    call.ask(f"dev:{calling}", "phone", {"action": "dial", "digits": called},
+    call.ask(device_address(calling), Kind.PHONE, {"action": "dial", "digits": called},
              lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
              errors=CALLED_NUMBER_ERRORS)
 
@@ -185,7 +187,7 @@ def clear_connection(call: ServiceCall) -> None:
 @service("ClearCall")
 def clear_call(call: ServiceCall) -> None:
     call_id, number = call.connection("callToBeCleared")
-    call.ask(f"dev:{number}", "call.clear", {"call_id": call_id}, empty_response(call))
+    call.ask(device_address(number), Kind.CALL_CLEAR, {"call_id": call_id}, empty_response(call))
 
 
 @service("HoldCall")
@@ -204,7 +206,7 @@ def retrieve_call(call: ServiceCall) -> None:
 def consultation_call(call: ServiceCall) -> None:
     call_id, number = call.connection("existingCall")
     consulted = call.device("consultedDevice")
-    call.ask(f"dev:{number}", "phone", {"action": "consult", "call_id": call_id, "digits": consulted},
+    call.ask(device_address(number), Kind.PHONE, {"action": "consult", "call_id": call_id, "digits": consulted},
              lambda r: call.respond(call.E.ConsultationCallResponse(
                  connection_el(call.E, "initiatedCall", r["call_id"], number))),
              errors=CALLED_NUMBER_ERRORS)
@@ -245,7 +247,7 @@ def reconnect_call(call: ServiceCall) -> None:
 @service("DeflectCall")
 def deflect_call(call: ServiceCall) -> None:
     call_id, number = call.connection("callToBeDiverted")
-    call.ask(f"dev:{number}", "phone", {"action": "deflect", "call_id": call_id,
+    call.ask(device_address(number), Kind.PHONE, {"action": "deflect", "call_id": call_id,
                                         "digits": call.device("newDestination")},
              empty_response(call), errors=CALLED_NUMBER_ERRORS)
 
@@ -254,7 +256,7 @@ def deflect_call(call: ServiceCall) -> None:
 def single_step_transfer(call: ServiceCall) -> None:
     call_id, number = call.connection("activeCall")
     to = call.device("transferredTo")
-    call.ask(f"dev:{number}", "phone", {"action": "sst", "call_id": call_id, "digits": to},
+    call.ask(device_address(number), Kind.PHONE, {"action": "sst", "call_id": call_id, "digits": to},
              lambda r: call.respond(call.E.SingleStepTransferCallResponse(
                  connection_el(call.E, "transferredCall", r["call_id"], to))),
              errors=CALLED_NUMBER_ERRORS)
@@ -282,28 +284,28 @@ def _flag(value: Any) -> str:
 @service("SetDoNotDisturb")
 def set_dnd(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature", {"feature": "dnd", "on": _bool(call, "doNotDisturbOn")},
+    call.ask(device_address(number), Kind.FEATURE, {"feature": "dnd", "on": _bool(call, "doNotDisturbOn")},
              empty_response(call))
 
 
 @service("GetDoNotDisturb")
 def get_dnd(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature.get", {},
+    call.ask(device_address(number), Kind.FEATURE_GET, {},
              lambda f: call.respond(call.E.GetDoNotDisturbResponse(call.E.doNotDisturbOn(_flag(f["dnd"])))))
 
 
 @service("GetMessageWaitingIndicator")
 def get_mwi(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature.get", {},
+    call.ask(device_address(number), Kind.FEATURE_GET, {},
              lambda f: call.respond(call.E.GetMessageWaitingIndicatorResponse(call.E.messageWaitingOn(_flag(f["mwi"])))))
 
 
 @service("SetMessageWaitingIndicator")
 def set_mwi(call: ServiceCall) -> None:
     number = call.device("device")
-    call.ask(f"dev:{number}", "feature", {"feature": "mwi", "on": _bool(call, "messageWaitingOn")},
+    call.ask(device_address(number), Kind.FEATURE, {"feature": "mwi", "on": _bool(call, "messageWaitingOn")},
              empty_response(call))
 
 
@@ -329,7 +331,7 @@ def set_forwarding(call: ServiceCall) -> None:
         if not ring_count.isdigit() or not 1 <= int(ring_count) <= 60:
             raise CodecError("invalidParameterValue", "SetForwarding: ringCount must be 1 to 60")
         after_s = int(ring_count) * 5  # a ring cycle is 5 s
-    call.ask(f"dev:{number}", "feature", {"feature": "forward", "type": kind, "to": to, "after_s": after_s},
+    call.ask(device_address(number), Kind.FEATURE, {"feature": "forward", "type": kind, "to": to, "after_s": after_s},
              empty_response(call))
 
 
@@ -347,7 +349,7 @@ def get_forwarding(call: ServiceCall) -> None:
                 parts.append(E.forwardDN(target))
             items.append(E.forwardListItem(*parts))
         call.respond(E.GetForwardingResponse(E.forwardingList(*items)))
-    call.ask(f"dev:{number}", "feature.get", {}, done)
+    call.ask(device_address(number), Kind.FEATURE_GET, {}, done)
 
 
 AGENT_REQUESTS = {"loggedOn": "login", "loggedOff": "logout", "ready": "ready", "notReady": "notready",
@@ -365,7 +367,7 @@ def set_agent_state(call: ServiceCall) -> None:
     if action == "login":
         body["agent_id"] = call.request.text("agentID")
         body["group"] = device_number(call.request.text("group")) or device_number(call.request.text("acdGroup"))
-    call.ask(f"dev:{number}", "agent", body, empty_response(call))
+    call.ask(device_address(number), Kind.AGENT, body, empty_response(call))
 
 
 AGENT_STATES = {"agentNull": "agentNull", "agentReady": "agentReady", "agentNotReady": "agentNotReady",
@@ -385,7 +387,7 @@ def get_agent_state(call: ServiceCall) -> None:
         info.append(E.agentState(AGENT_STATES[f["agent_state"]]))
         entry.append(E.agentInfo(E.agentInfoItem(*info)))
         call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*entry))))
-    call.ask(f"dev:{number}", "feature.get", {}, done)
+    call.ask(device_address(number), Kind.FEATURE_GET, {}, done)
 
 
 # -- snapshots -----------------------------------------------------------------------------------------
@@ -399,7 +401,7 @@ def snapshot_device(call: ServiceCall) -> None:
                                               E.localCallState(E.compoundCallState(E.localConnectionState(c["state"]))))
                  for c in d.get("calls", [])]
         call.respond(E.SnapshotDeviceResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
-    call.ask(f"dev:{number}", "device.get", {}, done)
+    call.ask(device_address(number), Kind.DEVICE_GET, {}, done)
 
 
 @service("SnapshotCall")
@@ -416,8 +418,8 @@ def snapshot_call(call: ServiceCall) -> None:
                  for device, state, _lim, _hunt in c["parties"]]
         call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
     # The call ID names the LIM that controls the call (its first three digits).
-    call.ask(f"lim-{int(call_id[:3])}", "call.get", {"call_id": call_id}, done,
-             errors={"unreachable": ("operation", "invalidCallID"), "lim_down": ("operation", "invalidCallID")})
+    call.ask(lim_node(int(call_id[:3])), Kind.CALL_GET, {"call_id": call_id}, done,
+             errors={Refusal.UNREACHABLE: ("operation", "invalidCallID"), Refusal.LIM_DOWN: ("operation", "invalidCallID")})
 
 
 # -- monitoring ----------------------------------------------------------------------------------------
@@ -455,15 +457,15 @@ def monitor_start(call: ServiceCall) -> None:
 
     if device is not None:
         # Ask the owning LIM: the device must exist and its LIM be in service.
-        call.ask(f"dev:{device}", "device.get", {}, lambda _: started("device", device),
-                 errors={"unknown_number": ("operation", "invalidMonitorObject"),
-                         "idle": ("operation", "invalidMonitorObject")})
+        call.ask(device_address(device), Kind.DEVICE_GET, {}, lambda _: started("device", device),
+                 errors={Refusal.UNKNOWN_NUMBER: ("operation", "invalidMonitorObject"),
+                         Refusal.IDLE: ("operation", "invalidMonitorObject")})
     else:
-        call.ask(f"lim-{int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0}", "call.get",
+        call.ask(lim_node(int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0), Kind.CALL_GET,
                  {"call_id": call_id}, lambda _: started("call", call_id),
-                 errors={"no_such_call": ("operation", "invalidMonitorObject"),
-                         "unreachable": ("operation", "invalidMonitorObject"),
-                         "lim_down": ("operation", "invalidMonitorObject")})
+                 errors={Refusal.NO_SUCH_CALL: ("operation", "invalidMonitorObject"),
+                         Refusal.UNREACHABLE: ("operation", "invalidMonitorObject"),
+                         Refusal.LIM_DOWN: ("operation", "invalidMonitorObject")})
 
 
 @service("MonitorStop")

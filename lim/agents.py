@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from broker.envelope import Envelope
+from broker.protocol import Kind, Refusal, device_address
 from lim.calls import Cause, ConnState
 from lim.errors import Refused
 from lim.features import (AGENT_BUSY, AGENT_EVENTS, AGENT_NOT_READY, AGENT_NULL, AGENT_READY,
@@ -30,14 +31,14 @@ class AgentMixin:
         number = self._target(env)
         action = env.body.get("action")
         if action not in AGENT_ACTIONS:
-            raise Refused("unknown_action", f"unknown agent action {action!r}; use one of {', '.join(AGENT_ACTIONS)}")
+            raise Refused(Refusal.UNKNOWN_ACTION, f"unknown agent action {action!r}; use one of {', '.join(AGENT_ACTIONS)}")
         features = self.features.get(number)
         if features is None or self.devices[number].type == "external":
-            raise Refused("not_an_extension", f"{number} is not an extension of LIM {self.lim}")
+            raise Refused(Refusal.NOT_AN_EXTENSION, f"{number} is not an extension of LIM {self.lim}")
         if action == "login":
             self._agent_login(number, str(env.body.get("agent_id") or ""), str(env.body.get("group") or ""))
         elif features.agent_state == AGENT_NULL:
-            raise Refused("not_logged_on", f"no agent is logged on at {number}")
+            raise Refused(Refusal.NOT_LOGGED_ON, f"no agent is logged on at {number}")
         elif action == "logout":
             group, agent_id = features.agent_group, features.agent_id
             self._agent_state(number, AGENT_NULL)
@@ -56,15 +57,15 @@ class AgentMixin:
         features = self.features[number]
         group = self.acd_groups.get(group_number)
         if group is None:
-            raise Refused("unknown_group", f"{group_number or '(none)'} is not an ACD group")
+            raise Refused(Refusal.UNKNOWN_GROUP, f"{group_number or '(none)'} is not an ACD group")
         if number not in group.agents:
-            raise Refused("not_a_member", f"{number} is not an agent position of group {group_number}")
+            raise Refused(Refusal.NOT_A_MEMBER, f"{number} is not an agent position of group {group_number}")
         if not AGENT_ID.match(agent_id):
-            raise Refused("bad_agent_id", f"agent ID {agent_id!r} must be 1-16 letters or digits")
+            raise Refused(Refusal.BAD_AGENT_ID, f"agent ID {agent_id!r} must be 1-16 letters or digits")
         if features.agent_state != AGENT_NULL:
-            raise Refused("already_logged_on", f"agent {features.agent_id} is already logged on at {number}")
+            raise Refused(Refusal.ALREADY_LOGGED_ON, f"agent {features.agent_id} is already logged on at {number}")
         if not self.devices[number].logged_on:
-            raise Refused("out_of_service", f"{number} has no terminal logged on")
+            raise Refused(Refusal.OUT_OF_SERVICE, f"{number} has no terminal logged on")
         features.agent_group, features.agent_id = group_number, agent_id
         self._emit_device(number, "AgentLoggedOn", also=[group_number], agent_id=agent_id, group=group_number)
         self._agent_state(number, AGENT_BUSY if self.calls_of.get(number) else AGENT_READY)
@@ -102,7 +103,7 @@ class AgentMixin:
         if self.directory.owner(group) == self.lim:
             self._acd_agent(body)
         else:
-            self.bus.send(f"dev:{group}", "acd.agent", body)
+            self.bus.send(device_address(group), Kind.ACD_AGENT, body)
 
     def _agent_call_started(self, number: str) -> None:
         features = self.features.get(number)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from broker.envelope import Envelope
+from broker.protocol import Kind, Refusal, device_address, lim_node
 from lim.calls import Call, Cause, ConnState, Party
 from lim.errors import Refused
 from lim.features import MAX_FORWARD_HOPS
@@ -45,7 +46,7 @@ class ControlMixin:
         if self.directory.owner(number) == self.lim:
             self._offer_result(call, number, self._accept_offer(body), context)
         else:
-            self.bus.request(f"dev:{number}", "call.offer", body,
+            self.bus.request(device_address(number), Kind.CALL_OFFER, body,
                              lambda reply: self._offer_result(call, number, reply, context))
 
     def _offer_result(self, call: Call, number: str, reply: dict[str, Any], context) -> None:
@@ -90,8 +91,8 @@ class ControlMixin:
         if reply.get("hunt"):
             self._hunt(call, number, reply["hunt"], done)
             return
-        done(reply.get("cause") or {"lim_down": Cause.NETWORK_NOT_OBTAINABLE,
-                                    "timeout": Cause.NETWORK_NOT_OBTAINABLE}.get(reply.get("error"),
+        done(reply.get("cause") or {Refusal.LIM_DOWN: Cause.NETWORK_NOT_OBTAINABLE,
+                                    Refusal.TIMEOUT: Cause.NETWORK_NOT_OBTAINABLE}.get(reply.get("error"),
                                                                                 Cause.DEST_NOT_OBTAINABLE))
 
     def _offer_failed(self, call: Call, number: str, cause: str) -> None:
@@ -110,7 +111,7 @@ class ControlMixin:
         if lim == self.lim:
             self._unindex(call.call_id, number)
         else:
-            self.bus.send(f"lim-{lim}", "call.update", wire)
+            self.bus.send(lim_node(lim), Kind.CALL_UPDATE, wire)
 
     # -- groups ---------------------------------------------------------------------------------------
     def _hunt(self, call: Call, group: str, spec: dict[str, Any], done: OfferDone) -> None:
@@ -158,7 +159,7 @@ class ControlMixin:
     def _op_distribute(self, call: Call, group: str, body: dict, respond: Reply) -> None:
         """An ACD group hands a queued call to an agent (or overflows it to another number)."""
         if call.state_of(group) != ConnState.QUEUED:
-            raise Refused("not_queued", f"call {call.call_id} is not queued at {group}")
+            raise Refused(Refusal.NOT_QUEUED, f"call {call.call_id} is not queued at {group}")
         to, cause = body["to"], body.get("cause", Cause.DISTRIBUTED)
         party = call.parties.pop(group)
         self._emit(call, "Diverted", group, cause, diverted_to=to, extra=[group])
@@ -168,10 +169,10 @@ class ControlMixin:
 
         def offered(failure: str | None) -> None:
             if failure is None or call.cleared:
-                respond({"ok": failure is None, "error": "cleared", "message": "the call ended"}
+                respond({"ok": failure is None, "error": Refusal.CLEARED, "message": "the call ended"}
                         if failure else {"ok": True, "call_id": call.call_id, "to": to})
                 return
-            respond({"ok": False, "error": "refused", "message": f"{to} did not take the call ({failure})"})
+            respond({"ok": False, "error": Refusal.REFUSED, "message": f"{to} did not take the call ({failure})"})
             if cause == Cause.DISTRIBUTED:
                 self._offer(call, group, Cause.ENTERING_DISTRIBUTION, front=True)  # back to the head of the queue
             else:
@@ -191,7 +192,7 @@ class ControlMixin:
             if party.lim == self.lim:
                 self._agent_not_answering(number)
             else:
-                self.bus.request(f"dev:{number}", "agent", {"action": "notready"})
+                self.bus.request(device_address(number), Kind.AGENT, {"action": "notready"})
             self._offer(call, party.hunt, Cause.ENTERING_DISTRIBUTION, front=True)
             return
         self._release(call, number, Cause.NOT_ANSWERED)
@@ -211,10 +212,10 @@ class ControlMixin:
     def _run_op(self, body: dict[str, Any], respond: Reply) -> None:
         call = self.calls.get(body["call_id"])
         if call is None or call.controller != self.lim or call.cleared:
-            raise Refused("no_such_call", f"call {body['call_id']} is not in progress")
+            raise Refused(Refusal.NO_SUCH_CALL, f"call {body['call_id']} is not in progress")
         op = getattr(self, f"_op_{body['op']}", None)
         if op is None:
-            raise Refused("unknown_request", f"unknown call operation {body['op']!r}")
+            raise Refused(Refusal.UNKNOWN_REQUEST, f"unknown call operation {body['op']!r}")
         op(call, body["device"], body, respond)
 
     def _ok(self, respond: Reply, call: Call, device: str) -> None:
@@ -222,7 +223,7 @@ class ControlMixin:
 
     def _require(self, call: Call, device: str, state: ConnState, what: str) -> None:
         if call.state_of(device) != state:
-            raise Refused(f"not_{what}", f"{device} is not {what} in call {call.call_id}"
+            raise Refused(Refusal(f"not_{what}"), f"{device} is not {what} in call {call.call_id}"
                           if what != "alerting" else f"{device} is not ringing")
 
     def _op_answer(self, call: Call, device: str, body: dict, respond: Reply) -> None:
@@ -241,7 +242,7 @@ class ControlMixin:
 
     def _op_release(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         if device not in call.parties:
-            raise Refused("idle", f"{device} is not in call {call.call_id}")
+            raise Refused(Refusal.IDLE, f"{device} is not in call {call.call_id}")
         self._release(call, device, body.get("cause", Cause.NORMAL))
         respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
 
@@ -281,7 +282,7 @@ class ControlMixin:
         remaining = [d for d, p in call.parties.items() if p.state in IN_CALL]
         if not remaining:
             call.parties[device] = Party(ConnState.CONNECTED, self._lim_of(device))
-            raise Refused("bad_request", f"{device} has nobody to transfer")
+            raise Refused(Refusal.BAD_REQUEST, f"{device} has nobody to transfer")
         call.calling = remaining[0]  # the transferred party now calls `to`
         self._emit(call, "Transferred", device, Cause.SINGLE_STEP_TRANSFER, transferring=device,
                    transferred=remaining[0], transferred_to=to, extra=[device])
@@ -306,11 +307,11 @@ class ControlMixin:
         self._require(held, device, ConnState.HOLD, "held")
         other_id = body["other"]
         if conference and len(held.parties) + body.get("other_size", 0) - 1 > MAX_CONFERENCE_PARTIES:
-            raise Refused("conference_full", f"a conference holds at most {MAX_CONFERENCE_PARTIES} parties")
+            raise Refused(Refusal.CONFERENCE_FULL, f"a conference holds at most {MAX_CONFERENCE_PARTIES} parties")
         if body["other_controller"] == self.lim:
             other = self.calls.get(other_id)
             if other is None or other.controller != self.lim or device not in other.parties:
-                raise Refused("no_such_call", f"call {other_id} is not in progress")
+                raise Refused(Refusal.NO_SUCH_CALL, f"call {other_id} is not in progress")
             parties = self._hand_over(other, device, held.call_id, self.lim)
             self._merge(held, device, other_id, parties, conference, respond)
             return
@@ -320,11 +321,11 @@ class ControlMixin:
                 respond(reply)
                 return
             if held.cleared or held.state_of(device) != ConnState.HOLD:
-                respond({"ok": False, "error": "no_such_call", "message": f"call {held.call_id} changed meanwhile"})
+                respond({"ok": False, "error": Refusal.NO_SUCH_CALL, "message": f"call {held.call_id} changed meanwhile"})
                 return
             parties = [(d, Party(ConnState(s), lim, hunt)) for d, s, lim, hunt in reply["parties"]]
             self._merge(held, device, other_id, parties, conference, respond)
-        self.bus.request(f"lim-{body['other_controller']}", "call.handover",
+        self.bus.request(lim_node(body['other_controller']), Kind.CALL_HANDOVER,
                          {"call_id": other_id, "into": held.call_id, "controller": self.lim, "device": device},
                          handed)
 
@@ -333,9 +334,9 @@ class ControlMixin:
         body = env.body
         call = self.calls.get(body["call_id"])
         if call is None or call.controller != self.lim or call.cleared:
-            raise Refused("no_such_call", f"call {body['call_id']} is not in progress")
+            raise Refused(Refusal.NO_SUCH_CALL, f"call {body['call_id']} is not in progress")
         if call.state_of(body["device"]) != ConnState.CONNECTED:
-            raise Refused("not_connected", f"{body['device']} is not connected in call {call.call_id}")
+            raise Refused(Refusal.NOT_CONNECTED, f"{body['device']} is not connected in call {call.call_id}")
         parties = self._hand_over(call, body["device"], body["into"], body["controller"])
         respond({"ok": True, "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in parties]})
 
@@ -414,13 +415,13 @@ class ControlMixin:
         if lim == self.lim:
             self._unindex(call.call_id, number)
         else:
-            self.bus.send(f"lim-{lim}", "call.update", call.to_wire())
+            self.bus.send(lim_node(lim), Kind.CALL_UPDATE, call.to_wire())
 
     def _release(self, call: Call, number: str, cause: str) -> None:
         """Clear one connection; a call left with nobody talking (fewer than two parties, or only
         ringing and queued ones) is cleared altogether."""
         if number not in call.parties:
-            raise Refused("idle", f"{number} is not in call {call.call_id}")
+            raise Refused(Refusal.IDLE, f"{number} is not in call {call.call_id}")
         gone = {number: call.parties.pop(number)}
         self._emit(call, "ConnectionCleared", number, cause, dropped=number, extra=[number])
         if len(call.parties) < 2 or not any(p.state in IN_CALL for p in call.parties.values()):
@@ -431,7 +432,7 @@ class ControlMixin:
     def _op_clear(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         """Clear the whole call (CSTA ClearCall), whoever is in it."""
         if device not in call.parties:
-            raise Refused("idle", f"{device} is not in call {call.call_id}")
+            raise Refused(Refusal.IDLE, f"{device} is not in call {call.call_id}")
         self._clear_rest(call, Cause.NORMAL, {})
         respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
 
@@ -457,4 +458,4 @@ class ControlMixin:
         if replaces:
             wire["replaces"] = replaces
         for lim in (call.lims() | set(also)) - {self.lim}:
-            self.bus.send(f"lim-{lim}", "call.update", wire)
+            self.bus.send(lim_node(lim), Kind.CALL_UPDATE, wire)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Protocol
 
 from broker.directory import Directory
 from broker.envelope import Envelope, call_topic, device_topic
+from broker.protocol import Kind, Refusal, is_device_address, number_of_device_address
 from broker.timers import TimerQueue
 from lim.acd import AcdQueue
 from lim.agents import AgentMixin
@@ -96,7 +97,7 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         respond: Reply = lambda body: self.bus.reply(env, body)
         handler = self._handler_table.get(env.kind)
         if handler is None:
-            respond({"ok": False, "error": "unknown_request", "message": f"LIM {self.lim} does not serve {env.kind!r}"})
+            respond({"ok": False, "error": Refusal.UNKNOWN_REQUEST, "message": f"LIM {self.lim} does not serve {env.kind!r}"})
             return
         try:
             handler(env, respond)
@@ -104,29 +105,29 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
             respond(refusal.reply())
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("bad %s from %s: %r", env.kind, env.src, exc)
-            respond({"ok": False, "error": "bad_request", "message": f"malformed {env.kind}: {exc!r}"})
+            respond({"ok": False, "error": Refusal.BAD_REQUEST, "message": f"malformed {env.kind}: {exc!r}"})
 
     def _handlers(self) -> dict[str, Callable[[Envelope, Reply], None]]:
         return {
-            "phone": self._on_phone,
-            "call.clear": self._on_call_clear,
-            "feature": self._on_feature,
-            "feature.get": self._on_feature_get,
-            "agent": self._on_agent,
-            "acd.agent": self._on_acd_agent,
-            "device.get": self._on_device_get,
-            "lim.status": self._on_status,
-            "call.get": self._on_call_get,
-            "call.offer": self._on_offer,
-            "call.op": self._on_call_op,
-            "call.handover": self._on_handover,
-            "call.update": self._on_update,
+            Kind.PHONE: self._on_phone,
+            Kind.CALL_CLEAR: self._on_call_clear,
+            Kind.FEATURE: self._on_feature,
+            Kind.FEATURE_GET: self._on_feature_get,
+            Kind.AGENT: self._on_agent,
+            Kind.ACD_AGENT: self._on_acd_agent,
+            Kind.DEVICE_GET: self._on_device_get,
+            Kind.LIM_STATUS: self._on_status,
+            Kind.CALL_GET: self._on_call_get,
+            Kind.CALL_OFFER: self._on_offer,
+            Kind.CALL_OP: self._on_call_op,
+            Kind.CALL_HANDOVER: self._on_handover,
+            Kind.CALL_UPDATE: self._on_update,
         }
 
     def _target(self, env: Envelope) -> str:
-        if not env.dst.startswith("dev:"):
-            raise Refused("bad_request", f"{env.kind} must be addressed to a device")
-        return env.dst[4:]
+        if not is_device_address(env.dst):
+            raise Refused(Refusal.BAD_REQUEST, f"{env.kind} must be addressed to a device")
+        return number_of_device_address(env.dst)
 
     # -- devices -------------------------------------------------------------------------------
     def _device(self, number: str, create_external: bool = False) -> Device:
@@ -134,27 +135,25 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         if device is not None:
             return device
         if number in self.hunt_groups or number in self.queues:
-            raise Refused("not_a_phone", f"{number} is a group, not a phone")
+            raise Refused(Refusal.NOT_A_PHONE, f"{number} is a group, not a phone")
         trunk = self._trunk_for(number)
         if trunk is None:
-            raise Refused("unknown_number", f"number {number} is not on LIM {self.lim}")
+            raise Refused(Refusal.UNKNOWN_NUMBER, f"number {number} is not on LIM {self.lim}")
         if not create_external:
-            raise Refused("idle", f"external party {number} is not in a call")
+            raise Refused(Refusal.IDLE, f"external party {number} is not in a call")
         if not DIGITS.match(number):
-            raise Refused("bad_digits", f"{number!r} is not a dialable number")
+            raise Refused(Refusal.BAD_DIGITS, f"{number!r} is not a dialable number")
         if self._channels_in_use(trunk) >= trunk.channels:
-            raise Refused("trunks_busy", f"all {trunk.channels} channels of trunk {trunk.name} are busy")
+            raise Refused(Refusal.TRUNKS_BUSY, f"all {trunk.channels} channels of trunk {trunk.name} are busy")
         device = Device(number, "external", True, trunk)
         self.devices[number] = device
         return device
 
     def _trunk_for(self, number: str) -> TrunkRoute | None:
-        best = None
-        for trunk in self.trunks:
-            if number.startswith(trunk.prefix) and len(number) > len(trunk.prefix):
-                if best is None or len(trunk.prefix) > len(best.prefix):
-                    best = trunk
-        return best
+        """The trunk an external number of this LIM leaves by: the number plan's, as the broker routes
+        it (a number the plan gives to another LIM's longer prefix is not ours, though ours starts it)."""
+        trunk = self.directory.trunk_for(number)
+        return trunk if trunk is not None and trunk.lim == self.lim else None
 
     def _channels_in_use(self, trunk: TrunkRoute) -> int:
         return sum(1 for d in self.devices.values() if d.trunk is trunk)
@@ -274,12 +273,12 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
         devices = list(call.parties) + [d for d in extra if d not in call.parties]
         if device is not None and device not in devices:
             devices.append(device)
-        self.bus.publish([device_topic(d) for d in devices] + [call_topic(call.call_id)], "event", body)
+        self.bus.publish([device_topic(d) for d in devices] + [call_topic(call.call_id)], Kind.EVENT, body)
 
     def _emit_device(self, number: str, event: str, also: list[str] | tuple = (), **fields: Any) -> None:
         body = {"event": event, "call_id": None, "device": number, "cause": None, "connections": [],
                 "lim": self.lim, "time": self.wall_clock(), **fields}
-        self.bus.publish([device_topic(n) for n in (number, *also)], "event", body)
+        self.bus.publish([device_topic(n) for n in (number, *also)], Kind.EVENT, body)
 
     # -- queries -------------------------------------------------------------------------------------
     def _on_device_get(self, env: Envelope, respond: Reply) -> None:
@@ -298,7 +297,7 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
             return
         device = self.devices.get(number)
         if device is None:
-            raise Refused("unknown_number", f"{number} is not a device of LIM {self.lim}")
+            raise Refused(Refusal.UNKNOWN_NUMBER, f"{number} is not a device of LIM {self.lim}")
         respond({"ok": True, "device": number, "type": device.type, "logged_on": device.logged_on,
                  "lim": self.lim,
                  "features": self.features[number].to_store() if number in self.features else {},
@@ -308,7 +307,7 @@ class LimCore(PhysicalMixin, ControlMixin, OfferMixin, FeatureMixin, AgentMixin)
     def _on_call_get(self, env: Envelope, respond: Reply) -> None:
         call = self.calls.get(env.body["call_id"])
         if call is None or call.controller != self.lim:
-            raise Refused("no_such_call", f"call {env.body['call_id']} is not in progress")
+            raise Refused(Refusal.NO_SUCH_CALL, f"call {env.body['call_id']} is not in progress")
         respond({"ok": True, **call.to_wire()})
 
     def _on_status(self, env: Envelope, respond: Reply) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from broker.envelope import Envelope
+from broker.protocol import Kind, Refusal, device_address
 from lim.errors import Refused
 from lim.features import FORWARD_TYPES, MAX_FORWARD_HOPS
 
@@ -20,7 +21,7 @@ class FeatureMixin:
     def _features_of(self, number: str):
         features = self.features.get(number)
         if features is None:
-            raise Refused("not_an_extension", f"{number} is not an extension of LIM {self.lim}")
+            raise Refused(Refusal.NOT_AN_EXTENSION, f"{number} is not an extension of LIM {self.lim}")
         return features
 
     def _on_feature_get(self, env: Envelope, respond: Reply) -> None:
@@ -44,28 +45,28 @@ class FeatureMixin:
         elif feature == "forward":
             self._set_forward(number, env.body, respond)
         else:
-            raise Refused("unknown_feature", f"unknown feature {feature!r}; use dnd, forward or mwi")
+            raise Refused(Refusal.UNKNOWN_FEATURE, f"unknown feature {feature!r}; use dnd, forward or mwi")
 
     @staticmethod
     def _flag(body: dict) -> bool:
         on = body.get("on")
         if not isinstance(on, bool):
-            raise Refused("bad_request", "say on or off")
+            raise Refused(Refusal.BAD_REQUEST, "say on or off")
         return on
 
     def _set_forward(self, number: str, body: dict, respond: Reply) -> None:
         kind = body.get("type")
         if kind not in FORWARD_TYPES:
-            raise Refused("bad_request", f"forwarding type {kind!r}; use one of {', '.join(FORWARD_TYPES)}")
+            raise Refused(Refusal.BAD_REQUEST, f"forwarding type {kind!r}; use one of {', '.join(FORWARD_TYPES)}")
         to = body.get("to")
         after_s = body.get("after_s")
         if to is not None:
             to = str(to)
             if to == number:
-                raise Refused("forward_to_self", f"{number} cannot forward to itself")
+                raise Refused(Refusal.FORWARD_TO_SELF, f"{number} cannot forward to itself")
             self._check_number(to)
         if after_s is not None and (not isinstance(after_s, (int, float)) or not 1 <= after_s <= 300):
-            raise Refused("bad_request", "the no-answer time must be 1 to 300 seconds")
+            raise Refused(Refusal.BAD_REQUEST, "the no-answer time must be 1 to 300 seconds")
 
         def apply() -> None:
             features = self.features[number]
@@ -94,7 +95,7 @@ class FeatureMixin:
             if nxt is None:
                 apply()
             elif nxt == origin:
-                respond({"ok": False, "error": "forward_loop",
+                respond({"ok": False, "error": Refusal.FORWARD_LOOP,
                          "message": f"forwarding {origin} to {at} would make a loop ({at} forwards to {origin})"})
             else:
                 self._check_forward_chain(origin, nxt, hops + 1, apply, respond)
@@ -104,4 +105,4 @@ class FeatureMixin:
         elif self.directory.owner(at) == self.lim:
             apply()  # a group of ours: groups do not forward
         else:
-            self.bus.request(f"dev:{at}", "feature.get", {}, step)
+            self.bus.request(device_address(at), Kind.FEATURE_GET, {}, step)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.envelope import Envelope
+from broker.protocol import Refusal
 from lim.calls import Call, Cause, ConnState, Party
 from lim.errors import Refused
 from lim.features import MAX_FORWARD_HOPS
@@ -30,7 +31,7 @@ class OfferMixin:
             try:
                 self._device(number, create_external=True)
             except Refused as refusal:
-                cause = Cause.TRUNKS_BUSY if refusal.code == "trunks_busy" else Cause.DEST_NOT_OBTAINABLE
+                cause = Cause.TRUNKS_BUSY if refusal.code == Refusal.TRUNKS_BUSY else Cause.DEST_NOT_OBTAINABLE
                 return {"ok": False, "cause": cause}
             external = True
         device = self.devices[number]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
+from broker.protocol import BROKER, Kind, device_address
 from topology.loader import load_topology
 from topology.model import Topology
 
@@ -24,7 +25,7 @@ class Phone:
         self.number = str(number)
 
     def _act(self, action: str, **fields: Any) -> dict[str, Any]:
-        return self.client.request(f"dev:{self.number}", "phone", {"action": action, **fields})
+        return self.client.request(device_address(self.number), Kind.PHONE, {"action": action, **fields})
 
     def offhook(self) -> dict[str, Any]:
         return self._act("offhook")
@@ -89,7 +90,7 @@ class Phone:
 
     # -- features and agents ------------------------------------------------------------------------
     def _feature(self, feature: str, **fields: Any) -> dict[str, Any]:
-        return self.client.request(f"dev:{self.number}", "feature", {"feature": feature, **fields})
+        return self.client.request(device_address(self.number), Kind.FEATURE, {"feature": feature, **fields})
 
     def do_not_disturb(self, on: bool) -> dict[str, Any]:
         return self._feature("dnd", on=bool(on))
@@ -102,15 +103,15 @@ class Phone:
         return self._feature("mwi", on=bool(on))
 
     def features(self) -> dict[str, Any]:
-        return self.client.request(f"dev:{self.number}", "feature.get")
+        return self.client.request(device_address(self.number), Kind.FEATURE_GET)
 
     def agent(self, action: str, agent_id: str | None = None, group: str | None = None) -> dict[str, Any]:
         """ACD agent at this extension: login (with agent_id and group), logout, ready, notready, wrapup."""
-        return self.client.request(f"dev:{self.number}", "agent",
+        return self.client.request(device_address(self.number), Kind.AGENT,
                                    {"action": action, "agent_id": agent_id, "group": None if group is None else str(group)})
 
     def state(self) -> dict[str, Any]:
-        return self.client.request(f"dev:{self.number}", "device.get")
+        return self.client.request(device_address(self.number), Kind.DEVICE_GET)
 
 
 class Exchange:
@@ -132,7 +133,7 @@ class Exchange:
         return Phone(self.client, str(number))
 
     def members(self) -> list[dict[str, Any]]:
-        return self.client.request("broker", "status")["members"]
+        return self.client.request(BROKER, Kind.STATUS)["members"]
 
     def calls(self) -> list[dict[str, Any]]:
         """Every call in progress, each reported once by the LIM that controls it."""
@@ -140,7 +141,7 @@ class Exchange:
         for member in self.members():
             if member["role"] == "lim" and member["state"] != "dead":
                 try:
-                    calls.extend(self.client.request(member["node"], "lim.status", timeout=2.0)["calls"])
+                    calls.extend(self.client.request(member["node"], Kind.LIM_STATUS, timeout=2.0)["calls"])
                 except BusError:
                     pass  # the LIM failed between the two questions; its calls are gone
         return calls

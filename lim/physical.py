@@ -11,18 +11,12 @@ import re
 from typing import Any, Callable
 
 from broker.envelope import Envelope
+from broker.protocol import PHYSICAL_ACTIONS, Kind, Refusal, lim_node
 from lim.calls import Call, Cause, ConnState
 from lim.errors import Refused
 
 DIGITS = re.compile(r"^[0-9*#]{1,32}$")
 DTMF = re.compile(r"^[0-9*#A-Da-d]{1,64}$")
-# action -> does it take a number or digits?
-PHYSICAL_ACTIONS = {
-    "offhook": False, "onhook": False, "dial": True, "answer": False, "hangup": False,
-    "logon": False, "logoff": False, "hold": False, "retrieve": False, "consult": True,
-    "transfer": False, "conference": False, "alternate": False, "reconnect": False,
-    "deflect": True, "sst": True, "digits": True,
-}
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -42,10 +36,10 @@ class PhysicalMixin:
         number = self._target(env)
         action = env.body.get("action")
         if action not in PHYSICAL_ACTIONS:
-            raise Refused("unknown_action", f"unknown phone action {action!r}; use one of {', '.join(PHYSICAL_ACTIONS)}")
+            raise Refused(Refusal.UNKNOWN_ACTION, f"unknown phone action {action!r}; use one of {', '.join(PHYSICAL_ACTIONS)}")
         argument = str(env.body.get("digits") or "")
         if PHYSICAL_ACTIONS[action] and not argument:
-            raise Refused("bad_request", f"{action} needs a number")
+            raise Refused(Refusal.BAD_REQUEST, f"{action} needs a number")
         # A CSTA request names the calls it acts on; a person at a phone acts on what is in hand.
         calls = {k: env.body[k] for k in ("call_id", "other_call_id") if env.body.get(k)}
         device = self._device(number, create_external=action in ("offhook", "dial"))
@@ -61,19 +55,19 @@ class PhysicalMixin:
         call_id = env.body.get("call_id")
         calls = [c for c in self._calls(number) if call_id in (None, c.call_id)]
         if not calls:
-            raise Refused("idle", f"{number} is not in {'call ' + call_id if call_id else 'a call'}")
+            raise Refused(Refusal.IDLE, f"{number} is not in {'call ' + call_id if call_id else 'a call'}")
         self._to_controller(calls[-1], "clear", number, respond)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _check_in_service(self, device) -> None:
         if not device.logged_on:
-            raise Refused("out_of_service", f"{device.number} has no terminal logged on")
+            raise Refused(Refusal.OUT_OF_SERVICE, f"{device.number} has no terminal logged on")
 
     def _check_number(self, digits: str) -> None:
         if not DIGITS.match(digits):
-            raise Refused("bad_digits", f"{digits!r} is not a number to dial")
+            raise Refused(Refusal.BAD_DIGITS, f"{digits!r} is not a number to dial")
         if self.directory.owner(digits) is None:
-            raise Refused("unknown_number", f"number {digits} is not allocated")
+            raise Refused(Refusal.UNKNOWN_NUMBER, f"number {digits} is not allocated")
 
     def _call_in_state(self, number: str, *states: ConnState, call_id: str | None = None) -> Call | None:
         """The newest call in which `number`'s connection is in one of `states` (the call named
@@ -82,19 +76,19 @@ class PhysicalMixin:
             if call.state_of(number) in states and call_id in (None, call.call_id):
                 return call
         if call_id is not None and call_id not in self.calls_of.get(number, ()):
-            raise Refused("no_such_connection", f"{number} is not in call {call_id}")
+            raise Refused(Refusal.NO_SUCH_CONNECTION, f"{number} is not in call {call_id}")
         return None
 
     def _active_call(self, number: str, call_id: str | None = None) -> Call:
         call = self._call_in_state(number, ConnState.CONNECTED, call_id=call_id)
         if call is None:
-            raise Refused("no_active_call", f"{number} has no connected call")
+            raise Refused(Refusal.NO_ACTIVE_CALL, f"{number} has no connected call")
         return call
 
     def _held_call(self, number: str, call_id: str | None = None) -> Call:
         call = self._call_in_state(number, ConnState.HOLD, call_id=call_id)
         if call is None:
-            raise Refused("no_held_call", f"{number} has no held call")
+            raise Refused(Refusal.NO_HELD_CALL, f"{number} has no held call")
         return call
 
     def _to_controller(self, call: Call, op: str, device: str, respond: Reply, **args: Any) -> None:
@@ -105,7 +99,7 @@ class PhysicalMixin:
             except Refused as refusal:
                 respond(refusal.reply())
         else:
-            self.bus.request(f"lim-{call.controller}", "call.op", body, respond)
+            self.bus.request(lim_node(call.controller), Kind.CALL_OP, body, respond)
 
     # -- basic calls ---------------------------------------------------------------------------------
     def _phone_offhook(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
@@ -114,7 +108,7 @@ class PhysicalMixin:
             self._phone_answer(device, "", respond, call_id)
             return
         if any(c.state_of(device.number) != ConnState.HOLD for c in self._calls(device.number)):
-            raise Refused("busy", f"{device.number} is already in a call")
+            raise Refused(Refusal.BUSY, f"{device.number} is already in a call")
         call = self._new_call(device.number)
         respond({"ok": True, "device": device.number, "call_id": call.call_id, "state": "initiated"})
 
@@ -127,7 +121,7 @@ class PhysicalMixin:
         elif len(pending) == 1 and pending[0].state_of(device.number) == ConnState.INITIATED:
             call = pending[0]
         else:
-            raise Refused("busy", f"{device.number} is in a call; it can dial only after going off hook")
+            raise Refused(Refusal.BUSY, f"{device.number} is in a call; it can dial only after going off hook")
         call.called = digits
         call.parties[device.number].state = ConnState.CONNECTED
         self._emit(call, "Originated", device.number, cause)
@@ -137,13 +131,13 @@ class PhysicalMixin:
     def _phone_answer(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
         call = self._call_in_state(device.number, ConnState.ALERTING, call_id=call_id)
         if call is None:
-            raise Refused("not_alerting", f"{device.number} is not ringing")
+            raise Refused(Refusal.NOT_ALERTING, f"{device.number} is not ringing")
         self._to_controller(call, "answer", device.number, respond)
 
     def _phone_hangup(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
         calls = [c for c in self._calls(device.number) if call_id in (None, c.call_id)]
         if not calls:
-            raise Refused("idle", f"{device.number} is not in {'call ' + call_id if call_id else 'a call'}")
+            raise Refused(Refusal.IDLE, f"{device.number} is not in {'call ' + call_id if call_id else 'a call'}")
         # Going on hook clears the call in hand; a held call stays held.
         call = next((c for c in reversed(calls) if c.state_of(device.number) != ConnState.HOLD), calls[-1])
         self._to_controller(call, "release", device.number, respond, cause=Cause.NORMAL)
@@ -158,9 +152,9 @@ class PhysicalMixin:
 
     def _set_logged_on(self, device, logged_on: bool, respond: Reply) -> None:
         if device.type == "external":
-            raise Refused("not_a_terminal", f"{device.number} is on the public network")
+            raise Refused(Refusal.NOT_A_TERMINAL, f"{device.number} is on the public network")
         if device.type == "virtual" and logged_on:
-            raise Refused("virtual", f"{device.number} is a virtual extension: no terminal can log on")
+            raise Refused(Refusal.VIRTUAL, f"{device.number} is a virtual extension: no terminal can log on")
         if device.logged_on != logged_on:
             if not logged_on:
                 for call in list(self._calls(device.number)):
@@ -176,7 +170,7 @@ class PhysicalMixin:
 
     def _phone_retrieve(self, device, _: str, respond: Reply, call_id: str | None = None) -> None:
         if self._call_in_state(device.number, ConnState.CONNECTED, ConnState.INITIATED):
-            raise Refused("busy", f"{device.number} has a call in hand: alternate, reconnect or hang up first")
+            raise Refused(Refusal.BUSY, f"{device.number} has a call in hand: alternate, reconnect or hang up first")
         self._to_controller(self._held_call(device.number, call_id), "retrieve", device.number, respond)
 
     def _phone_consult(self, device, number: str, respond: Reply, call_id: str | None = None) -> None:
@@ -184,7 +178,7 @@ class PhysicalMixin:
         self._check_number(number)
         active = self._active_call(device.number, call_id)
         if self._call_in_state(device.number, ConnState.HOLD):
-            raise Refused("busy", f"{device.number} already has a held call")
+            raise Refused(Refusal.BUSY, f"{device.number} already has a held call")
 
         def dial(_: dict) -> None:
             try:
@@ -197,7 +191,7 @@ class PhysicalMixin:
         held = self._held_call(number, held_id)
         active = self._call_in_state(number, ConnState.CONNECTED, call_id=active_id)
         if active is None or active is held:
-            raise Refused("no_active_call", f"{number} needs a held call and a call in hand")
+            raise Refused(Refusal.NO_ACTIVE_CALL, f"{number} needs a held call and a call in hand")
         return held, active
 
     def _phone_transfer(self, device, _: str, respond: Reply, call_id: str | None = None,
@@ -228,20 +222,20 @@ class PhysicalMixin:
         self._check_number(number)
         call = self._call_in_state(device.number, ConnState.ALERTING, call_id=call_id)
         if call is None:
-            raise Refused("not_alerting", f"{device.number} is not ringing: only a ringing call can be deflected")
+            raise Refused(Refusal.NOT_ALERTING, f"{device.number} is not ringing: only a ringing call can be deflected")
         if number == device.number:
-            raise Refused("bad_request", f"{device.number} cannot deflect a call to itself")
+            raise Refused(Refusal.BAD_REQUEST, f"{device.number} cannot deflect a call to itself")
         self._to_controller(call, "deflect", device.number, respond, to=number)
 
     def _phone_sst(self, device, number: str, respond: Reply, call_id: str | None = None) -> None:
         self._check_number(number)
         call = self._active_call(device.number, call_id)
         if len(call.parties) < 2:
-            raise Refused("bad_request", f"{device.number} has nobody to transfer")
+            raise Refused(Refusal.BAD_REQUEST, f"{device.number} has nobody to transfer")
         self._to_controller(call, "sst", device.number, respond, to=number)
 
     def _phone_digits(self, device, digits: str, respond: Reply, call_id: str | None = None) -> None:
         if not DTMF.match(digits):
-            raise Refused("bad_digits", f"{digits!r} are not DTMF digits (0-9, *, #, A-D)")
+            raise Refused(Refusal.BAD_DIGITS, f"{digits!r} are not DTMF digits (0-9, *, #, A-D)")
         self._to_controller(self._active_call(device.number, call_id), "digits", device.number, respond,
                             digits=digits)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from broker.node import BusNode
+from broker.protocol import lim_node
 from broker.timers import TimerQueue
 from lim.core import LimCore
 from lim.store import Store
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lim", required=True, type=int, help="the LIM number to run")
     parser.add_argument("--data-dir", required=True, type=Path, help="where persistent state lives")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s lim-{args.lim} %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {lim_node(args.lim)} %(levelname)s %(message)s")
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(args.data_dir / f"lim-{args.lim}.db")
     incarnation = store.next_incarnation()
     timers = TimerQueue()
-    node = BusNode(f"lim-{args.lim}", topology.broker, timers, incarnation=incarnation,
+    node = BusNode(lim_node(args.lim), topology.broker, timers, incarnation=incarnation,
                    role="lim", lim=args.lim)
     core = LimCore(topology, args.lim, node, timers, store, incarnation)
     node.on_request = core.handle

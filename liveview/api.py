@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from broker.directory import Directory
-from lim.physical import PHYSICAL_ACTIONS
+from broker.protocol import PHYSICAL_ACTIONS, Refusal
 from topology.model import Topology
 
 NUMBER = re.compile(r"^[0-9]{1,32}$")
@@ -88,7 +88,7 @@ class PhoneAction:
     digits: str | None
 
     def bus_body(self) -> dict[str, Any]:
-        """The `phone` request lim/phone.py's Phone sends, to `dev:<device>`."""
+        """The body of the `phone` request lim/phone.py's Phone sends, to the device's address."""
         return {"action": self.action, **({"digits": self.digits} if self.digits else {})}
 
 
@@ -136,11 +136,11 @@ def parse_phone_action(topology: Topology, directory: Directory, content_type: s
 
 
 def status_of_refusal(code: str) -> int:
-    """The HTTP status for the exchange's error reply (lim/errors.py codes, broker codes)."""
-    if code == "unknown_number":
+    """The HTTP status for the exchange's error reply (a `Refusal`: the LIM's, the broker's, the bus's)."""
+    if code == Refusal.UNKNOWN_NUMBER:
         return 404
-    if code in ("lim_down", "unreachable"):
+    if code in (Refusal.LIM_DOWN, Refusal.UNREACHABLE):
         return 503   # the LIM that holds the device is out of service
-    if code == "timeout":
+    if code == Refusal.TIMEOUT:
         return 504   # no answer from the exchange in time
     return 409       # the exchange refused: busy, not ringing, out of service, ...

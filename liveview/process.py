@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from broker.node import BusNode
+from broker.protocol import view_node
 from broker.timers import TimerQueue
 from liveview.server import LiveViewServer
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     timers = TimerQueue()
     # Not a member of the exchange (no role): it only listens and asks, like `mxone events`.
-    bus = BusNode(f"view-{os.getpid()}", topology.broker, timers, incarnation=0)
+    bus = BusNode(view_node(os.getpid()), topology.broker, timers, incarnation=0)
     server = LiveViewServer(topology, bus, timers, topology.live_view)
     try:
         server.listen()

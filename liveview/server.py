@@ -20,6 +20,7 @@ import zmq
 from broker.directory import Directory
 from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
+from broker.protocol import BROKER, Kind, csta_node, device_address
 from broker.timers import TimerQueue
 from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
                           status_of_refusal)
@@ -233,7 +234,7 @@ class LiveViewServer:
             http.respond_json(status_of_refusal(code), {"ok": False, "error": code,
                                                          "message": str(reply.get("message") or "refused")})
 
-        self.bus.request(f"dev:{action.device}", "phone", action.bus_body(), answered, timeout=3.0)
+        self.bus.request(device_address(action.device), Kind.PHONE, action.bus_body(), answered, timeout=3.0)
 
     # -- the bus -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -252,13 +253,13 @@ class LiveViewServer:
         self._seen_order.append(key)
         if len(self._seen_order) > SEEN_EVENTS:
             self._seen.discard(self._seen_order.popleft())
-        if env.kind == "event":
+        if env.kind == Kind.EVENT:
             self.model.apply_event(env.body)
 
     def _ask(self) -> None:
         """One round of questions; the next round starts RESYNC_S after this one is answered."""
         self._asking = 1
-        self.bus.request("broker", "status", {}, self._on_members, timeout=RESYNC_S)
+        self.bus.request(BROKER, Kind.STATUS, {}, self._on_members, timeout=RESYNC_S)
 
     def _answered(self) -> None:
         self._asking -= 1
@@ -274,16 +275,16 @@ class LiveViewServer:
             marker = self.model.events
             for lim in self.topology.lims:
                 if ("lim", lim.number) in up:
-                    self._question(lim.node_id, "lim.status",
+                    self._question(lim_node(lim.number), Kind.LIM_STATUS,
                                    lambda r, n=lim.number: self.model.apply_lim_status(n, r, marker))
                 if ("front", lim.number) in up:
-                    self._question(f"csta-{lim.number}", "csta.status", lambda r, n=lim.number: self.model.apply_front(n, r),
+                    self._question(csta_node(lim.number), Kind.CSTA_STATUS, lambda r, n=lim.number: self.model.apply_front(n, r),
                                    failed=lambda r, n=lim.number: self.model.apply_front(n, {"error": r.get("message")}))
                 else:
                     self.model.apply_front(lim.number, None)
             for group in self.topology.acd_groups:
                 if ("lim", group.lim) in up:
-                    self._question(f"dev:{group.number}", "device.get",
+                    self._question(device_address(group.number), Kind.DEVICE_GET,
                                    lambda r, g=group.number: self.model.apply_group(g, r, marker))
         self._answered()
 

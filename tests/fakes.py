@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from broker.directory import Directory
 from broker.envelope import Envelope
+from broker.protocol import BROKER, Kind, Refusal, device_address, lim_node, lim_number_of, number_of_device_address
 from broker.timers import FakeClock, TimerQueue
 from lim.core import LimCore
 from lim.store import Store
@@ -36,14 +37,14 @@ class FakePort:
     def _expire(self, msg_id):
         handler = self.pending.pop(msg_id, None)
         if handler:
-            handler({"ok": False, "error": "timeout", "message": "no reply"})
+            handler({"ok": False, "error": Refusal.TIMEOUT, "message": "no reply"})
 
     def send(self, dst, kind, body):
         self.network.queue.append(Envelope(kind, self.node_id, dst, body))
 
     def reply(self, request, body):
         if request.msg_id:
-            self.network.queue.append(Envelope("reply", self.node_id, request.src, body,
+            self.network.queue.append(Envelope(Kind.REPLY, self.node_id, request.src, body,
                                                reply_to=request.msg_id))
 
     def publish(self, topics, kind, body):
@@ -73,43 +74,44 @@ class FakeNetwork:
 
     def start_lim(self, number: int, store: Store | None = None) -> LimCore:
         store = store or Store(":memory:")
-        core = LimCore(self.topology, number, self.port(f"lim-{number}"), self.timers, store,
+        core = LimCore(self.topology, number, self.port(lim_node(number)), self.timers, store,
                        incarnation=store.next_incarnation(), wall_clock=lambda: float(next(self.wall)))
         self.cores[number] = core
-        self.down.discard(f"lim-{number}")
+        self.down.discard(lim_node(number))
         return core
 
     def kill_lim(self, number: int) -> None:
         """The LIM vanishes; the others hear it is dead (as the broker would tell them)."""
-        self.down.add(f"lim-{number}")
-        self.queue = deque(e for e in self.queue if e.dst != f"lim-{number}")
+        self.down.add(lim_node(number))
+        self.queue = deque(e for e in self.queue if e.dst != lim_node(number))
         for other, core in self.cores.items():
-            if other != number and f"lim-{other}" not in self.down:
-                core.on_member({"role": "lim", "lim": number, "state": "dead", "node": f"lim-{number}"})
+            if other != number and lim_node(other) not in self.down:
+                core.on_member({"role": "lim", "lim": number, "state": "dead", "node": lim_node(number)})
 
     def run(self) -> None:
         while self.queue:
             env = self.queue.popleft()
             dst = env.dst
-            if dst.startswith("dev:"):
-                owner = self.directory.owner(dst[4:])
+            number = number_of_device_address(dst)
+            if number is not None:
+                owner = self.directory.owner(number)
                 if owner is None:
-                    self._bounce(env, "unknown_number")
+                    self._bounce(env, Refusal.UNKNOWN_NUMBER)
                     continue
-                dst = f"lim-{owner}"
+                dst = lim_node(owner)
             if dst in self.down:
-                self._bounce(env, "lim_down")
+                self._bounce(env, Refusal.LIM_DOWN)
                 continue
             if env.reply_to:
                 handler = self.ports[dst].pending.pop(env.reply_to, None)
                 if handler:
                     handler(env.body)
                 continue
-            self.cores[int(dst[4:])].handle(env)
+            self.cores[lim_number_of(dst)].handle(env)
 
     def _bounce(self, env: Envelope, code: str) -> None:
         if env.msg_id and not env.reply_to:
-            self.queue.append(Envelope("reply", "broker", env.src, {"ok": False, "error": code, "message": code},
+            self.queue.append(Envelope(Kind.REPLY, BROKER, env.src, {"ok": False, "error": code, "message": code},
                                        reply_to=env.msg_id))
 
     def advance(self, seconds: float) -> None:
@@ -125,13 +127,13 @@ class FakeNetwork:
         return replies[0]
 
     def phone(self, number: str, action: str, **fields: Any) -> dict[str, Any]:
-        return self.request(f"dev:{number}", "phone", action=action, **fields)
+        return self.request(device_address(number), Kind.PHONE, action=action, **fields)
 
     def feature(self, number: str, feature: str, **fields: Any) -> dict[str, Any]:
-        return self.request(f"dev:{number}", "feature", feature=feature, **fields)
+        return self.request(device_address(number), Kind.FEATURE, feature=feature, **fields)
 
     def agent(self, number: str, action: str, **fields: Any) -> dict[str, Any]:
-        return self.request(f"dev:{number}", "agent", action=action, **fields)
+        return self.request(device_address(number), Kind.AGENT, action=action, **fields)
 
     def events(self, device: str) -> list[dict]:
         return [body for topic, body in self.published if topic == f"d:{device}|"]

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import yaml
 
 from broker.client import BusClient, BusError
+from broker.protocol import BROKER, Kind
 from cluster.children import Children
 from cluster.exchange import start_exchange
 from topology.loader import default_topology_path
@@ -49,13 +50,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
 def wait_members(client: BusClient, wanted: set[tuple[str, int]], timeout: float = 20.0) -> None:
     """Wait until the broker has every (role, lim) in `wanted` up, e.g. {("lim", 1), ("front", 1)}."""
     def ready():
-        members = client.request("broker", "status", timeout=1.0)["members"]
+        members = client.request(BROKER, Kind.STATUS, timeout=1.0)["members"]
         return {(m["role"], m["lim"]) for m in members if m["state"] == "up"} >= wanted
     wait_for(ready, timeout, f"{sorted(wanted)} to register")
 
 
 def lim_states(client: BusClient) -> dict[int, tuple[str, int]]:
-    members = client.request("broker", "status", timeout=1.0)["members"]
+    members = client.request(BROKER, Kind.STATUS, timeout=1.0)["members"]
     return {m["lim"]: (m["state"], m["incarnation"]) for m in members if m["role"] == "lim"}
 
 

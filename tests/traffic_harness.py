@@ -2,6 +2,7 @@
 (tests/fakes.py) with a fake clock: for the unit tests of `mxone traffic` and `mxone chaos`."""
 from __future__ import annotations
 
+from broker.protocol import device_address
 from tests.fakes import FakeNetwork
 from topology.model import AcdGroup, BrokerSettings, Extension, Lim, Timers, Topology, TrunkRoute
 from tools.traffic import TrafficEngine
@@ -25,7 +26,7 @@ class Harness:
         self.cursor = 0
 
     def act(self, device, kind, body, on_reply):
-        self.net.client.request(f"dev:{device}", kind, body, on_reply, timeout=3.0)
+        self.net.client.request(device_address(device), kind, body, on_reply, timeout=3.0)
 
     def pump(self):
         self.net.run()

@@ -19,6 +19,7 @@ from typing import Any
 import zmq
 
 from broker.client import BusClient, BusError
+from broker.protocol import Kind, Refusal, device_address
 
 EVENT_WAIT_S = 5.0    # how long a call waits for an event before asking the bus instead
 REQUEST_TIMEOUT_S = 5.0
@@ -103,7 +104,7 @@ class AsyncBus:
         return reply
 
     async def phone(self, number: str, action: str, **fields: Any) -> dict[str, Any]:
-        return await self.request(f"dev:{number}", "phone", {"action": action, **fields})
+        return await self.request(device_address(number), Kind.PHONE, {"action": action, **fields})
 
     def close(self) -> None:
         self._tick.cancel()
@@ -137,7 +138,7 @@ async def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: f
                 call.answer_t = t
                 break
             except BusError as exc:
-                if exc.code != "not_alerting" or time.monotonic() > deadline:
+                if exc.code != Refusal.NOT_ALERTING or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.001)
         call.hangup_t = time.monotonic()
@@ -149,7 +150,7 @@ async def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: f
         sightings.forget(call.call_id)
         deadline = time.monotonic() + EVENT_WAIT_S
         while not seen and time.monotonic() < deadline:
-            if not (await bus.request(f"dev:{call.callee}", "device.get", {})).get("calls"):
+            if not (await bus.request(device_address(call.callee), Kind.DEVICE_GET, {})).get("calls"):
                 return
             await asyncio.sleep(0.002)
 

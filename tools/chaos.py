@@ -37,6 +37,15 @@ from typing import Any
 import yaml
 
 from broker.client import BusClient, BusError
+from broker.protocol import (
+    BROKER,
+    Kind,
+    csta_node,
+    device_address,
+    is_lim_node,
+    lim_node,
+    lim_number_of,
+)
 from cluster.control import ClusterError
 from cluster.exchange import running_exchange
 from csta_front.client import CstaClient, CstaError, event_name
@@ -150,8 +159,8 @@ class Kill:
 
     @property
     def lim(self) -> int | None:
-        if self.program and self.program.startswith("lim-"):
-            return int(self.program[4:])
+        if self.program and is_lim_node(self.program):
+            return lim_number_of(self.program)
         return None
 
     def outage(self, timeout: float) -> tuple[float, float]:
@@ -289,19 +298,19 @@ def set_settings(client, topology) -> dict[str, dict[str, Any]]:
         if len(devices) < 3:
             continue
         d0, d1, d2 = devices[:3]
-        client.request(f"dev:{d0}", "feature", {"feature": "dnd", "on": True})
-        client.request(f"dev:{d0}", "feature", {"feature": "mwi", "on": True})
-        client.request(f"dev:{d1}", "feature", {"feature": "forward", "type": "all", "to": d0, "after_s": None})
-        client.request(f"dev:{d2}", "feature", {"feature": "forward", "type": "busy", "to": d1, "after_s": None})
-        client.request(f"dev:{d2}", "feature", {"feature": "forward", "type": "noanswer", "to": d0, "after_s": 12.0})
+        client.request(device_address(d0), Kind.FEATURE, {"feature": "dnd", "on": True})
+        client.request(device_address(d0), Kind.FEATURE, {"feature": "mwi", "on": True})
+        client.request(device_address(d1), Kind.FEATURE, {"feature": "forward", "type": "all", "to": d0, "after_s": None})
+        client.request(device_address(d2), Kind.FEATURE, {"feature": "forward", "type": "busy", "to": d1, "after_s": None})
+        client.request(device_address(d2), Kind.FEATURE, {"feature": "forward", "type": "noanswer", "to": d0, "after_s": 12.0})
     for lim, agent in agents.items():
         group = next(g.number for g in topology.acd_groups if agent in g.agents)
-        features = client.request(f"dev:{agent}", "feature.get")
+        features = client.request(device_address(agent), Kind.FEATURE_GET)
         if features.get("agent_state") == "agentNull":
-            client.request(f"dev:{agent}", "agent", {"action": "login", "agent_id": f"C{agent}"[:16], "group": group})
-        client.request(f"dev:{agent}", "agent", {"action": "notready"})
+            client.request(device_address(agent), Kind.AGENT, {"action": "login", "agent_id": f"C{agent}"[:16], "group": group})
+        client.request(device_address(agent), Kind.AGENT, {"action": "notready"})
     for device in [d for ds in plain.values() for d in ds[:3]] + list(agents.values()):
-        reply = client.request(f"dev:{device}", "feature.get")
+        reply = client.request(device_address(device), Kind.FEATURE_GET)
         expected[device] = {k: v for k, v in reply.items() if k not in ("ok", "device")}
     return expected
 
@@ -312,7 +321,7 @@ def check_settings(client, expected: dict[str, dict[str, Any]]) -> tuple[int, in
     what: list[str] = []
     for device, features in expected.items():
         try:
-            now = client.request(f"dev:{device}", "feature.get")
+            now = client.request(device_address(device), Kind.FEATURE_GET)
         except BusError as exc:
             now = {}
             what.append(f"{device}: not readable ({exc.code})")
@@ -357,7 +366,7 @@ class Killer:
         replies: dict[str, dict | None] = {}
         for program, client in clients.items():
             try:
-                replies[program] = client.request("broker", "status", timeout=STATUS_TIMEOUT_S)
+                replies[program] = client.request(BROKER, Kind.STATUS, timeout=STATUS_TIMEOUT_S)
             except BusError:
                 replies[program] = None
         return replies
@@ -390,9 +399,9 @@ class Killer:
                 kill.error = "no broker says it is active"
                 return
         elif kill.kind == "lim":
-            kill.program = f"lim-{self.rng.choice([lim.number for lim in self.topology.lims])}"
+            kill.program = lim_node(self.rng.choice([lim.number for lim in self.topology.lims]))
         else:
-            kill.program = f"csta-{self.rng.choice(sorted(self.servers))}"
+            kill.program = csta_node(self.rng.choice(sorted(self.servers)))
         old = next((m["incarnation"] for m in members if m["node"] == kill.program), None)  # node = program
         kill.at = time.monotonic()
         try:

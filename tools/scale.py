@@ -32,6 +32,7 @@ from typing import Any, Iterator
 import yaml
 
 from broker.client import BusClient, BusError
+from broker.protocol import Kind, csta_node
 from cluster.exchange import running_exchange
 from csta_front.client import CstaClient, CstaError, event_name, field, text
 from lim.phone import Exchange
@@ -247,7 +248,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
     targets = [e.number for e in topology.extensions][:devices]
     if len(targets) < devices:
         raise RuntimeError(f"the topology has only {len(targets)} extensions, {devices} asked")
-    csta_pid = next(p["pid"] for p in cluster.processes() if p["name"] == "csta-1")
+    csta_pid = next(p["pid"] for p in cluster.processes() if p["name"] == csta_node(1))
     rss_before = rss_mb(csta_pid)
     cpu_before = cpu_sample(cluster)
     clients = [await CstaClient.connect(lim1.address, server.port) for _ in range(sessions)]
@@ -301,7 +302,7 @@ async def monitor_many(cluster, topology, devices: int, sessions: int, in_flight
 def server_status(topology) -> dict[str, Any]:
     """What LIM 1's CSTA server itself says it holds (`csta.status` over the bus)."""
     with BusClient(topology.broker) as client:
-        return client.request("csta-1", "csta.status", timeout=10.0)
+        return client.request(csta_node(1), Kind.CSTA_STATUS, timeout=10.0)
 
 
 async def monitor_start(client, device: str) -> str:

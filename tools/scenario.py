@@ -30,6 +30,7 @@ from broker.client import BusError
 from cluster.control import Cluster
 from cluster.exchange import RunningExchange, start_on_free_ports
 from csta_front.client import CstaClient, event_name
+from topology.numberplan import NumberPlan
 
 __all__ = ["Scenario", "Step", "load_scenario", "run_scenario", "run_scenario_file"]
 
@@ -219,7 +220,7 @@ def _match(expected: list[str], got: list[str]) -> tuple[int, bool]:
 async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], None]) -> bool:
 
     topology = running.topology
-    directory = topology.directory()
+    plan = NumberPlan(topology)
     ok = True
     clients: list[CstaClient] = []
     seen: dict[str, list[str]] = {d: [] for d in scenario.monitors}
@@ -234,10 +235,7 @@ async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], N
 
     try:
         for device in scenario.monitors:
-            lim = directory.get(device)
-            if lim is None:
-                trunk = topology.trunk_for(device)
-                lim = trunk.lim if trunk is not None else None
+            lim = plan.owner(device)
             if lim is None:
                 out(f"monitor {device}: not a number of this exchange")
                 return False

@@ -24,6 +24,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from broker.protocol import Kind, Refusal
 from broker.timers import TimerQueue
 from topology.model import Topology
 
@@ -375,7 +376,7 @@ class TrafficEngine:
                 self._learn(record, reply["call_id"])
             elif not record.done:
                 self._fail(record, f"dial refused: {reply.get('error')}")
-        self.act(record.caller, "phone", {"action": "dial", "digits": record.callee}, dialled)
+        self.act(record.caller, Kind.PHONE, {"action": "dial", "digits": record.callee}, dialled)
 
     def _choose_office(self, planned: PlannedCall) -> tuple[str, str, str | None] | None:
         idle = {lim: [p for p in phones if p not in self.owner] for lim, phones in self.res.phones.items()}
@@ -442,9 +443,9 @@ class TrafficEngine:
         def replied(reply: dict) -> None:
             if not reply.get("ok"):
                 self.action_errors[f"{action}: {reply.get('error')}"] += 1
-                if reply.get("error") in ("timeout", "lim_down") and not record.done:
+                if reply.get("error") in (Refusal.TIMEOUT, Refusal.LIM_DOWN) and not record.done:
                     self._give_up(record, f"{action} not answered ({reply.get('error')})")
-        self.act(device, "phone", body, replied)
+        self.act(device, Kind.PHONE, body, replied)
 
     def _fail(self, record: CallRecord, reason: str) -> None:
         if record.failure is None:
@@ -471,7 +472,7 @@ class TrafficEngine:
                         self._free(record, d)
             return handler
         for device in devices:
-            self.act(device, "phone", {"action": "hangup"}, hung_up(device))
+            self.act(device, Kind.PHONE, {"action": "hangup"}, hung_up(device))
 
     def _finish(self, record: CallRecord) -> None:
         record.done = True
@@ -504,7 +505,7 @@ class TrafficEngine:
 
         def ready() -> None:
             if self.agent_state.get(agent) == "agentWorkingAfterCall" and agent not in self.owner:
-                self.act(agent, "agent", {"action": "ready"}, lambda reply: None)
+                self.act(agent, Kind.AGENT, {"action": "ready"}, lambda reply: None)
         self.timers.call_later(wrapup_s, ready)
 
     # -- events ------------------------------------------------------------------------------------------

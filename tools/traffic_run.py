@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from broker.client import BusClient, BusError
+from broker.protocol import BROKER, Kind, Refusal, device_address
 from cluster.control import Cluster
 from cluster.exchange import start_on_free_ports
 from lim.phone import Exchange
@@ -66,16 +67,16 @@ class TrafficDriver:
         endpoint = self.node.endpoint
 
         def replied(reply: dict) -> None:
-            if reply.get("error") == "passive" and len(self.node.endpoints) > 1 and not resent:
+            if reply.get("error") == Refusal.PASSIVE and len(self.node.endpoints) > 1 and not resent:
                 # A broker pair: this one stood down; the request was not carried out: send it
                 # again through the other one.
                 self._switch_broker(endpoint)
                 self.act(device, kind, body, on_reply, resent=True)
                 return
-            if reply.get("error") == "timeout":
+            if reply.get("error") == Refusal.TIMEOUT:
                 self._switch_broker(endpoint, wait=True)
             on_reply(reply)
-        self.node.request(f"dev:{device}", kind, body, replied, timeout=REQUEST_TIMEOUT_S)
+        self.node.request(device_address(device), kind, body, replied, timeout=REQUEST_TIMEOUT_S)
 
     def _switch_broker(self, failed, wait: bool = False) -> None:
         """Move to the other broker of a pair, once for all the requests that failed together
@@ -97,9 +98,9 @@ class TrafficDriver:
         endpoint = self.node.endpoint
 
         def answered(reply: dict) -> None:
-            if reply.get("error") == "timeout" or reply.get("state") == "passive":
+            if reply.get("error") == Refusal.TIMEOUT or reply.get("state") == "passive":
                 self._switch_broker(endpoint, wait=True)  # a passive one may be about to take over
-        self.node.request("broker", "status", {}, answered, timeout=BROKER_CHECK_S)
+        self.node.request(BROKER, Kind.STATUS, {}, answered, timeout=BROKER_CHECK_S)
         self.client.timers.call_later(BROKER_CHECK_S, self._check_broker)
 
     # -- agents ----------------------------------------------------------------------------------------
@@ -109,17 +110,17 @@ class TrafficDriver:
         ready = 0
         for agent in res.agents:
             try:
-                features = self.client.request(f"dev:{agent}", "device.get")["features"]
+                features = self.client.request(device_address(agent), Kind.DEVICE_GET)["features"]
                 state, group = features.get("agent_state"), features.get("agent_group")
                 if state == "agentNull":
-                    self.client.request(f"dev:{agent}", "agent",
+                    self.client.request(device_address(agent), Kind.AGENT,
                                         {"action": "login", "agent_id": f"T{agent}"[:16], "group": res.group})
                     self.changed_agents[agent] = "logout"
                 elif group != res.group:
                     out(f"agent position {agent} is logged on to group {group}: not used")
                     continue
                 elif state == "agentNotReady":
-                    self.client.request(f"dev:{agent}", "agent", {"action": "ready"})
+                    self.client.request(device_address(agent), Kind.AGENT, {"action": "ready"})
                     self.changed_agents[agent] = "notready"
                 ready += 1
             except BusError as exc:
@@ -129,7 +130,7 @@ class TrafficDriver:
     def restore_agents(self) -> None:
         for agent, action in self.changed_agents.items():
             try:
-                self.client.request(f"dev:{agent}", "agent", {"action": action})
+                self.client.request(device_address(agent), Kind.AGENT, {"action": action})
             except BusError:
                 pass  # its LIM is gone; nothing to restore there
 

@@ -13,6 +13,21 @@ import ipaddress
 
 from topology.model import Topology
 
+# The programs of an exchange, by name (cluster/control.py names supervisord's programs with these).
+BROKER_PROGRAM, BACKUP_BROKER_PROGRAM, VIEW_PROGRAM = "broker", "broker-backup", "view"
+
+
+def lim_program(lim: int) -> str:
+    return f"lim-{lim}"
+
+
+def csta_program(lim: int) -> str:
+    return f"csta-{lim}"
+
+
+def is_csta_program(name: str) -> bool:
+    return name.startswith("csta-")
+
 
 class HostError(ValueError):
     """A host name the topology does not know, or a topology that places nothing on hosts."""
@@ -20,14 +35,14 @@ class HostError(ValueError):
 
 def placement(topology: Topology) -> dict[str, str | None]:
     """Program name -> the host it runs on (None: the topology gives no host)."""
-    where: dict[str, str | None] = {"broker": topology.broker.primary.host}
+    where: dict[str, str | None] = {BROKER_PROGRAM: topology.broker.primary.host}
     if topology.broker.backup is not None:
-        where["broker-backup"] = topology.broker.backup.host
+        where[BACKUP_BROKER_PROGRAM] = topology.broker.backup.host
     for lim in topology.lims:
-        where[lim.node_id] = lim.host
-        where[f"csta-{lim.number}"] = lim.host
+        where[lim_program(lim.number)] = lim.host
+        where[csta_program(lim.number)] = lim.host
     if topology.live_view is not None:
-        where["view"] = topology.broker.primary.host  # the live view runs beside the primary broker
+        where[VIEW_PROGRAM] = topology.broker.primary.host  # the live view runs beside the primary broker
     return where
 
 
@@ -54,7 +69,7 @@ def check_host(topology: Topology, name: str) -> str:
     if host not in known:
         raise HostError(f"no host {name!r} in the topology; its hosts are {', '.join(known)}")
     unplaced = [program for program, where in placement(topology).items()
-                if where is None and not program.startswith("csta-") and program != "view"]
+                if where is None and not is_csta_program(program) and program != VIEW_PROGRAM]
     if unplaced:
         raise HostError(f"with --host every LIM and broker needs a host, and {', '.join(unplaced)} "
                         f"{'has' if len(unplaced) == 1 else 'have'} none in the topology")
@@ -73,11 +88,11 @@ def lims_on(topology: Topology, host: str | None) -> list[int]:
 def addresses_on(topology: Topology, host: str | None) -> set[str]:
     """The addresses the programs on `host` bind: its brokers' and its LIMs' (their CSTA servers)."""
     wanted = set(programs_on(topology, host))
-    addresses = {lim.address for lim in topology.lims if lim.node_id in wanted}
-    if "broker" in wanted:
+    addresses = {lim.address for lim in topology.lims if lim_program(lim.number) in wanted}
+    if BROKER_PROGRAM in wanted:
         addresses.add(topology.broker.primary.address)
-    if "broker-backup" in wanted and topology.broker.backup is not None:
+    if BACKUP_BROKER_PROGRAM in wanted and topology.broker.backup is not None:
         addresses.add(topology.broker.backup.address)
-    if "view" in wanted and topology.live_view is not None:
+    if VIEW_PROGRAM in wanted and topology.live_view is not None:
         addresses.add(topology.live_view.address)
     return addresses

@@ -21,9 +21,22 @@ from typing import Any, Callable, Iterator
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from topology.model import (CSTA_SERVER_TYPES, EXTENSION_TYPES, HUNT_MODES, AcdGroup, BrokerEndpoint,
-                            BrokerSettings, CstaSettings, Extension, HuntGroup, Lim, LiveView, Timers,
-                            Topology, TrunkRoute)
+from topology.model import (
+    CSTA_SERVER_TYPES,
+    EXTENSION_TYPES,
+    HUNT_MODES,
+    AcdGroup,
+    BrokerEndpoint,
+    BrokerSettings,
+    CstaSettings,
+    Extension,
+    HuntGroup,
+    Lim,
+    LiveView,
+    Timers,
+    Topology,
+    TrunkRoute,
+)
 
 __all__ = ["TopologyError", "load_topology", "parse_topology", "default_topology_path",
            "load_default_topology"]

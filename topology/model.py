@@ -35,10 +35,6 @@ class Lim:
     csta: CstaSettings | None = None
     host: str | None = None
 
-    @property
-    def node_id(self) -> str:
-        return f"lim-{self.number}"
-
 
 @dataclass(frozen=True)
 class Extension:
@@ -153,11 +149,3 @@ class Topology:
         owners.update({g.number: g.lim for g in self.acd_groups})
         owners.update({g.number: g.lim for g in self.hunt_groups})
         return owners
-
-    def trunk_for(self, number: str) -> TrunkRoute | None:
-        """The trunk route whose prefix is the longest that starts `number`."""
-        best = None
-        for trunk in self.trunks:
-            if number.startswith(trunk.prefix) and (best is None or len(trunk.prefix) > len(best.prefix)):
-                best = trunk
-        return best

@@ -1,4 +1,4 @@
-"""The bench driver's wait for CSTA events (topology/bench_driver.Sightings)."""
+"""The bench driver's wait for CSTA events (tools/bench_driver.Sightings)."""
 from __future__ import annotations
 
 import asyncio

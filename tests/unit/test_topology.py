@@ -10,9 +10,15 @@ import yaml
 
 from topology.describe import describe_topology
 from topology.generate import generate_topology, lim_address
-from topology.loader import (TopologyError, default_topology_path, load_default_topology, load_topology,
-                             parse_topology)
+from topology.loader import (
+    TopologyError,
+    default_topology_path,
+    load_default_topology,
+    load_topology,
+    parse_topology,
+)
 from topology.model import EXTENSION_TYPES, Topology
+from topology.numberplan import NumberPlan
 
 MARK = "# <--"  # marks the line an error must name
 
@@ -111,7 +117,8 @@ def test_default_trunk_broker_and_lookups(default):
     assert (broker.heartbeat_interval_ms, broker.dead_after_ms, broker.backup) == (100, 600, None)
     directory = default.directory()
     assert directory["1000"] == 1 and directory["2049"] == 2 and directory["5000"] == 1 and directory["6100"] == 2
-    assert default.trunk_for("0701234567") is trunk and default.trunk_for("1000") is None
+    plan = NumberPlan(default)
+    assert plan.trunk_for("0701234567") is trunk and plan.trunk_for("1000") is None
 
 
 def test_default_survives_a_yaml_round_trip(tmp_path, default):
