@@ -94,7 +94,7 @@ class Agents:
         group = features.agent_group
         if state in AGENT_EVENTS:
             self.state.emit_device(number, AGENT_EVENTS[state], also=[group] if group else [],
-                              agent_id=features.agent_id, group=group, agent_state=state)
+                                   agent_id=features.agent_id, group=group, agent_state=state)
         if state == AGENT_WORKING_AFTER_CALL and group:
             wrapup = self.state.acd_groups[group].wrapup_s
             self.state.agent_timers[number] = self.state.timers.call_later(wrapup, lambda: self._wrapup_over(number))
@@ -171,4 +171,4 @@ class Agents:
         if call is None or not queue.remove(call_id) or call.state_of(group) != ConnState.QUEUED:
             return
         self.controller.request_op(call, "distribute", group, lambda reply: None, to=queue.group.overflow_to,
-                            cause=Cause.OVERFLOW)
+                                   cause=Cause.OVERFLOW)

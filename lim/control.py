@@ -53,8 +53,8 @@ class Controller:
         return call
 
     def offer(self, call: Call, number: str, cause: str = Cause.NEW_CALL, *,
-               diverted_from: list[str] = (), last_redirection: str | None = None,
-               hunt: str | None = None, front: bool = False, on_done: OfferDone | None = None) -> None:
+              diverted_from: list[str] = (), last_redirection: str | None = None,
+              hunt: str | None = None, front: bool = False, on_done: OfferDone | None = None) -> None:
         """Offer the call to `number`; `on_done` hears the outcome (default: fail the caller)."""
         done = on_done or (lambda failure: failure and self._offer_failed(call, number, failure))
         body = {"call_id": call.call_id, "controller": self.state.lim, "calling": call.calling,
@@ -65,7 +65,7 @@ class Controller:
             self._offer_result(call, number, self.offers.accept(body), context)
         else:
             self.state.bus.request(f"dev:{number}", "call.offer", body,
-                             lambda reply: self._offer_result(call, number, reply, context))
+                                   lambda reply: self._offer_result(call, number, reply, context))
 
     def _offer_result(self, call: Call, number: str, reply: dict[str, Any], context) -> None:
         cause, diverted_from, last_redirection, hunt, done, on_done = context
@@ -86,14 +86,15 @@ class Controller:
                 self.state.emit(call, "NetworkReached", number, Cause.NETWORK_SIGNAL, **redirect)
             if queued:
                 self.state.emit(call, "Queued", number, Cause.ENTERING_DISTRIBUTION, queued=number,
-                           queue_position=reply.get("position"), **redirect)
+                                queue_position=reply.get("position"), **redirect)
             else:
                 self.state.emit(call, "Delivered", number, cause, alerting=number, extra=via, **redirect)
                 forward = reply.get("no_answer")
                 if forward and len(diverted_from) < MAX_FORWARD_HOPS:
                     call.timers.append(self.state.timers.call_later(
                         forward["after_s"], lambda: self._forward_no_answer(call, number, forward["to"], diverted_from)))
-                call.timers.append(self.state.timers.call_later(self.state.no_answer_s, lambda: self._no_answer(call, number)))
+                call.timers.append(self.state.timers.call_later(self.state.no_answer_s,
+                                                                lambda: self._no_answer(call, number)))
             self._sync(call)
             done(None)
             return
@@ -104,7 +105,7 @@ class Controller:
             # The caller's own handler, if any, hears the outcome; else the failure names the
             # device that refused, wherever the forwarding chain ended.
             self.offer(call, to, forward_cause, diverted_from=[*diverted_from, number],
-                        last_redirection=number, hunt=hunt, on_done=on_done)
+                       last_redirection=number, hunt=hunt, on_done=on_done)
             return
         if reply.get("hunt"):
             self._hunt(call, number, reply["hunt"], done)
@@ -143,7 +144,7 @@ class Controller:
                     done(failure)
                 elif members:
                     self.offer(call, members.pop(0), Cause.DISTRIBUTED, last_redirection=group, hunt=group,
-                                on_done=try_next)
+                               on_done=try_next)
                 else:
                     done(Cause.BUSY)
             try_next(Cause.BUSY)
@@ -169,7 +170,7 @@ class Controller:
             for member in steps[index]:
                 if member not in call.parties:
                     self.offer(call, member, Cause.DISTRIBUTED, last_redirection=group, hunt=group,
-                                on_done=member_done)
+                               on_done=member_done)
                 else:
                     member_done(Cause.BUSY)
         ring_step(0)
@@ -196,7 +197,7 @@ class Controller:
             else:
                 self._offer_failed(call, to, failure)
         self.offer(call, to, cause, last_redirection=group, hunt=group if cause == Cause.DISTRIBUTED else None,
-                    on_done=offered)
+                   on_done=offered)
 
     # -- timers ---------------------------------------------------------------------------------------
     def _no_answer(self, call: Call, number: str) -> None:
@@ -221,7 +222,7 @@ class Controller:
             return
         self._drop(call, number, Cause.FORWARD_NO_ANSWER, event="Diverted", diverted_to=to)
         self.offer(call, to, Cause.FORWARD_NO_ANSWER, diverted_from=[*diverted_from, number],
-                    last_redirection=number, hunt=party.hunt)
+                   last_redirection=number, hunt=party.hunt)
 
     # -- operations ----------------------------------------------------------------------------------
     def request_op(self, call: Call, op: str, device: str, respond: Reply, **args: Any) -> None:
@@ -314,7 +315,7 @@ class Controller:
             raise Refused("bad_request", f"{device} has nobody to transfer")
         call.calling = remaining[0]  # the transferred party now calls `to`
         self.state.emit(call, "Transferred", device, Cause.SINGLE_STEP_TRANSFER, transferring=device,
-                   transferred=remaining[0], transferred_to=to, extra=[device])
+                        transferred=remaining[0], transferred_to=to, extra=[device])
         self._forget(call, device)
         call.called = to
         self.offer(call, to, Cause.SINGLE_STEP_TRANSFER, last_redirection=device)
@@ -356,7 +357,7 @@ class Controller:
             self._merge(held, device, other_id, parties, conference, respond)
         self.state.bus.request(f"lim-{body['other_controller']}", "call.handover",
                          {"call_id": other_id, "into": held.call_id, "controller": self.state.lim, "device": device},
-                         handed)
+                               handed)
 
     def on_handover(self, env: Envelope, respond: Reply) -> None:
         """Another LIM takes over the parties of a call we control (a transfer or conference)."""
@@ -400,7 +401,8 @@ class Controller:
             if party.lim == self.state.lim:
                 self.index.add(held, number)
             if party.state == ConnState.ALERTING:
-                held.timers.append(self.state.timers.call_later(self.state.no_answer_s, lambda n=number: self._no_answer(held, n)))
+                held.timers.append(self.state.timers.call_later(self.state.no_answer_s,
+                                                                lambda n=number: self._no_answer(held, n)))
         old = self.state.calls.get(other_id)
         if old is not None and old.controller != self.state.lim:
             # Our mirror of the call merged in (its controller was another LIM): our devices in it
@@ -413,13 +415,13 @@ class Controller:
         if conference:
             held.parties[device].state = ConnState.CONNECTED
             self.state.emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added,
-                       moved=added, **fields)
+                            moved=added, **fields)
         else:
             remaining = [d for d in held.parties if d != device and d not in added]
             held.parties.pop(device)
             self.state.emit(held, "Transferred", device, Cause.TRANSFER, transferring=device,
-                       transferred=remaining[0] if remaining else None,
-                       transferred_to=added[0] if added else None, moved=added, extra=[device], **fields)
+                            transferred=remaining[0] if remaining else None,
+                            transferred_to=added[0] if added else None, moved=added, extra=[device], **fields)
             self._forget(held, device)
             if remaining:
                 held.calling = remaining[0]

@@ -144,7 +144,8 @@ class LimCore:
         respond: Reply = lambda body: self.state.bus.reply(env, body)
         handler = self._handler_table.get(env.kind)
         if handler is None:
-            respond({"ok": False, "error": "unknown_request", "message": f"LIM {self.state.lim} does not serve {env.kind!r}"})
+            respond({"ok": False, "error": "unknown_request",
+                     "message": f"LIM {self.state.lim} does not serve {env.kind!r}"})
             return
         try:
             handler(env, respond)

@@ -82,7 +82,7 @@ class DeviceFeatures:
                 features.forward_noanswer_s = float(after_s)
             self.state.save_features(number)
             self.state.emit_device(number, "Forwarding", forwarding_type=kind, forward_to=to,
-                              forwarding_on=to is not None, forwarding=features.forwarding())
+                                   forwarding_on=to is not None, forwarding=features.forwarding())
             respond({"ok": True, "device": number, "forwarding": features.forwarding()})
 
         if kind != "all" or to is None:

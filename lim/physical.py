@@ -200,13 +200,13 @@ class PhoneActions:
                        other_call_id: str | None = None) -> None:
         held, active = self._held_and_active(device.number, call_id, other_call_id)
         self.controller.request_op(held, "transfer", device.number, respond, other=active.call_id,
-                            other_controller=active.controller, other_size=len(active.parties))
+                                   other_controller=active.controller, other_size=len(active.parties))
 
     def _phone_conference(self, device, _: str, respond: Reply, call_id: str | None = None,
                        other_call_id: str | None = None) -> None:
         held, active = self._held_and_active(device.number, call_id, other_call_id)
         self.controller.request_op(held, "conference", device.number, respond, other=active.call_id,
-                            other_controller=active.controller, other_size=len(active.parties))
+                                   other_controller=active.controller, other_size=len(active.parties))
 
     def _phone_alternate(self, device, _: str, respond: Reply, call_id: str | None = None,
                        other_call_id: str | None = None) -> None:
@@ -240,4 +240,4 @@ class PhoneActions:
         if not DTMF.match(digits):
             raise Refused("bad_digits", f"{digits!r} are not DTMF digits (0-9, *, #, A-D)")
         self.controller.request_op(self._active_call(device.number, call_id), "digits", device.number, respond,
-                            digits=digits)
+                                   digits=digits)
