@@ -17,18 +17,14 @@ index, features, queues, bus, timers, store; its docstring says which part may c
 Each part holds the state and references to the parts it may call, nothing else, so every call
 from one part to another reads `self.<part>.<method>(...)`:
 
-  part             module                  answers          may call
-  controller       lim/control.py          call.op,         index, offers, agents
-                                           call.handover
-  offers           lim/offers.py           call.offer       index, agents, controller
-  phone            lim/physical.py         phone,           controller
-                                           call.clear
-  index            lim/index.py            call.update      agents
-  agents           lim/agents.py           agent, acd.agent controller
-  device_features  lim/device_features.py  feature,         (none)
-                                           feature.get
-  queries          lim/queries.py          device.get,      (none)
-                                           call.get, lim.status
+  part             module                  answers                            may call
+  controller       lim/control.py          call.op, call.handover             index, offers, agents
+  offers           lim/offers.py           call.offer                         index, agents, controller
+  phone            lim/physical.py         phone, call.clear                  controller
+  index            lim/index.py            call.update                        agents
+  agents           lim/agents.py           agent, acd.agent                   controller
+  device_features  lim/device_features.py  feature, feature.get               (none)
+  queries          lim/queries.py          device.get, call.get, lim.status   (none)
 
   - controller: the calls begun on this LIM (connection states, events, updates to other LIMs,
     hunting, transfer and conference joins, the failure of another LIM); `request_op` is the

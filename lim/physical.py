@@ -2,7 +2,8 @@
 
 Every action arrives as a `phone` request addressed to `dev:<number>`. The device's LIM checks it
 against its own view (is the phone ringing? is there a held call?) and refuses it with nothing
-changed, or forwards it to the controller of the call (lim/control.py) as a `call.op`. CSTA
+changed, or hands it to the controller part (lim/control.py, `request_op`), which runs it at once
+when this LIM controls the call and else sends it to the call's controller as a `call.op`. CSTA
 requests (the CSTA front end) use the same path.
 """
 from __future__ import annotations

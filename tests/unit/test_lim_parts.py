@@ -16,7 +16,6 @@ from functools import cache
 import pytest
 
 import lim.core
-import lim.state
 from lim.core import PARTS, LimCore
 from lim.state import WRITES, LimState
 
@@ -140,6 +139,16 @@ def problems(tree: ast.ClassDef, part: str, allowed: set[str]) -> list[str]:
         elif name not in mine:
             found.append(f"self.{name}: not defined by {tree.name}")
     return found
+
+
+@pytest.mark.parametrize("part", sorted(PARTS))
+def test_a_part_keeps_nothing_but_the_state_and_its_parts(part):
+    """Whatever a part remembers lives in the state, where the contract covers it."""
+    tree = class_tree(part_classes()[part])
+    stored = {(method.name, node.attr) for method in tree.body if isinstance(method, ast.FunctionDef)
+              for node in ast.walk(method)
+              if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and is_self(node.value)}
+    assert stored == {("__init__", "state")} | {("connect", name) for name in PARTS[part]}
 
 
 @pytest.mark.parametrize("part", sorted(PARTS))
