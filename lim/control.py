@@ -8,46 +8,65 @@ to ring, to queue, to forward elsewhere, to hunt through a group, or a refusal w
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from broker.envelope import Envelope
 from broker.protocol import Kind, Refusal, device_address, lim_node
 from lim.calls import Call, Cause, ConnState, Party
 from lim.errors import Refused
 from lim.features import MAX_FORWARD_HOPS
+from lim.state import LimState, Reply
 
-Reply = Callable[[dict[str, Any]], None]
+if TYPE_CHECKING:
+    from lim.agents import Agents
+    from lim.index import CallIndex
+    from lim.offers import Offers
+
 OfferDone = Callable[[str | None], None]  # None: the offer rang or queued; else the failure cause
 
 MAX_CONFERENCE_PARTIES = 8
 IN_CALL = (ConnState.CONNECTED, ConnState.HOLD)
 
 
-class ControlMixin:
+class Controller:
+    """The calls begun on this LIM: their connection states, events and updates to other LIMs.
+
+    Changes the calls it controls (and, on a hand-over, a merge or the failure of a LIM, our
+    mirrors); the index through `index`. Asks `offers` directly when the number offered is ours,
+    and `agents` about an agent of ours who did not answer; everything else goes over the bus."""
+
+    def __init__(self, state: LimState):
+        self.state = state
+
+    def connect(self, *, index: CallIndex, offers: Offers, agents: Agents) -> None:
+        self.index = index
+        self.offers = offers
+        self.agents = agents
+
     # -- creating and offering --------------------------------------------------------------------------
-    def _new_call(self, number: str, cause: str = Cause.NEW_CALL) -> Call:
-        call_id = f"{self.lim:03d}{self.incarnation % 1_000_000:06d}{next(self._call_numbers):015d}"
-        call = Call(call_id=call_id, controller=self.lim, calling=number)
-        call.parties[number] = Party(ConnState.INITIATED, self.lim)
-        self.calls[call_id] = call
-        self._index(call, number)
-        self._emit(call, "ServiceInitiated", number, cause)
+    def new_call(self, number: str, cause: str = Cause.NEW_CALL) -> Call:
+        call_id = f"{self.state.lim:03d}{self.state.incarnation % 1_000_000:06d}{next(self.state.call_numbers):015d}"
+        call = Call(call_id=call_id, controller=self.state.lim, calling=number)
+        call.parties[number] = Party(ConnState.INITIATED, self.state.lim)
+        self.state.calls[call_id] = call
+        self.index.add(call, number)
+        self.state.emit(call, "ServiceInitiated", number, cause)
         return call
 
-    def _offer(self, call: Call, number: str, cause: str = Cause.NEW_CALL, *,
-               diverted_from: list[str] = (), last_redirection: str | None = None,
-               hunt: str | None = None, front: bool = False, on_done: OfferDone | None = None) -> None:
+    def offer(self, call: Call, number: str, cause: str = Cause.NEW_CALL, *,
+              diverted_from: list[str] = (), last_redirection: str | None = None,
+              hunt: str | None = None, front: bool = False, on_done: OfferDone | None = None) -> None:
         """Offer the call to `number`; `on_done` hears the outcome (default: fail the caller)."""
         done = on_done or (lambda failure: failure and self._offer_failed(call, number, failure))
-        body = {"call_id": call.call_id, "controller": self.lim, "calling": call.calling,
+        body = {"call_id": call.call_id, "controller": self.state.lim, "calling": call.calling,
                 "called": number, "diverted_from": list(diverted_from), "hunt": hunt, "front": front}
         context = (cause, list(diverted_from), last_redirection, hunt, done, on_done)
         call.offers += 1
-        if self.directory.owner(number) == self.lim:
-            self._offer_result(call, number, self._accept_offer(body), context)
+        if self.state.directory.owner(number) == self.state.lim:
+            self._offer_result(call, number, self.offers.accept(body), context)
         else:
-            self.bus.request(device_address(number), Kind.CALL_OFFER, body,
-                             lambda reply: self._offer_result(call, number, reply, context))
+            self.state.bus.request(device_address(number), Kind.CALL_OFFER, body,
+                                   lambda reply: self._offer_result(call, number, reply, context))
 
     def _offer_result(self, call: Call, number: str, reply: dict[str, Any], context) -> None:
         cause, diverted_from, last_redirection, hunt, done, on_done = context
@@ -60,33 +79,34 @@ class ControlMixin:
         if reply.get("ok"):
             queued = bool(reply.get("queued"))
             call.parties[number] = Party(ConnState.QUEUED if queued else ConnState.ALERTING, reply["lim"], hunt)
-            if reply["lim"] == self.lim:
-                self._index(call, number)
+            if reply["lim"] == self.state.lim:
+                self.index.add(call, number)
             redirect = {"last_redirection": last_redirection} if last_redirection else {}
             via = [hunt] if hunt else []
             if reply.get("external"):
-                self._emit(call, "NetworkReached", number, Cause.NETWORK_SIGNAL, **redirect)
+                self.state.emit(call, "NetworkReached", number, Cause.NETWORK_SIGNAL, **redirect)
             if queued:
-                self._emit(call, "Queued", number, Cause.ENTERING_DISTRIBUTION, queued=number,
-                           queue_position=reply.get("position"), **redirect)
+                self.state.emit(call, "Queued", number, Cause.ENTERING_DISTRIBUTION, queued=number,
+                                queue_position=reply.get("position"), **redirect)
             else:
-                self._emit(call, "Delivered", number, cause, alerting=number, extra=via, **redirect)
+                self.state.emit(call, "Delivered", number, cause, alerting=number, extra=via, **redirect)
                 forward = reply.get("no_answer")
                 if forward and len(diverted_from) < MAX_FORWARD_HOPS:
-                    call.timers.append(self.timers.call_later(
+                    call.timers.append(self.state.timers.call_later(
                         forward["after_s"], lambda: self._forward_no_answer(call, number, forward["to"], diverted_from)))
-                call.timers.append(self.timers.call_later(self.no_answer_s, lambda: self._no_answer(call, number)))
+                call.timers.append(self.state.timers.call_later(self.state.no_answer_s,
+                                                                lambda: self._no_answer(call, number)))
             self._sync(call)
             done(None)
             return
         forward = reply.get("forward")
         if forward:
             to, forward_cause = forward
-            self._emit(call, "Diverted", number, forward_cause, diverted_to=to, extra=[number])
+            self.state.emit(call, "Diverted", number, forward_cause, diverted_to=to, extra=[number])
             # The caller's own handler, if any, hears the outcome; else the failure names the
             # device that refused, wherever the forwarding chain ended.
-            self._offer(call, to, forward_cause, diverted_from=[*diverted_from, number],
-                        last_redirection=number, hunt=hunt, on_done=on_done)
+            self.offer(call, to, forward_cause, diverted_from=[*diverted_from, number],
+                       last_redirection=number, hunt=hunt, on_done=on_done)
             return
         if reply.get("hunt"):
             self._hunt(call, number, reply["hunt"], done)
@@ -104,14 +124,14 @@ class ControlMixin:
         if waiting is None:
             return
         call.parties[waiting].state = ConnState.FAIL
-        self._emit(call, "Failed", waiting, cause, failing=number)
+        self.state.emit(call, "Failed", waiting, cause, failing=number)
         self._sync(call)
 
     def _send_update(self, lim: int, wire: dict, call: Call, number: str) -> None:
-        if lim == self.lim:
-            self._unindex(call.call_id, number)
+        if lim == self.state.lim:
+            self.index.remove(call.call_id, number)
         else:
-            self.bus.send(lim_node(lim), Kind.CALL_UPDATE, wire)
+            self.state.bus.send(lim_node(lim), Kind.CALL_UPDATE, wire)
 
     # -- groups ---------------------------------------------------------------------------------------
     def _hunt(self, call: Call, group: str, spec: dict[str, Any], done: OfferDone) -> None:
@@ -124,8 +144,8 @@ class ControlMixin:
                 if failure is None or call.cleared:
                     done(failure)
                 elif members:
-                    self._offer(call, members.pop(0), Cause.DISTRIBUTED, last_redirection=group, hunt=group,
-                                on_done=try_next)
+                    self.offer(call, members.pop(0), Cause.DISTRIBUTED, last_redirection=group, hunt=group,
+                               on_done=try_next)
                 else:
                     done(Cause.BUSY)
             try_next(Cause.BUSY)
@@ -147,11 +167,11 @@ class ControlMixin:
                     else:
                         done(Cause.BUSY)
             if index + 1 < len(steps):
-                call.timers.append(self.timers.call_later(spec["step_s"], lambda: ring_step(index + 1)))
+                call.timers.append(self.state.timers.call_later(spec["step_s"], lambda: ring_step(index + 1)))
             for member in steps[index]:
                 if member not in call.parties:
-                    self._offer(call, member, Cause.DISTRIBUTED, last_redirection=group, hunt=group,
-                                on_done=member_done)
+                    self.offer(call, member, Cause.DISTRIBUTED, last_redirection=group, hunt=group,
+                               on_done=member_done)
                 else:
                     member_done(Cause.BUSY)
         ring_step(0)
@@ -162,10 +182,10 @@ class ControlMixin:
             raise Refused(Refusal.NOT_QUEUED, f"call {call.call_id} is not queued at {group}")
         to, cause = body["to"], body.get("cause", Cause.DISTRIBUTED)
         party = call.parties.pop(group)
-        self._emit(call, "Diverted", group, cause, diverted_to=to, extra=[group])
+        self.state.emit(call, "Diverted", group, cause, diverted_to=to, extra=[group])
         self._sync(call, also={party.lim})
-        if party.lim == self.lim:
-            self._unindex(call.call_id, group)
+        if party.lim == self.state.lim:
+            self.index.remove(call.call_id, group)
 
         def offered(failure: str | None) -> None:
             if failure is None or call.cleared:
@@ -174,26 +194,26 @@ class ControlMixin:
                 return
             respond({"ok": False, "error": Refusal.REFUSED, "message": f"{to} did not take the call ({failure})"})
             if cause == Cause.DISTRIBUTED:
-                self._offer(call, group, Cause.ENTERING_DISTRIBUTION, front=True)  # back to the head of the queue
+                self.offer(call, group, Cause.ENTERING_DISTRIBUTION, front=True)  # back to the head of the queue
             else:
                 self._offer_failed(call, to, failure)
-        self._offer(call, to, cause, last_redirection=group, hunt=group if cause == Cause.DISTRIBUTED else None,
-                    on_done=offered)
+        self.offer(call, to, cause, last_redirection=group, hunt=group if cause == Cause.DISTRIBUTED else None,
+                   on_done=offered)
 
     # -- timers ---------------------------------------------------------------------------------------
     def _no_answer(self, call: Call, number: str) -> None:
         party = call.parties.get(number)
         if call.cleared or party is None or party.state != ConnState.ALERTING:
             return
-        if party.hunt in self.acd_groups:
+        if party.hunt in self.state.acd_groups:
             # An agent who does not answer: the call goes back to the head of the queue, and the
             # agent is made not ready, so the next call does not go to an empty seat.
             self._drop(call, number, Cause.NOT_ANSWERED)
-            if party.lim == self.lim:
-                self._agent_not_answering(number)
+            if party.lim == self.state.lim:
+                self.agents.not_answering(number)
             else:
-                self.bus.request(device_address(number), Kind.AGENT, {"action": "notready"})
-            self._offer(call, party.hunt, Cause.ENTERING_DISTRIBUTION, front=True)
+                self.state.bus.request(device_address(number), Kind.AGENT, {"action": "notready"})
+            self.offer(call, party.hunt, Cause.ENTERING_DISTRIBUTION, front=True)
             return
         self._release(call, number, Cause.NOT_ANSWERED)
 
@@ -202,16 +222,27 @@ class ControlMixin:
         if call.cleared or party is None or party.state != ConnState.ALERTING:
             return
         self._drop(call, number, Cause.FORWARD_NO_ANSWER, event="Diverted", diverted_to=to)
-        self._offer(call, to, Cause.FORWARD_NO_ANSWER, diverted_from=[*diverted_from, number],
-                    last_redirection=number, hunt=party.hunt)
+        self.offer(call, to, Cause.FORWARD_NO_ANSWER, diverted_from=[*diverted_from, number],
+                   last_redirection=number, hunt=party.hunt)
 
     # -- operations ----------------------------------------------------------------------------------
-    def _on_call_op(self, env: Envelope, respond: Reply) -> None:
+    def request_op(self, call: Call, op: str, device: str, respond: Reply, **args: Any) -> None:
+        """Ask the controller of `call` (this LIM or another) to carry out `op` for `device`."""
+        body = {"call_id": call.call_id, "op": op, "device": device, **args}
+        if call.controller == self.state.lim:
+            try:
+                self._run_op(body, respond)
+            except Refused as refusal:
+                respond(refusal.reply())
+        else:
+            self.state.bus.request(lim_node(call.controller), Kind.CALL_OP, body, respond)
+
+    def on_call_op(self, env: Envelope, respond: Reply) -> None:
         self._run_op(env.body, respond)
 
     def _run_op(self, body: dict[str, Any], respond: Reply) -> None:
-        call = self.calls.get(body["call_id"])
-        if call is None or call.controller != self.lim or call.cleared:
+        call = self.state.calls.get(body["call_id"])
+        if call is None or call.controller != self.state.lim or call.cleared:
             raise Refused(Refusal.NO_SUCH_CALL, f"call {body['call_id']} is not in progress")
         op = getattr(self, f"_op_{body['op']}", None)
         if op is None:
@@ -236,7 +267,7 @@ class ControlMixin:
                 self._drop(call, other, Cause.NORMAL)
         if not any(p.state == ConnState.ALERTING for p in call.parties.values()):
             call.cancel_timers()
-        self._emit(call, "Established", device, Cause.NEW_CALL, answering=device)
+        self.state.emit(call, "Established", device, Cause.NEW_CALL, answering=device)
         self._sync(call)
         self._ok(respond, call, device)
 
@@ -249,21 +280,21 @@ class ControlMixin:
     def _op_hold(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         self._require(call, device, ConnState.CONNECTED, "connected")
         call.parties[device].state = ConnState.HOLD
-        self._emit(call, "Held", device, body.get("cause", Cause.KEY_OPERATION), holding=device)
+        self.state.emit(call, "Held", device, body.get("cause", Cause.KEY_OPERATION), holding=device)
         self._sync(call)
         self._ok(respond, call, device)
 
     def _op_retrieve(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         self._require(call, device, ConnState.HOLD, "held")
         call.parties[device].state = ConnState.CONNECTED
-        self._emit(call, "Retrieved", device, body.get("cause", Cause.KEY_OPERATION), retrieving=device)
+        self.state.emit(call, "Retrieved", device, body.get("cause", Cause.KEY_OPERATION), retrieving=device)
         self._sync(call)
         self._ok(respond, call, device)
 
     def _op_digits(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         self._require(call, device, ConnState.CONNECTED, "connected")
         # Published to every party of the call: the far side "hears" the digits.
-        self._emit(call, "DigitsGenerated", device, Cause.DTMF, digits=body["digits"])
+        self.state.emit(call, "DigitsGenerated", device, Cause.DTMF, digits=body["digits"])
         self._ok(respond, call, device)
 
     def _op_deflect(self, call: Call, device: str, body: dict, respond: Reply) -> None:
@@ -271,7 +302,7 @@ class ControlMixin:
         to = body["to"]
         hunt = call.parties[device].hunt
         self._drop(call, device, Cause.REDIRECTED, event="Diverted", diverted_to=to)
-        self._offer(call, to, Cause.REDIRECTED, diverted_from=[device], last_redirection=device, hunt=hunt)
+        self.offer(call, to, Cause.REDIRECTED, diverted_from=[device], last_redirection=device, hunt=hunt)
         respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
 
     def _op_sst(self, call: Call, device: str, body: dict, respond: Reply) -> None:
@@ -284,15 +315,15 @@ class ControlMixin:
             call.parties[device] = Party(ConnState.CONNECTED, self._lim_of(device))
             raise Refused(Refusal.BAD_REQUEST, f"{device} has nobody to transfer")
         call.calling = remaining[0]  # the transferred party now calls `to`
-        self._emit(call, "Transferred", device, Cause.SINGLE_STEP_TRANSFER, transferring=device,
-                   transferred=remaining[0], transferred_to=to, extra=[device])
+        self.state.emit(call, "Transferred", device, Cause.SINGLE_STEP_TRANSFER, transferring=device,
+                        transferred=remaining[0], transferred_to=to, extra=[device])
         self._forget(call, device)
         call.called = to
-        self._offer(call, to, Cause.SINGLE_STEP_TRANSFER, last_redirection=device)
+        self.offer(call, to, Cause.SINGLE_STEP_TRANSFER, last_redirection=device)
         respond({"ok": True, "device": device, "call_id": call.call_id, "state": "null"})
 
     def _lim_of(self, device: str) -> int:
-        return self.directory.owner(device) or self.lim
+        return self.state.directory.owner(device) or self.state.lim
 
     # -- transfer and conference: joining two calls ------------------------------------------------------
     def _op_transfer(self, call: Call, device: str, body: dict, respond: Reply) -> None:
@@ -308,11 +339,11 @@ class ControlMixin:
         other_id = body["other"]
         if conference and len(held.parties) + body.get("other_size", 0) - 1 > MAX_CONFERENCE_PARTIES:
             raise Refused(Refusal.CONFERENCE_FULL, f"a conference holds at most {MAX_CONFERENCE_PARTIES} parties")
-        if body["other_controller"] == self.lim:
-            other = self.calls.get(other_id)
-            if other is None or other.controller != self.lim or device not in other.parties:
+        if body["other_controller"] == self.state.lim:
+            other = self.state.calls.get(other_id)
+            if other is None or other.controller != self.state.lim or device not in other.parties:
                 raise Refused(Refusal.NO_SUCH_CALL, f"call {other_id} is not in progress")
-            parties = self._hand_over(other, device, held.call_id, self.lim)
+            parties = self._hand_over(other, device, held.call_id, self.state.lim)
             self._merge(held, device, other_id, parties, conference, respond)
             return
 
@@ -325,15 +356,15 @@ class ControlMixin:
                 return
             parties = [(d, Party(ConnState(s), lim, hunt)) for d, s, lim, hunt in reply["parties"]]
             self._merge(held, device, other_id, parties, conference, respond)
-        self.bus.request(lim_node(body['other_controller']), Kind.CALL_HANDOVER,
-                         {"call_id": other_id, "into": held.call_id, "controller": self.lim, "device": device},
-                         handed)
+        self.state.bus.request(lim_node(body['other_controller']), Kind.CALL_HANDOVER,
+                         {"call_id": other_id, "into": held.call_id, "controller": self.state.lim, "device": device},
+                               handed)
 
-    def _on_handover(self, env: Envelope, respond: Reply) -> None:
+    def on_handover(self, env: Envelope, respond: Reply) -> None:
         """Another LIM takes over the parties of a call we control (a transfer or conference)."""
         body = env.body
-        call = self.calls.get(body["call_id"])
-        if call is None or call.controller != self.lim or call.cleared:
+        call = self.state.calls.get(body["call_id"])
+        if call is None or call.controller != self.state.lim or call.cleared:
             raise Refused(Refusal.NO_SUCH_CALL, f"call {body['call_id']} is not in progress")
         if call.state_of(body["device"]) != ConnState.CONNECTED:
             raise Refused(Refusal.NOT_CONNECTED, f"{body['device']} is not connected in call {call.call_id}")
@@ -346,18 +377,18 @@ class ControlMixin:
         never look idle in between."""
         parties = list(call.parties.items())
         call.cancel_timers()
-        self.calls.pop(call.call_id, None)
-        target = self.calls.get(into)
+        self.state.calls.pop(call.call_id, None)
+        target = self.state.calls.get(into)
         for number, party in parties:
-            if party.lim != self.lim:
+            if party.lim != self.state.lim:
                 continue
-            self._unindex(call.call_id, number)
+            self.index.remove(call.call_id, number)
             if number == device:
                 continue
             if target is None:
-                target = self.calls[into] = Call(into, controller, call.calling, call.called)
+                target = self.state.calls[into] = Call(into, controller, call.calling, call.called)
             target.parties[number] = party
-            self._index(target, number)
+            self.index.add(target, number)
         return parties
 
     def _merge(self, held: Call, device: str, other_id: str, parties: list[tuple[str, Party]],
@@ -368,29 +399,30 @@ class ControlMixin:
                 continue
             held.parties[number] = party
             added.append(number)
-            if party.lim == self.lim:
-                self._index(held, number)
+            if party.lim == self.state.lim:
+                self.index.add(held, number)
             if party.state == ConnState.ALERTING:
-                held.timers.append(self.timers.call_later(self.no_answer_s, lambda n=number: self._no_answer(held, n)))
-        old = self.calls.get(other_id)
-        if old is not None and old.controller != self.lim:
+                held.timers.append(self.state.timers.call_later(self.state.no_answer_s,
+                                                                lambda n=number: self._no_answer(held, n)))
+        old = self.state.calls.get(other_id)
+        if old is not None and old.controller != self.state.lim:
             # Our mirror of the call merged in (its controller was another LIM): our devices in it
             # are now in the held call, which no update to ourselves would tell us.
-            self.calls.pop(other_id)
+            self.state.calls.pop(other_id)
             for number, party in old.parties.items():
-                if party.lim == self.lim:
-                    self._unindex(other_id, number)
+                if party.lim == self.state.lim:
+                    self.index.remove(other_id, number)
         fields = {"primary_old_call": held.call_id, "secondary_old_call": other_id}
         if conference:
             held.parties[device].state = ConnState.CONNECTED
-            self._emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added,
-                       moved=added, **fields)
+            self.state.emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added,
+                            moved=added, **fields)
         else:
             remaining = [d for d in held.parties if d != device and d not in added]
             held.parties.pop(device)
-            self._emit(held, "Transferred", device, Cause.TRANSFER, transferring=device,
-                       transferred=remaining[0] if remaining else None,
-                       transferred_to=added[0] if added else None, moved=added, extra=[device], **fields)
+            self.state.emit(held, "Transferred", device, Cause.TRANSFER, transferring=device,
+                            transferred=remaining[0] if remaining else None,
+                            transferred_to=added[0] if added else None, moved=added, extra=[device], **fields)
             self._forget(held, device)
             if remaining:
                 held.calling = remaining[0]
@@ -399,23 +431,45 @@ class ControlMixin:
                  "state": str(held.state_of(device))})
 
     # -- leaving calls --------------------------------------------------------------------------------
+    def lim_failed(self, lim: int) -> None:
+        """Release every connection that depended on a LIM that just failed."""
+        for queue in self.state.queues.values():
+            queue.forget_lim(lim)
+        for call in list(self.state.calls.values()):
+            if call.cleared:
+                continue
+            if call.controller == self.state.lim:
+                for device in [d for d, p in call.parties.items() if p.lim == lim]:
+                    if not call.cleared and device in call.parties:
+                        self._release(call, device, "networkNotObtainable")
+            elif call.controller == lim:
+                # The controller is gone: we report the end of the call for our own devices.
+                ours = [d for d, p in call.parties.items() if p.lim == self.state.lim]
+                for device in ours:
+                    call.parties.pop(device)
+                    self.state.emit(call, "ConnectionCleared", device, "networkNotObtainable",
+                                    dropped=device, extra=[device])
+                self.state.calls.pop(call.call_id, None)
+                for device in ours:
+                    self.index.remove(call.call_id, device)
+
     def _drop(self, call: Call, number: str, cause: str, event: str = "ConnectionCleared", **fields: Any) -> None:
         """Take one connection out of the call (no clearing of the rest)."""
         party = call.parties.pop(number)
         if event == "ConnectionCleared":
             fields["dropped"] = number
-        self._emit(call, event, number, cause, extra=[number], **fields)
+        self.state.emit(call, event, number, cause, extra=[number], **fields)
         self._sync(call, also={party.lim})
-        if party.lim == self.lim:
-            self._unindex(call.call_id, number)
+        if party.lim == self.state.lim:
+            self.index.remove(call.call_id, number)
 
     def _forget(self, call: Call, number: str) -> None:
         """`number` has left the call (already reported): its LIM must hear of it."""
         lim = self._lim_of(number)
-        if lim == self.lim:
-            self._unindex(call.call_id, number)
+        if lim == self.state.lim:
+            self.index.remove(call.call_id, number)
         else:
-            self.bus.send(lim_node(lim), Kind.CALL_UPDATE, call.to_wire())
+            self.state.bus.send(lim_node(lim), Kind.CALL_UPDATE, call.to_wire())
 
     def _release(self, call: Call, number: str, cause: str) -> None:
         """Clear one connection; a call left with nobody talking (fewer than two parties, or only
@@ -423,7 +477,7 @@ class ControlMixin:
         if number not in call.parties:
             raise Refused(Refusal.IDLE, f"{number} is not in call {call.call_id}")
         gone = {number: call.parties.pop(number)}
-        self._emit(call, "ConnectionCleared", number, cause, dropped=number, extra=[number])
+        self.state.emit(call, "ConnectionCleared", number, cause, dropped=number, extra=[number])
         if len(call.parties) < 2 or not any(p.state in IN_CALL for p in call.parties.values()):
             self._clear_rest(call, cause, gone)
         else:
@@ -439,23 +493,23 @@ class ControlMixin:
     def _clear_rest(self, call: Call, cause: str, gone: dict[str, Party]) -> None:
         for other in list(call.parties):
             gone[other] = call.parties.pop(other)
-            self._emit(call, "ConnectionCleared", other, cause, dropped=other, extra=list(gone))
+            self.state.emit(call, "ConnectionCleared", other, cause, dropped=other, extra=list(gone))
         call.cleared = True
         call.cancel_timers()
-        self._emit(call, "CallCleared", None, cause)
+        self.state.emit(call, "CallCleared", None, cause)
         self._finish_release(call, gone)
 
     def _finish_release(self, call: Call, gone: dict[str, Party]) -> None:
         self._sync(call, also={p.lim for p in gone.values()})
         for device, party in gone.items():
-            if party.lim == self.lim:
-                self._unindex(call.call_id, device)
+            if party.lim == self.state.lim:
+                self.index.remove(call.call_id, device)
         if call.cleared:
-            self.calls.pop(call.call_id, None)
+            self.state.calls.pop(call.call_id, None)
 
     def _sync(self, call: Call, also: set[int] = frozenset(), replaces: str | None = None) -> None:
         wire = call.to_wire()
         if replaces:
             wire["replaces"] = replaces
-        for lim in (call.lims() | set(also)) - {self.lim}:
-            self.bus.send(lim_node(lim), Kind.CALL_UPDATE, wire)
+        for lim in (call.lims() | set(also)) - {self.state.lim}:
+            self.state.bus.send(lim_node(lim), Kind.CALL_UPDATE, wire)

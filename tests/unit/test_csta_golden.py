@@ -679,13 +679,13 @@ def test_make_call_from_an_unallocated_device(front, client):
 # 3. Every event: bus event -> ECMA-323 event document
 # =================================================================================================
 def call_event(event: str, device: str | None, cause: str | None, connections, **fields) -> dict:
-    """A call event as lim/core.py `_emit` publishes it."""
+    """A call event as lim/state.py `emit` publishes it."""
     return {"event": event, "call_id": C1, "device": device, "cause": cause, "calling": "1000",
             "called": "2000", "connections": connections, "lim": 1, "time": 17.0, **fields}
 
 
 def device_event(event: str, device: str, **fields) -> dict:
-    """A device event as lim/core.py `_emit_device` publishes it."""
+    """A device event as lim/state.py `emit_device` publishes it."""
     return {"event": event, "call_id": None, "device": device, "cause": None, "connections": [], "lim": 1,
             "time": 17.0, **fields}
 
