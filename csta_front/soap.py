@@ -118,6 +118,7 @@ from lxml.builder import ElementMaker
 from csta_front.codec import DEFAULT_NS, children, device_number, maker, text, to_bytes
 from csta_front.safexml import XmlError, local_name, parse_xml
 from csta_front.session import CLIENT_ANSWERS, CstaSession
+from netio.http import HttpDriver
 
 __all__ = ["install", "SoapService", "HttpHandler", "SoapFault", "Envelope", "parse_envelope", "envelope",
            "fault_envelope", "csta_error_fault", "parse_basic", "parse_duration", "pam_check", "load_wsdl",
@@ -910,23 +911,20 @@ class Reply:
 _HOST = re.compile(rb"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?\Z")
 
 
-class HttpHandler:
+class HttpHandler(HttpDriver):
     def __init__(self, service: SoapService, conn: Any):
+        super().__init__(MAX_HEADERS, MAX_PIPELINED + MAX_HEADERS)
         self.service = service
         self.front = service.front
         self.conn = conn
         self.peer = getattr(conn, "peer", "?")
         self.peer_ip = self.peer.rsplit(":", 1)[0]
-        self.h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
-        self.closed = False
-        self.busy = False            # a request is being served (its response not sent yet)
         self.token = 0
         self.request: h11.Request | None = None
         self.body = bytearray()
         self.too_large = False
         self.auth: tuple[bytes, str, float] | None = None   # (Authorization value, user, until)
         self.port: SessionPort | None = None
-        self._processing = False
         self._closing = False
         self._request_timer: Any = None
         self._cancel: Callable[[], None] | None = None
@@ -939,15 +937,7 @@ class HttpHandler:
         if self.closed:
             return
         self.last_activity = self.front.timers.now()
-        try:
-            self.h.receive_data(data)
-        except RuntimeError:  # data after the client closed, or after an error: nothing more to read
-            return
-        if len(self.h.trailing_data[0]) > MAX_PIPELINED + MAX_HEADERS:
-            log.info("soap: %s sends more than it waits for: closing", self.peer)
-            self._close()
-            return
-        self._process()
+        self.feed(data)
 
     def connection_lost(self) -> None:
         if self.closed:
@@ -962,45 +952,37 @@ class HttpHandler:
             port, self.port = self.port, None
             port.close()
 
-    def _process(self) -> None:
-        if self._processing:
-            return  # a response sent from inside the loop below: the loop carries on
-        self._processing = True
-        try:
-            while not self.closed and not self.busy:
-                if self.h.our_state is h11.MUST_CLOSE:
-                    self._close_when_sent()
-                    return
-                if self.h.our_state is h11.DONE and self.h.their_state is h11.DONE:
-                    self.h.start_next_cycle()
-                try:
-                    event = self.h.next_event()
-                except h11.RemoteProtocolError as exc:
-                    self._protocol_error(exc)
-                    return
-                if event is h11.NEED_DATA:
-                    if self.h.their_state is h11.SEND_BODY or self.h.trailing_data[0]:
-                        self._mark_started()
-                    return
-                if event is h11.PAUSED:
-                    return
-                if isinstance(event, h11.Request):
-                    self._on_request(event)
-                elif isinstance(event, h11.Data):
-                    if not self.too_large:
-                        self.body += event.data
-                        if len(self.body) > MAX_BODY:
-                            self.too_large = True
-                            self._send(413, b"the body is larger than 64 kB\n", close=True)
-                            return
-                elif isinstance(event, h11.EndOfMessage):
-                    self.request_started = None
-                    self._dispatch()
-                elif isinstance(event, h11.ConnectionClosed):
-                    self._close()
-                    return
-        finally:
-            self._processing = False
+    # The driver's hooks (netio.http.HttpDriver).
+    def overrun(self) -> None:
+        log.info("soap: %s sends more than it waits for: closing", self.peer)
+        self._close()
+
+    def must_close(self) -> None:
+        self._close_when_sent()
+
+    def bad_request(self, exc: h11.RemoteProtocolError) -> None:
+        self._protocol_error(exc)
+
+    def need_data(self, started: bool) -> None:
+        if started:
+            self._mark_started()
+
+    def request_head(self, head: h11.Request) -> None:
+        self._on_request(head)
+
+    def request_data(self, data: bytes) -> None:
+        if not self.too_large:
+            self.body += data
+            if len(self.body) > MAX_BODY:
+                self.too_large = True
+                self._send(413, b"the body is larger than 64 kB\n", close=True)
+
+    def request_end(self) -> None:
+        self.request_started = None
+        self._dispatch()
+
+    def peer_closed(self) -> None:
+        self._close()
 
     def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
         status = exc.error_status_hint or 400
@@ -1091,7 +1073,7 @@ class HttpHandler:
             else:
                 self._unauthorized()
             if not self.busy:
-                self._process()  # a pipelined request may be waiting
+                self.process()  # a pipelined request may be waiting
         self.service.auth.authenticate(user, password, self.peer_ip, done)
 
     def _unauthorized(self) -> None:
@@ -1163,7 +1145,7 @@ class HttpHandler:
             self._cancel = None
         self.busy = False
         self._send(status, body, b"text/xml; charset=utf-8")
-        self._process()  # the next pipelined request, if any
+        self.process()  # the next pipelined request, if any
 
     def _send(self, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8",
               headers: list[tuple[bytes, bytes]] = (), close: bool = False) -> None:
@@ -1174,11 +1156,8 @@ class HttpHandler:
         if close:
             all_headers.append((b"connection", b"close"))
         try:
-            data = self.h.send(h11.Response(status_code=status, headers=all_headers,
-                                            reason=HTTPStatus(status).phrase.encode()))
-            if body and not (self.request is not None and self.request.method == b"HEAD"):
-                data += self.h.send(h11.Data(data=body))
-            data += self.h.send(h11.EndOfMessage())
+            data = self.encode_response(status, all_headers, body,
+                                        head_only=self.request is not None and self.request.method == b"HEAD")
         except h11.LocalProtocolError as exc:
             log.info("soap: %s: cannot answer (%s): closing", self.peer, exc)
             self._close()
