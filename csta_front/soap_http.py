@@ -325,20 +325,15 @@ class HttpHandler(HttpDriver):
         if self.h.our_state is h11.MUST_CLOSE:
             self._close_when_sent()
 
-    def _close_when_sent(self, deadline: float | None = None) -> None:
-        """Close once the last response has left (Connection.close drops unsent bytes)."""
-        if self.closed or (self._closing and deadline is None):
+    def _close_when_sent(self) -> None:
+        """Close once the last response has left; a client that does not read it within
+        CLOSE_FLUSH_S is closed all the same."""
+        if self.closed or self._closing:
             return
         self._closing = True
-        now = self.front.timers.now()
-        deadline = deadline if deadline is not None else now + CLOSE_FLUSH_S
-        flush = getattr(self.conn, "flush", None)
-        if flush is not None:
-            flush()  # the response was only queued (sent at the end of the loop round): send it now
-        if not getattr(self.conn, "out", b"") or now >= deadline:
-            self._close()
-            return
-        self.front.timers.call_later(0.05, lambda: self._close_when_sent(deadline))
+        self.conn.close_when_sent()  # calls connection_lost once the response has left
+        if not self.closed:
+            self.front.timers.call_later(CLOSE_FLUSH_S, self._close)
 
     def _close(self) -> None:
         if not self.closed:

@@ -280,6 +280,8 @@ class FakeConn:
             self.closed = True
             self.handler.connection_lost()
 
+    close_when_sent = close  # nothing waits to be sent here
+
 
 class Response:
     def __init__(self, status: int, headers: dict[bytes, bytes], body: bytes):
