@@ -1,9 +1,10 @@
 """The CSTA server installed on one LIM: TCP listener, connections, the bus, in one poll loop.
 
-One zmq.Poller watches the bus sockets and every TCP socket, so a request from a client, the bus
-request it causes, the LIM's answer and the events that follow all run on one thread without
-locks. The first bytes of a connection say which protocol it speaks (csta_front/sniff.py); framed
-ECMA-323 XML is served here.
+The loop and the connections' I/O are netio's (one zmq.Poller for the bus sockets and every TCP
+socket, so a request from a client, the bus request it causes, the LIM's answer and the events that
+follow all run on one thread without locks); this module holds the server's policy. The first bytes
+of a connection say which protocol it speaks (csta_front/sniff.py); framed ECMA-323 XML is served
+here, SIP and HTTP by the handlers in `stream_handlers`.
 """
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import ssl
 from pathlib import Path
 from typing import Any, Callable
 
-import zmq
-
+import netio
 from broker.directory import Directory
 from broker.node import BusNode
 from broker.protocol import Kind, Refusal, csta_node, lim_node
@@ -35,60 +35,19 @@ MAX_OUTPUT = 4 * 1024 * 1024  # a client that reads nothing is cut off before it
 READ_SIZE = 16384  # per connection per loop round: a flooding client cannot hold the others up for long
 
 
-class Connection:
+class Connection(netio.Connection):
+    """A client's TCP or TLS connection: framed ECMA-323 XML into a CstaSession, or, when its first
+    bytes say so, another protocol's handler (front.stream_handlers)."""
+
     def __init__(self, front: "FrontEnd", sock: socket.socket, peer: str, tls: bool = False):
+        super().__init__(front, sock, peer, log=log, max_output=MAX_OUTPUT, read_size=READ_SIZE, tls=tls)
         self.front = front
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.peer = peer
-        self.out = bytearray()
         self.first = b""
         self.session: CstaSession | None = None
-        self.closed = False
-        self.handshaking = tls
         self.partial_since: float | None = None  # when the unfinished frame (or first bytes) began
         self.handler: Any = None  # the protocol handler when the connection is not framed XML
-        self.flush_queued = False  # in front.to_flush: bytes written this round wait to be sent
-        self.blocked = False       # the socket took only part of `out`: the rest waits for POLLOUT
 
-    def _handshake(self) -> None:
-        try:
-            self.sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self.front.want_write(self, False)
-            return
-        except ssl.SSLWantWriteError:
-            self.front.want_write(self, True)
-            return
-        except (ssl.SSLError, OSError) as exc:
-            log.info("%s: TLS handshake failed: %s", self.peer, exc)
-            self.close()
-            return
-        self.handshaking = False
-        self.blocked = bool(self.out)  # written during the handshake: sent when writable
-        self.front.want_write(self, self.blocked)
-
-    def readable(self) -> None:
-        if self.handshaking:
-            self._handshake()
-            return
-        while not self.closed:
-            try:
-                data = self.sock.recv(READ_SIZE)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                return
-            except OSError:
-                self.close()
-                return
-            if not data:
-                self.close()
-                return
-            self._received(data)
-            # TLS may hold decrypted bytes the poller cannot see: read them now.
-            if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
-                return
-
-    def _received(self, data: bytes) -> None:
+    def received(self, data: bytes) -> None:
         if self.handler is not None:  # another protocol on this port (SIP, HTTP)
             self.handler.data_received(data)
             return
@@ -123,77 +82,18 @@ class Connection:
             self.partial_since = started
         return started is not None and now - started > limit
 
-    def write(self, data: bytes) -> None:
-        """Queue bytes; they leave at the end of this loop round (FrontEnd.flush), so the events
-        and answers of one round cost one send() per connection rather than one each."""
-        if self.closed:
-            return
-        self.out += data
-        if len(self.out) > MAX_OUTPUT:
-            log.warning("%s reads nothing (%d bytes waiting): closing", self.peer, len(self.out))
-            self.close()
-            return
-        if not self.flush_queued and not self.blocked:
-            self.flush_queued = True
-            self.front.to_flush.append(self)
-
-    def flush(self) -> None:
-        """Send what is queued; what the socket does not take waits for POLLOUT (writable)."""
-        self.flush_queued = False
-        if self.closed or self.handshaking or self.blocked or not self.out:
-            return
-        try:
-            sent = self.sock.send(self.out)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            sent = 0
-        except OSError:
-            self.close()
-            return
-        del self.out[:sent]
-        if self.out:
-            self.blocked = True
-            self.front.want_write(self, True)
-
-    def writable(self) -> None:
-        if self.handshaking:
-            self._handshake()
-            return
-        try:
-            sent = self.sock.send(self.out)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return
-        except OSError:
-            self.close()
-            return
-        del self.out[:sent]
-        if not self.out:
-            self.blocked = False
-            self.front.want_write(self, False)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        if self.out and not self.handshaking and not self.blocked:
-            try:  # what this round queued (a last answer before closing) still goes, if the socket takes it
-                self.sock.send(self.out)
-            except (OSError, ValueError):
-                pass
-        self.closed = True
+    def lost(self) -> None:
         if self.session is not None:
             self.session.close()
             self.front.sessions.discard(self.session)
         if self.handler is not None:
             self.handler.connection_lost()
-        self.front.forget(self)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
-class FrontEnd:
+class FrontEnd(netio.Loop):
     def __init__(self, topology: Topology, lim: int, bus: BusNode, timers: TimerQueue,
                  settings: CstaSettings, store: CstaStore | None = None):
+        super().__init__(bus, timers, log)
         self.topology = topology
         self.directory = Directory(topology)
         self.store = store
@@ -204,20 +104,12 @@ class FrontEnd:
         self._auth_cache: tuple[float, AuthSettings] | None = None
         self.lim = lim
         self.address = topology.lim(lim).address
-        self.bus = bus
-        self.timers = timers
         self.settings = settings
         self.monitors = Monitors(bus.subscribe, bus.unsubscribe, settings.max_monitors)
         self.sessions: set[CstaSession] = set()
-        self.connections: dict[int, Connection] = {}
-        self.to_flush: list[Connection] = []  # written to in this loop round
         # Other protocols on the same TCP ports, by what sniff() calls them: kind -> factory
         # (front, connection) -> handler with data_received(bytes) and connection_lost().
         self.stream_handlers: dict[str, Callable[["FrontEnd", Connection], Any]] = {}
-        # Datagram sockets (SIP over UDP): fd -> (socket, on_datagram(data, address)).
-        self.datagram_sockets: dict[int, tuple[socket.socket, Callable[[bytes, Any], None]]] = {}
-        self.poller = zmq.Poller()
-        self.running = False
         self.lim_states: dict[int, str] = {}
         self._lim_incarnations: dict[int, int] = {}
         self.dead_incarnations: dict[str, int] = {}  # LIM node -> the newest incarnation declared dead
@@ -229,48 +121,33 @@ class FrontEnd:
     # -- listening ---------------------------------------------------------------------------------
     def listen(self, tls: ssl.SSLContext | None = None) -> None:
         """Listen on the server's port, and on its TLS port when a TLS context is given."""
-        self.listeners: dict[int, tuple[socket.socket, ssl.SSLContext | None]] = {}
         self._listen(self.settings.port, None)
         if self.settings.tls_port is not None and tls is not None:
             self._listen(self.settings.tls_port, tls)
 
     def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.address, port))
-        listener.listen(1024)
-        listener.setblocking(False)
-        self.poller.register(listener, zmq.POLLIN)
-        self.listeners[listener.fileno()] = (listener, tls)
+        self.listen_tcp(self.address, port, 1024, lambda sock, addr: self._accepted(sock, addr, tls))
         log.info("CSTA XML%s server of LIM %d on %s:%d", " over TLS" if tls else "", self.lim, self.address, port)
 
-    def _accept(self, listener: socket.socket, tls: ssl.SSLContext | None) -> None:
-        for _ in range(64):
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE):
-                    log.warning("out of file descriptors: not accepting for now")
-                return
-            if len(self.connections) >= self.settings.max_sessions:
-                log.warning("refused %s: %d sessions is the maximum", addr, self.settings.max_sessions)
-                sock.close()
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if tls is not None:
-                sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            conn = Connection(self, sock, f"{addr[0]}:{addr[1]}", tls=tls is not None)
-            self.connections[conn.fd] = conn
-            self.poller.register(conn.fd, zmq.POLLIN)
-            if self.settings.system_status_on_connect:
-                # The greeting goes out before the client says anything, so no sniffing here.
-                conn.session = CstaSession(self, conn.write, conn.close, conn.peer)
-                self.sessions.add(conn.session)
-                conn.session.connection_made()
+    def accept_failed(self, exc: OSError) -> None:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            log.warning("out of file descriptors: not accepting for now")
+
+    def _accepted(self, sock: socket.socket, addr: Any, tls: ssl.SSLContext | None) -> None:
+        if len(self.connections) >= self.settings.max_sessions:
+            log.warning("refused %s: %d sessions is the maximum", addr, self.settings.max_sessions)
+            sock.close()
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        conn = Connection(self, sock, f"{addr[0]}:{addr[1]}", tls=tls is not None)
+        self.add(conn)
+        if self.settings.system_status_on_connect:
+            # The greeting goes out before the client says anything, so no sniffing here.
+            conn.session = CstaSession(self, conn.write, conn.close, conn.peer)
+            self.sessions.add(conn.session)
+            conn.session.connection_made()
 
     # -- authentication ----------------------------------------------------------------------------
     def auth_settings(self) -> AuthSettings:
@@ -283,35 +160,6 @@ class FrontEnd:
 
     def authentication_required(self) -> bool:
         return self.settings.authentication_mandatory or self.auth_settings().mandatory
-
-    def add_datagram_socket(self, sock: socket.socket, on_datagram: Callable[[bytes, Any], None]) -> None:
-        sock.setblocking(False)
-        self.datagram_sockets[sock.fileno()] = (sock, on_datagram)
-        self.poller.register(sock.fileno(), zmq.POLLIN)
-
-    def _read_datagrams(self, sock: socket.socket, on_datagram: Callable[[bytes, Any], None]) -> None:
-        for _ in range(256):
-            try:
-                data, address = sock.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            try:
-                on_datagram(data, address)
-            except Exception:  # one bad datagram must not stop the server
-                log.exception("datagram from %s", address)
-
-    def want_write(self, conn: Connection, on: bool) -> None:
-        if not conn.closed:
-            self.poller.modify(conn.fd, zmq.POLLIN | (zmq.POLLOUT if on else 0))
-
-    def forget(self, conn: Connection) -> None:
-        try:
-            self.poller.unregister(conn.fd)
-        except (KeyError, ValueError):
-            pass
-        self.connections.pop(conn.fd, None)
 
     # -- the bus -----------------------------------------------------------------------------------
     def on_event(self, topic: str, env) -> None:
@@ -388,50 +236,7 @@ class FrontEnd:
     def run(self) -> None:
         self.running = True
         self.timers.call_later(1.0, self._reap_stalled)
-        while self.running:
-            self.poll_once(0.2)
-        for conn in list(self.connections.values()):
-            conn.close()
-        for listener, _ in self.listeners.values():
-            listener.close()
-        for sock, _ in self.datagram_sockets.values():
-            sock.close()
-
-    def poll_once(self, max_wait: float) -> None:
-        self.bus.keep_polled(self.poller)  # the DEALER is replaced on reconnect
-        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
-        for sock, flags in self.poller.poll(timeout_ms):
-            if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds
-                self.bus.drain(sock)
-            elif sock in self.listeners:
-                self._accept(*self.listeners[sock])
-            elif sock in self.datagram_sockets:
-                self._read_datagrams(*self.datagram_sockets[sock])
-            else:
-                conn = self.connections.get(sock)
-                if conn is None:
-                    continue
-                try:
-                    if flags & zmq.POLLOUT:
-                        conn.writable()
-                    if flags & zmq.POLLIN and not conn.closed:
-                        conn.readable()
-                except Exception:  # one connection's fault closes that connection, not the server
-                    log.exception("%s: closing after an internal error", conn.peer)
-                    conn.close()
-        self.timers.run_due()
-        self.flush()
-
-    def flush(self) -> None:
-        """Send what this round wrote: one send() per connection, however many documents."""
-        while self.to_flush:
-            pending, self.to_flush = self.to_flush, []
-            for conn in pending:
-                try:
-                    conn.flush()
-                except Exception:
-                    log.exception("%s: closing after an internal error", conn.peer)
-                    conn.close()
+        self.serve(0.2)
 
     def system_status(self) -> str:
         """ECMA-269 system status: normal, or partiallyDisabled while a LIM is out of service."""

@@ -1,5 +1,6 @@
-"""HTTP/1.1 for the live view: one client connection, parsed by h11 (sans-IO: bytes in, bytes out
-through a `write` callback), so it runs in the server's poll loop beside the bus.
+"""HTTP/1.1 for the live view: one client connection, parsed by h11 through netio's HttpDriver
+(sans-IO: bytes in, bytes out through a `write` callback), so it runs in the server's poll loop
+beside the bus.
 
 A request is read whole (headers and a body of at most MAX_BODY bytes) and handed to the
 application as a `Request`; the application answers at once or later (an action waits for the
@@ -16,6 +17,8 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 import h11
+
+from netio.http import HttpDriver
 
 MAX_HEADERS = 16 * 1024   # request line and headers (h11 answers 431 above it)
 MAX_BODY = 16 * 1024      # an action is a few dozen bytes of JSON
@@ -34,21 +37,18 @@ class Request:
         return self.headers.get(name, "")
 
 
-class HttpConnection:
+class HttpConnection(HttpDriver):
     def __init__(self, write: Callable[[bytes], None], close: Callable[[], None],
                  on_request: Callable[["HttpConnection", Request], None], peer: str = "?"):
+        super().__init__(MAX_HEADERS, MAX_PIPELINED + MAX_HEADERS)
         self.write = write
         self._close_transport = close
         self.on_request = on_request
         self.peer = peer
-        self.h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
-        self.closed = False
-        self.busy = False        # a request is being answered
         self.streaming = False   # the response is an event stream: it ends with the connection
         self.request_started = False  # bytes of a request have arrived and it is not complete yet
         self._head: h11.Request | None = None
         self._body = bytearray()
-        self._processing = False
 
     # -- input -------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -56,14 +56,7 @@ class HttpConnection:
             return
         if self.streaming:
             return  # an event stream's client has nothing more to say; ignore what it sends
-        try:
-            self.h.receive_data(data)
-        except RuntimeError:  # data after the client closed, or after an error
-            return
-        if len(self.h.trailing_data[0]) > MAX_PIPELINED + MAX_HEADERS:
-            self.close()
-            return
-        self._process()
+        self.feed(data)
 
     def eof_received(self) -> None:
         if not self.closed and not self.streaming:
@@ -71,54 +64,47 @@ class HttpConnection:
                 self.h.receive_data(b"")
             except RuntimeError:
                 pass
-            self._process()
+            self.process()
 
-    def _process(self) -> None:
-        if self._processing:
-            return  # answered from inside the loop below: the loop carries on
-        self._processing = True
-        try:
-            while not self.closed and not self.busy and not self.streaming:
-                if self.h.our_state is h11.MUST_CLOSE:
-                    self.close()
-                    return
-                if self.h.our_state is h11.DONE and self.h.their_state is h11.DONE:
-                    self.h.start_next_cycle()
-                try:
-                    event = self.h.next_event()
-                except h11.RemoteProtocolError as exc:
-                    status = exc.error_status_hint or 400
-                    if self.h.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                        self.respond_text(status, f"{HTTPStatus(status).phrase}: {exc}", close=True)
-                    self.close()
-                    return
-                if event is h11.NEED_DATA:
-                    self.request_started = self.h.their_state is h11.SEND_BODY or bool(self.h.trailing_data[0])
-                    return
-                if event is h11.PAUSED:
-                    return
-                if isinstance(event, h11.Request):
-                    self._head = event
-                    self._body = bytearray()
-                    self.request_started = True
-                    length = self._header(event, b"content-length")
-                    if length.isdigit() and int(length) > MAX_BODY:
-                        self.respond_text(413, f"the body is larger than {MAX_BODY} bytes", close=True)
-                        return
-                elif isinstance(event, h11.Data):
-                    self._body += event.data
-                    if len(self._body) > MAX_BODY:
-                        self.respond_text(413, f"the body is larger than {MAX_BODY} bytes", close=True)
-                        return
-                elif isinstance(event, h11.EndOfMessage):
-                    self.request_started = False
-                    self.busy = True
-                    self.on_request(self, self._request())
-                elif isinstance(event, h11.ConnectionClosed):
-                    self.close()
-                    return
-        finally:
-            self._processing = False
+    # The driver's hooks (netio.http.HttpDriver).
+    def waiting(self) -> bool:
+        return self.busy or self.streaming
+
+    def overrun(self) -> None:
+        self.close()
+
+    def must_close(self) -> None:
+        self.close()
+
+    def bad_request(self, exc: h11.RemoteProtocolError) -> None:
+        status = exc.error_status_hint or 400
+        if self.h.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self.respond_text(status, f"{HTTPStatus(status).phrase}: {exc}", close=True)
+        self.close()
+
+    def need_data(self, started: bool) -> None:
+        self.request_started = started
+
+    def request_head(self, head: h11.Request) -> None:
+        self._head = head
+        self._body = bytearray()
+        self.request_started = True
+        length = self._header(head, b"content-length")
+        if length.isdigit() and int(length) > MAX_BODY:
+            self.respond_text(413, f"the body is larger than {MAX_BODY} bytes", close=True)
+
+    def request_data(self, data: bytes) -> None:
+        self._body += data
+        if len(self._body) > MAX_BODY:
+            self.respond_text(413, f"the body is larger than {MAX_BODY} bytes", close=True)
+
+    def request_end(self) -> None:
+        self.request_started = False
+        self.busy = True
+        self.on_request(self, self._request())
+
+    def peer_closed(self) -> None:
+        self.close()
 
     @staticmethod
     def _header(head: h11.Request, name: bytes) -> str:
@@ -147,11 +133,7 @@ class HttpConnection:
             fields.append(("connection", "close"))
         head_only = self._head is not None and self._head.method == b"HEAD"
         try:
-            data = self.h.send(h11.Response(status_code=status, reason=HTTPStatus(status).phrase.encode(),
-                                            headers=[(k.encode(), v.encode()) for k, v in fields]))
-            if body and not head_only:
-                data += self.h.send(h11.Data(data=body))
-            data += self.h.send(h11.EndOfMessage())
+            data = self.encode_response(status, [(k.encode(), v.encode()) for k, v in fields], body, head_only)
         except h11.LocalProtocolError:
             self.close()
             return
@@ -160,7 +142,7 @@ class HttpConnection:
         if self.h.our_state is h11.MUST_CLOSE or close:
             self.close()
             return
-        self._process()  # the next pipelined request, if any
+        self.process()  # the next pipelined request, if any
 
     def respond_text(self, status: int, text: str, **kw: Any) -> None:
         self.respond(status, (text + "\n").encode(), "text/plain; charset=utf-8", **kw)

@@ -15,8 +15,6 @@ import logging
 import socket
 from typing import Any
 
-import zmq
-
 from broker.directory import Directory
 from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
@@ -26,6 +24,8 @@ from liveview.api import (ApiError, check_host, check_origin, check_route, load_
                           status_of_refusal)
 from liveview.http import HttpConnection, Request
 from liveview.model import ViewModel
+from netio.connection import Connection
+from netio.loop import Loop
 from topology.model import LiveView, Topology
 
 log = logging.getLogger("liveview")
@@ -41,32 +41,18 @@ READ_SIZE = 16384
 SEEN_EVENTS = 20_000      # recent events remembered, to fold each once (it comes once per topic)
 
 
-class SocketConnection:
+class SocketConnection(Connection):
     """A TCP connection of the page: bytes in and out of its HttpConnection."""
 
     def __init__(self, server: "LiveViewServer", sock: socket.socket, peer: str):
+        super().__init__(server, sock, peer, log=log, max_output=MAX_OUTPUT, read_size=READ_SIZE,
+                         overflow_level=logging.INFO)
         self.server = server
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.peer = peer
-        self.out = bytearray()
-        self.closing = False
-        self.closed = False
         self.last_activity = server.timers.now()
         self.started_at: float | None = None  # when the unfinished request began
         self.http = HttpConnection(self.write, self.close_when_sent, server.on_request, peer)
 
-    def readable(self) -> None:
-        try:
-            data = self.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close()
-            return
-        if not data:
-            self.close()
-            return
+    def received(self, data: bytes) -> None:
         self.last_activity = self.server.timers.now()
         self.http.data_received(data)
         if self.http.request_started and self.started_at is None:
@@ -74,71 +60,20 @@ class SocketConnection:
         elif not self.http.request_started:
             self.started_at = None
 
-    def write(self, data: bytes) -> None:
-        if self.closed:
-            return
-        if not self.out:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                self.close()
-                return
-            data = data[sent:]
-            if not data:
-                return
-        self.out += data
-        if len(self.out) > MAX_OUTPUT:
-            log.info("%s reads nothing (%d bytes waiting): closing", self.peer, len(self.out))
-            self.close()
-            return
-        self.server.want_write(self, True)
-
-    def writable(self) -> None:
-        try:
-            sent = self.sock.send(self.out)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close()
-            return
-        del self.out[:sent]
-        if not self.out:
-            self.server.want_write(self, False)
-            if self.closing:
-                self.close()
-
-    def close_when_sent(self) -> None:
-        self.closing = True
-        if not self.out:
-            self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+    def lost(self) -> None:
         self.http.closed = True
-        self.server.forget(self)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        self.server.streams.discard(self.http)
 
 
-class LiveViewServer:
+class LiveViewServer(Loop):
     def __init__(self, topology: Topology, bus: BusNode, timers: TimerQueue, settings: LiveView):
+        super().__init__(bus, timers, log)
         self.topology = topology
         self.directory = Directory(topology)
-        self.bus = bus
-        self.timers = timers
         self.settings = settings
         self.model = ViewModel(topology)
         self.static = load_static()
-        self.poller = zmq.Poller()
-        self.connections: dict[int, SocketConnection] = {}
         self.streams: set[HttpConnection] = set()
-        self.running = False
         self._seen: set[tuple] = set()
         self._seen_order: collections.deque = collections.deque()
         self._asking = 0  # replies still awaited in this round of questions
@@ -147,49 +82,22 @@ class LiveViewServer:
 
     # -- listening -----------------------------------------------------------------------------------
     def listen(self) -> None:
-        family = socket.AF_INET6 if ":" in self.settings.address else socket.AF_INET
-        self.listener = socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((self.settings.address, self.settings.port))
-        self.listener.listen(128)
-        self.listener.setblocking(False)
-        self.listener_fd = self.listener.fileno()
-        self.poller.register(self.listener_fd, zmq.POLLIN)
+        self.listen_tcp(self.settings.address, self.settings.port, 128, self._accepted)
         log.info("live view of %r on %s", self.topology.name, self.url)
 
     @property
     def url(self) -> str:
         return url_of(self.settings)
 
-    def _accept(self) -> None:
-        for _ in range(64):
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("accept failed: %s", exc)
-                return
-            if len(self.connections) >= MAX_CONNECTIONS:
-                log.warning("refused %s: %d connections is the maximum", addr, MAX_CONNECTIONS)
-                sock.close()
-                continue
-            sock.setblocking(False)
-            conn = SocketConnection(self, sock, f"{addr[0]}:{addr[1]}")
-            self.connections[conn.fd] = conn
-            self.poller.register(conn.fd, zmq.POLLIN)
+    def accept_failed(self, exc: OSError) -> None:
+        log.warning("accept failed: %s", exc)
 
-    def want_write(self, conn: SocketConnection, on: bool) -> None:
-        if not conn.closed:
-            self.poller.modify(conn.fd, zmq.POLLIN | (zmq.POLLOUT if on else 0))
-
-    def forget(self, conn: SocketConnection) -> None:
-        try:
-            self.poller.unregister(conn.fd)
-        except (KeyError, ValueError):
-            pass
-        self.connections.pop(conn.fd, None)
-        self.streams.discard(conn.http)
+    def _accepted(self, sock: socket.socket, addr) -> None:
+        if len(self.connections) >= MAX_CONNECTIONS:
+            log.warning("refused %s: %d connections is the maximum", addr, MAX_CONNECTIONS)
+            sock.close()
+            return
+        self.add(SocketConnection(self, sock, f"{addr[0]}:{addr[1]}"))
 
     # -- requests from the page ----------------------------------------------------------------------
     def on_request(self, http: HttpConnection, request: Request) -> None:
@@ -330,38 +238,10 @@ class LiveViewServer:
             self.timers.call_later(1.0, self._reap)
 
     # -- the loop ------------------------------------------------------------------------------------
-
     def run(self) -> None:
         self.running = True
         self.start()
-        while self.running:
-            self.poll_once(0.2)
-        for conn in list(self.connections.values()):
-            conn.close()
-        self.listener.close()
-
-    def poll_once(self, max_wait: float) -> None:
-        self.bus.keep_polled(self.poller)  # the DEALER is replaced on reconnect
-        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
-        for sock, flags in self.poller.poll(timeout_ms):
-            if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds
-                self.bus.drain(sock)
-                continue
-            if sock == self.listener_fd:
-                self._accept()
-                continue
-            conn = self.connections.get(sock)
-            if conn is None:
-                continue
-            try:
-                if flags & zmq.POLLOUT:
-                    conn.writable()
-                if flags & zmq.POLLIN and not conn.closed:
-                    conn.readable()
-            except Exception:  # one connection's fault closes that connection, not the view
-                log.exception("%s: closing after an internal error", conn.peer)
-                conn.close()
-        self.timers.run_due()
+        self.serve(0.2)
 
 
 def url_of(settings: LiveView) -> str:

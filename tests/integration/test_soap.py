@@ -22,7 +22,7 @@ from lxml import etree
 from zeep.transports import Transport
 
 from csta_front.client import CstaClient
-from csta_front.soap import SOAP_NS, WS_NS, parse_envelope
+from csta_front.soap_envelope import SOAP_NS, WS_NS, parse_envelope
 from tests.procs import running_exchange
 
 ED4 = "http://www.ecma-international.org/standards/ecma-323/csta/ed4"

@@ -1,4 +1,4 @@
-"""The SOAP web service (csta_front/soap.py) without sockets or processes: envelopes and faults,
+"""The SOAP web service (csta_front/soap*.py) without sockets or processes: envelopes and faults,
 the WSDL (well-formed, loadable by zeep, its schema matching what the server really sends), HTTP
 through h11 as a client sees it, authentication decisions with a fake PAM, subscriptions and events
 on a FakeFront whose bus answers from a script."""
@@ -19,11 +19,15 @@ import zeep
 from lxml import etree
 from zeep.transports import Transport
 
-from csta_front import soap
+from csta_front import soap, soap_http, soap_login, soap_notify, soap_subscriptions, soap_wsdl
 from csta_front.events import EVENT_NAMES
 from csta_front.services import SERVICES
-from csta_front.soap import (SOAP_NS, WS_NS, SoapFault, SoapService, csta_error_fault, envelope, fault_envelope,
-                             notify_target, parse_basic, parse_duration, parse_envelope)
+from csta_front.soap import SoapService
+from csta_front.soap_envelope import (SOAP_NS, WS_NS, SoapFault, csta_error_fault, envelope, fault_envelope,
+                                      parse_duration, parse_envelope)
+from csta_front.soap_login import parse_basic
+from csta_front.soap_notify import notify_target
+from csta_front.waker import Waker
 from tests.csta_fakes import FakeFront
 from tests.unit.test_csta_golden import EVENTS, GOLDEN
 
@@ -169,7 +173,7 @@ def test_wsdl_is_well_formed_and_names_its_address_once():
     assert root.tag == f"{{{WSDL}}}definitions"
     addresses = root.findall(f".//{{{WSDL}}}port/{{http://schemas.xmlsoap.org/wsdl/soap/}}address")
     assert [a.get("location") for a in addresses] == ["http://localhost:8882/csta"]
-    rendered = soap.Wsdl(WSDL_FILE.read_bytes()).render('http://10.0.0.1:8882/csta?a="b"&c')
+    rendered = soap_wsdl.Wsdl(WSDL_FILE.read_bytes()).render('http://10.0.0.1:8882/csta?a="b"&c')
     location = etree.fromstring(rendered).find(f".//{{{WSDL}}}port/{{http://schemas.xmlsoap.org/wsdl/soap/}}address")
     assert location.get("location") == 'http://10.0.0.1:8882/csta?a="b"&c'
 
@@ -199,7 +203,7 @@ def test_zeep_loads_the_wsdl_from_a_file():
 def test_zeep_loads_the_wsdl_from_a_string():
     """A client given the WSDL's text (not a URL or a file) gets the same service, and the address
     the server would write into it."""
-    text = soap.Wsdl(WSDL_FILE.read_bytes()).render("http://10.1.2.3:8882/csta")
+    text = soap_wsdl.Wsdl(WSDL_FILE.read_bytes()).render("http://10.1.2.3:8882/csta")
     client = zeep.Client(io.BytesIO(text))
     assert list(client.wsdl.services) == ["CstaService"]
     assert client.service._binding_options["address"] == "http://10.1.2.3:8882/csta"
@@ -275,6 +279,8 @@ class FakeConn:
         if not self.closed:
             self.closed = True
             self.handler.connection_lost()
+
+    close_when_sent = close  # nothing waits to be sent here
 
 
 class Response:
@@ -494,7 +500,7 @@ def test_a_successful_login_is_cached_on_the_connection(service, front, wire, pa
     assert pam.calls == ["csta_user"] * 2
     # The cache expires.
     assert wire.soap(f'<RequestSystemStatus xmlns="{ED4}"/>').status == 200
-    front.advance(soap.AUTH_CACHE_S + 1)
+    front.advance(soap_login.AUTH_CACHE_S + 1)
     assert wire.soap(f'<RequestSystemStatus xmlns="{ED4}"/>').status == 200
     assert pam.calls == ["csta_user"] * 4
     # Another connection logs in again.
@@ -521,7 +527,7 @@ def test_pam_runs_off_the_loop_and_one_peer_cannot_take_every_worker(front, pam)
     service = SoapService(front, pam, submit=queued.append)  # workers that never run on their own
     front.stream_handlers["http"] = service.handler
     try:
-        wires = [Wire(service, front, peer=f"10.0.0.9:{4000 + i}") for i in range(soap.AUTH_PER_PEER + 1)]
+        wires = [Wire(service, front, peer=f"10.0.0.9:{4000 + i}") for i in range(soap_login.AUTH_PER_PEER + 1)]
         for w in wires:
             w.handler.data_received(b"POST /csta HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nAuthorization: "
                                     + basic("csta_user", "secret") + b"\r\nContent-Length: "
@@ -656,7 +662,7 @@ def test_an_answer_the_exchange_never_gives_times_out(front, wire):
                                + b"\r\n\r\n" + body)
     wire.service.waker.drain()
     assert wire.responses() == [] and len(pending) == 1
-    front.advance(soap.REQUEST_TIMEOUT_S + 0.1)
+    front.advance(soap_http.REQUEST_TIMEOUT_S + 0.1)
     got = wire.responses()[0]
     assert got.status == 500 and got.fault()[0] == "soap:Server"
     pending[0]({"ok": True, "device": "1000", "call_id": C1, "state": "hold"})  # too late: ignored
@@ -681,7 +687,7 @@ def test_half_a_request_line_is_closed_after_the_frame_timeout(front, wire):
 
 def test_an_idle_connection_is_closed(front, wire):
     assert wire.request("GET", "/csta?wsdl").status == 200
-    front.advance(soap.IDLE_TIMEOUT_S - 5)
+    front.advance(soap_http.IDLE_TIMEOUT_S - 5)
     assert not wire.conn.closed
     front.advance(6)
     assert wire.conn.closed
@@ -794,7 +800,7 @@ def test_get_events_long_poll(front, service, wire, devices):
 
 
 def test_get_events_max_and_dropped(front, service, wire, devices, monkeypatch):
-    monkeypatch.setattr(soap, "MAX_QUEUED", 5)
+    monkeypatch.setattr(soap_subscriptions, "MAX_QUEUED", 5)
     sub_id = subscribe(wire)
     for _ in range(8):
         front.publish_device("2000", out_of_service("2000"))
@@ -830,7 +836,7 @@ def test_subscription_expires_unless_renewed(front, service, wire, devices):
 def test_expires_is_bounded(wire, service, devices):
     got = wire.soap(f'<mx:Subscribe xmlns:mx="{WS_NS}"><mx:Device>2000</mx:Device><mx:Expires>P10D</mx:Expires>'
                     f'</mx:Subscribe>')
-    assert got.body_element().findtext(f"{{{WS_NS}}}Expires") == f"PT{soap.MAX_EXPIRES_S}S"
+    assert got.body_element().findtext(f"{{{WS_NS}}}Expires") == f"PT{soap_subscriptions.MAX_EXPIRES_S}S"
     got = wire.soap(f'<mx:Subscribe xmlns:mx="{WS_NS}"><mx:Device>2000</mx:Device><mx:Expires>2030-01-01T00:00:00Z'
                     f'</mx:Expires></mx:Subscribe>')
     assert got.status == 500 and "Expires" in got.fault()[1]
@@ -909,7 +915,7 @@ def test_push_and_what_happens_when_it_fails(front, service, wire, devices):
     front.publish_device("2000", out_of_service("2000"))
     assert len(notifier.posts) == 1
     assert event_names(get_events(wire, sub_id)) == ["OutOfServiceEvent"] * 2
-    front.advance(soap.PUSH_BACKOFF_S + 1)
+    front.advance(soap_subscriptions.PUSH_BACKOFF_S + 1)
     front.publish_device("2000", out_of_service("2000"))
     assert len(notifier.posts) == 2
     # The notification queue is full: the event is kept too.
@@ -920,8 +926,8 @@ def test_push_and_what_happens_when_it_fails(front, service, wire, devices):
 
 def test_notifier_posts_from_its_thread_and_reports_failures(front):
     """The real Notifier: a POST to a closed port fails and the failure comes back through the waker."""
-    waker = soap.Waker(front)
-    notifier = soap.Notifier(waker, timeout=1.0)
+    waker = Waker(front)
+    notifier = soap_notify.Notifier(waker, timeout=1.0)
     closed_port = socket.socket()
     closed_port.bind(("127.0.0.1", 0))
     port = closed_port.getsockname()[1]
@@ -940,8 +946,8 @@ def test_notifier_posts_from_its_thread_and_reports_failures(front):
 
 
 def test_notifier_queue_is_bounded(front):
-    waker = soap.Waker(front)
-    notifier = soap.Notifier(waker, maxsize=2)
+    waker = Waker(front)
+    notifier = soap_notify.Notifier(waker, maxsize=2)
     notifier.thread = threading.current_thread()  # no worker: the queue only fills
     try:
         results = [notifier.submit("127.0.0.1", 9, "/", "X", b"", lambda e: None) for _ in range(3)]
