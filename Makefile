@@ -17,9 +17,10 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/mxone up
 
-# Every test: the layers (import-linter's contracts in pyproject.toml), then unit, integration
-# (real processes) and cluster (supervisord, kill -9).
+# Every test: pyflakes (ruff) and the layers (import-linter's contracts in pyproject.toml), then
+# unit, integration (real processes) and cluster (supervisord, kill -9).
 test: venv
+	$(BIN)/ruff check --quiet .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 

@@ -18,7 +18,7 @@ from typing import Any
 from broker.directory import Directory
 from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
-from broker.protocol import BROKER, Kind, csta_node, device_address
+from broker.protocol import BROKER, Kind, csta_node, device_address, lim_node
 from broker.timers import TimerQueue
 from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
                           status_of_refusal)
