@@ -27,11 +27,12 @@ import zmq
 
 from broker.binary_star import ACTIVE, BinaryStar
 from broker.directory import Directory
-from broker.fanout import EventFanout
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
+from broker.fanout import EventFanout
 from broker.liveness import DEAD, Change, Liveness, Member
 from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, lim_node, number_of_device_address
 from broker.timers import TimerQueue
+from topology.loader import TopologyError, load_topology
 from topology.model import Topology
 
 log = logging.getLogger("broker")
@@ -370,8 +371,6 @@ class Broker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from topology.loader import TopologyError, load_topology
-
     parser = argparse.ArgumentParser(prog="mxone-broker", description="Run the exchange's bus broker.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     parser.add_argument("--backup", action="store_true", help="run the backup broker of the pair")

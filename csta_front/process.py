@@ -7,6 +7,7 @@ import resource
 import signal
 import ssl
 import sys
+import time
 from pathlib import Path
 
 from broker.node import BusNode
@@ -15,11 +16,12 @@ from broker.timers import TimerQueue
 from csta_front.certificates import CertificateError, load_installed
 from csta_front.server import FrontEnd
 from csta_front.settings import CstaStore
+from csta_front.soap import install as install_soap
+from csta_front.tr87 import install as install_sip
+from topology.loader import TopologyError, load_topology
 
 
 def main(argv: list[str] | None = None) -> int:
-    from topology.loader import TopologyError, load_topology
-
     parser = argparse.ArgumentParser(prog="mxone-csta", description="Run the CSTA server of one LIM.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     parser.add_argument("--lim", required=True, type=int, help="the LIM this CSTA server is installed on")
@@ -49,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mxone-csta: cannot listen on {front.address}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    from csta_front.tr87 import install as install_sip
     install_sip(front)  # TR87: SIP over TCP on the CSTA port, and over UDP for TR87_uaCSTA servers
-    from csta_front.soap import install as install_soap
     install_soap(front)  # the SOAP web service: HTTP on the CSTA port (seed Figure 2 and 6.1)
 
     def stop(*_):
@@ -89,7 +89,6 @@ def _raise_file_limit() -> None:
 
 
 def _incarnation() -> int:
-    import time
     return int(time.time() * 1000) % 2_000_000_000  # a front end keeps no state: any fresh number will do
 
 

@@ -12,11 +12,10 @@ from broker.protocol import lim_node
 from broker.timers import TimerQueue
 from lim.core import LimCore
 from lim.store import Store
+from topology.loader import TopologyError, load_topology
 
 
 def main(argv: list[str] | None = None) -> int:
-    from topology.loader import TopologyError, load_topology
-
     parser = argparse.ArgumentParser(prog="mxone-lim", description="Run one LIM of the exchange.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     parser.add_argument("--lim", required=True, type=int, help="the LIM number to run")

@@ -12,11 +12,10 @@ from broker.node import BusNode
 from broker.protocol import view_node
 from broker.timers import TimerQueue
 from liveview.server import LiveViewServer
+from topology.loader import TopologyError, load_topology
 
 
 def main(argv: list[str] | None = None) -> int:
-    from topology.loader import TopologyError, load_topology
-
     parser = argparse.ArgumentParser(prog="mxone-view", description="Serve the live view of the exchange.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     args = parser.parse_args(argv)

@@ -20,8 +20,16 @@ from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
 from broker.protocol import BROKER, Kind, csta_node, device_address, lim_node
 from broker.timers import TimerQueue
-from liveview.api import (ApiError, check_host, check_origin, check_route, load_static, parse_phone_action,
-                          status_of_refusal)
+from liveview.api import (
+    ROUTES,
+    ApiError,
+    check_host,
+    check_origin,
+    check_route,
+    load_static,
+    parse_phone_action,
+    status_of_refusal,
+)
 from liveview.http import HttpConnection, Request
 from liveview.model import ViewModel
 from netio.connection import Connection
@@ -250,5 +258,4 @@ def url_of(settings: LiveView) -> str:
 
 
 def _allowed(path: str) -> tuple[str, ...]:
-    from liveview.api import ROUTES
     return ROUTES.get(path, ())
