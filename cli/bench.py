@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from cli.common import CliError
-from tools import scale
-from tools.bench import format_table, run_bench
+
+DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64)  # mxone scale curve
+CURVE_DEFAULTS = {"total_extensions": 1280, "calls": 1500, "rate": 100.0, "workers": 8, "idle_s": 3.0}
 
 
 def add_parsers(sub, with_run_dir) -> None:
@@ -26,15 +27,15 @@ def add_parsers(sub, with_run_dir) -> None:
     scale_parser = sub.add_parser("scale", help="the scale curve, a large exchange's startup, one front end's monitors")
     what = scale_parser.add_subparsers(dest="scale_command", required=True, metavar="MEASUREMENT")
     curve = what.add_parser("curve", help="the same total load on 1, 2, 4, ... 64 LIMs")
-    curve.add_argument("--sizes", default=",".join(map(str, scale.DEFAULT_SIZES)), help="LIM counts (default 1,2,4,...,64)")
-    curve.add_argument("--total-extensions", type=int, default=scale.CURVE_DEFAULTS["total_extensions"],
+    curve.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="LIM counts (default 1,2,4,...,64)")
+    curve.add_argument("--total-extensions", type=int, default=CURVE_DEFAULTS["total_extensions"],
                        help="extensions in the whole exchange, split over the LIMs (default 1280)")
-    curve.add_argument("--calls", type=int, default=scale.CURVE_DEFAULTS["calls"], help="calls at every size (default 1500)")
-    curve.add_argument("--rate", type=float, default=scale.CURVE_DEFAULTS["rate"], help="calls started per second (100)")
-    curve.add_argument("--workers", type=int, default=scale.CURVE_DEFAULTS["workers"], help="driving threads (8)")
+    curve.add_argument("--calls", type=int, default=CURVE_DEFAULTS["calls"], help="calls at every size (default 1500)")
+    curve.add_argument("--rate", type=float, default=CURVE_DEFAULTS["rate"], help="calls started per second (100)")
+    curve.add_argument("--workers", type=int, default=CURVE_DEFAULTS["workers"], help="driving threads (8)")
     curve.add_argument("--heartbeat-ms", type=int, default=None,
                        help="bus heartbeat interval (default: the generated 100 ms; dead after 6 times it)")
-    curve.add_argument("--idle-s", type=float, default=scale.CURVE_DEFAULTS["idle_s"],
+    curve.add_argument("--idle-s", type=float, default=CURVE_DEFAULTS["idle_s"],
                        help="seconds of idle CPU measured before the load (3)")
     startup = what.add_parser("startup", help="time `mxone up` of a generated exchange")
     startup.add_argument("--lims", type=int, default=64)
@@ -63,6 +64,7 @@ def add_parsers(sub, with_run_dir) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from tools.bench import format_table, run_bench  # on use: every other command would pay for the tools' imports
     for name in ("lims", "extensions_per_lim", "calls", "workers"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise CliError(f"bench: --{name.replace('_', '-')} must be at least 1", 2)
@@ -74,6 +76,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
+    from tools import scale  # on use: every other command would pay for the tools' imports
     try:
         scale.check_args(args)
     except ValueError as exc:

@@ -12,8 +12,7 @@ from cli.common import CliError, run_dir_of
 from cluster.control import Cluster
 from cluster.exchange import launch
 from lim.phone import Exchange
-from liveview.client import is_listening
-from liveview.server import url_of
+from liveview.client import is_listening, url_of
 from topology.hosts import HostError, lim_program, programs_on
 from topology.loader import default_topology_path
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from cli.common import CliError, run_dir_of
 from cluster.control import Cluster
-from tools.scenario import run_scenario_file
 
 
 def add_parsers(sub, with_run_dir) -> None:
@@ -20,6 +19,7 @@ def add_parsers(sub, with_run_dir) -> None:
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation is met, 1 when one is missed, 2 for a broken file."""
+    from tools.scenario import run_scenario_file  # on use: every other command would pay for the tools' imports
     if not args.file.is_file():
         raise CliError(f"scenario: {args.file}: no such file", 2)
     if not 0.01 <= args.speed <= 1000:

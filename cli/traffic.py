@@ -6,13 +6,6 @@ import json
 from pathlib import Path
 
 from cli.common import CliError, run_dir_of
-from tools.chaos import format_report, make_chaos_options, run_chaos
-from tools.traffic_run import (
-    format_summary,
-    options_from_args,
-    parse_number,
-    run_traffic,
-)
 
 
 def add_parsers(sub, with_run_dir) -> None:
@@ -61,6 +54,7 @@ def add_parsers(sub, with_run_dir) -> None:
 
 def cmd_traffic(args: argparse.Namespace) -> int:
     """Exit 0 when no call failed (abandoned calls are part of the profile), 1 otherwise."""
+    from tools.traffic_run import format_summary, options_from_args, run_traffic  # on use: every other command would pay for the tools' imports
     try:
         options = options_from_args(args)
         if args.topology is not None and not args.topology.is_file():
@@ -74,6 +68,8 @@ def cmd_traffic(args: argparse.Namespace) -> int:
 
 def cmd_chaos(args: argparse.Namespace) -> int:
     """Exit 0 when every must-be-zero figure is zero, 1 otherwise."""
+    from tools.chaos import format_report, make_chaos_options, run_chaos  # on use: every other command would pay for the tools' imports
+    from tools.traffic_run import parse_number
     try:
         options = make_chaos_options(
             duration=parse_number(args.duration, "--duration"), kills=parse_number(args.kills, "--kills", int),

@@ -6,6 +6,11 @@ import socket
 from topology.model import LiveView
 
 
+def url_of(settings: LiveView) -> str:
+    host = f"[{settings.address}]" if ":" in settings.address else settings.address
+    return f"http://{host}:{settings.port}/"
+
+
 def is_listening(settings: LiveView, timeout: float = 0.5) -> bool:
     """Does the live view accept connections (its process is up and bound)?"""
     try:

@@ -20,6 +20,7 @@ from broker.envelope import SYSTEM_TOPIC
 from broker.node import BusNode
 from broker.protocol import BROKER, Kind, csta_node, device_address, lim_node
 from broker.timers import TimerQueue
+from liveview.client import url_of
 from liveview.api import (
     ROUTES,
     ApiError,
@@ -250,11 +251,6 @@ class LiveViewServer(Loop):
         self.running = True
         self.start()
         self.serve(0.2)
-
-
-def url_of(settings: LiveView) -> str:
-    host = f"[{settings.address}]" if ":" in settings.address else settings.address
-    return f"http://{host}:{settings.port}/"
 
 
 def _allowed(path: str) -> tuple[str, ...]:

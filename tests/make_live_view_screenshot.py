@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from csta_front.client import CstaClient
-from liveview.server import url_of
+from liveview.client import url_of
 from tests.browser import chromium
 from cluster.exchange import start_on_free_ports
 

@@ -49,8 +49,6 @@ from tools.measure import (
 from topology.generate import generate_topology
 from topology.ports import move_to_free_ports
 
-DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64)
-CURVE_DEFAULTS = {"total_extensions": 1280, "calls": 1500, "rate": 100.0, "workers": 8, "idle_s": 3.0}
 MAX_SIZE = 250  # LIM addresses 127.0.1.x: more would leave 127.0.1.0/24, which is fine, but not tested
 
 

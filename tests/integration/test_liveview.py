@@ -212,7 +212,10 @@ def test_health_agents_and_csta_sessions(view):
     assert group["agents"] == [{"device": "2005", "agent_id": "41", "state": "agentReady"}]
 
     call_id = ex.phone("1000").dial("2000")["call_id"]
-    wait_for(lambda: [c["call_id"] for c in state(address)["calls"]] == [call_id], WAIT_S, "the call to show")
+    # Ringing at 2000, not just dialled: killed while LIM 2 still had the offer to answer, the call
+    # would rightly fail at the caller (Failed, 1000 in `fail` until it hangs up) and stay.
+    wait_for(lambda: [(c["call_id"], {p["device"]: p["state"] for p in c["parties"]}.get("2000"))
+                      for c in state(address)["calls"]] == [(call_id, "alerting")], WAIT_S, "the call to ring at 2000")
     procs.procs["lim-2"].kill()  # kill -9: the broker declares it dead, LIM 1 releases the call
     wait_for(lambda: (lambda s: s["lims"][1]["state"] == "dead" and s["calls"] == [] and
                       not [d for d in s["devices"] if d["lim"] == 2 and d["lim_up"]])(state(address)),
