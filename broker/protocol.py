@@ -125,7 +125,7 @@ def number_of_device_address(address: str) -> str | None:
 
 
 def lim_node(lim: int) -> str:
-    """The node id of LIM `lim` (also its program name in the cluster's supervisord)."""
+    """The node id of LIM `lim`."""
     return f"{LIM_PREFIX}{lim}"
 
 
@@ -141,7 +141,7 @@ def is_lim_node(node: str) -> bool:
 
 
 def csta_node(lim: int) -> str:
-    """The node id of the CSTA server installed on LIM `lim` (also its program name)."""
+    """The node id of the CSTA server installed on LIM `lim`."""
     return f"{CSTA_PREFIX}{lim}"
 
 

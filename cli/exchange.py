@@ -42,8 +42,8 @@ def add_parsers(sub, with_run_dir) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     cluster = Cluster(run_dir_of(args))
     try:
-        topology, proc = launch(cluster, args.topology or default_topology_path(), detach=args.detach,
-                                timeout=args.timeout, host=args.host)
+        topology, proc, _ = launch(cluster, args.topology or default_topology_path(), detach=args.detach,
+                                   timeout=args.timeout, host=args.host)
     except HostError as exc:
         raise CliError(f"up: {exc}", 2) from None
     print_summary(cluster, topology)

@@ -8,7 +8,7 @@ traffic, scenarios), the pytest plugin and the tests.
   the caller) and returns a `RunningExchange`: where to reach it, its phones, and `stop()`.
   With `supervised=False` the programs are plain child processes instead (cluster/children.py):
   nothing restarts what dies, so a test kills and restarts them itself.
-- `running_exchange` is the same as a context manager with a run directory of its own (a temporary
+- `running_exchange` is the same as a context manager (the pytest plugin's fixtures, the tools) with a run directory of its own (a temporary
   one unless given), removed after a clean run and kept, with its logs, otherwise.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -27,17 +28,17 @@ import yaml
 from broker.client import BusClient, BusError
 from broker.protocol import BROKER, Kind
 from cluster.children import Children
-from cluster.control import Cluster, ClusterError, wait_for
+from cluster.control import Cluster, ClusterError, broker_programs, wait_for
 from lim.phone import Exchange, Phone
 from liveview.client import is_listening
-from topology.hosts import lims_on, programs_on
+from topology.hosts import csta_program, lim_program, lims_on, programs_on
 from topology.loader import default_topology_path
 from topology.model import Topology
 from topology.ports import move_to_free_ports
 
 # How a caller starts supervisord on a prepared cluster and waits for it to be up (the default is
 # `launch`'s own; `mxone scale startup` times the `mxone up` command instead).
-Launcher = Callable[[Cluster, Path, float], None]
+Launcher = Callable[[Cluster, Path, float | None], None]
 
 
 def default_timeout(topology: Topology) -> float:
@@ -45,13 +46,16 @@ def default_timeout(topology: Topology) -> float:
 
 
 def launch(cluster: Cluster, topology_file: Path, *, detach: bool, timeout: float | None = None,
-           host: str | None = None, log: Callable[[str], None] | None = None) -> tuple[Topology, subprocess.Popen]:
+           host: str | None = None,
+           log: Callable[[str], None] | None = None) -> tuple[Topology, subprocess.Popen, float]:
     """Prepare `cluster` from `topology_file`, start supervisord and wait until the exchange is up.
-    Returns the topology and supervisord's process (in the foreground case the caller waits for it)."""
+    Returns the topology, supervisord's process (in the foreground case the caller waits for it) and
+    the seconds from starting supervisord to the exchange up."""
     topology = cluster.prepare(topology_file, host=host)
     if log is not None:
         extensions = len(topology.extensions_on(topology.lims[0].number)) if topology.lims else 0
         log(f"starting {len(topology.lims)} LIMs x {extensions} extensions in {cluster.run_dir}")
+    started = time.monotonic()
     proc = cluster.start_supervisord(detach=detach)
     try:
         wait_until_up(cluster, topology, timeout or default_timeout(topology), proc, cluster.host())
@@ -62,7 +66,7 @@ def launch(cluster: Cluster, topology_file: Path, *, detach: bool, timeout: floa
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise ClusterError(f"{exc}; see the logs in {cluster.run_dir / 'logs'}") from None
-    return topology, proc
+    return topology, proc, time.monotonic() - started
 
 
 def wait_until_up(cluster: Cluster, topology: Topology, timeout: float, proc: subprocess.Popen | None = None,
@@ -108,7 +112,7 @@ class RunningExchange:
         self.children = children          # the processes, when not under supervisord
         self.run_dir = cluster.run_dir
         self.topology = cluster.topology()
-        self.startup_s = startup_s        # from starting supervisord to every LIM registered
+        self.startup_s = startup_s        # seconds from starting its processes to every LIM registered
         self.shutdown_s: float | None = None
         self._exchange: Exchange | None = None
 
@@ -138,13 +142,16 @@ class RunningExchange:
             self._exchange = None
 
     def stop(self, timeout: float = 30.0) -> None:
-        """`mxone down`: every process stopped, then supervisord (or every child process)."""
+        """`mxone down`: every process stopped, then supervisord (or every child process). An
+        exchange whose supervisord is gone already (a test killed it) only loses its bus client."""
         self.close_client()
         started = time.monotonic()
         if self.children is not None:
             self.children.stop_all()
-        else:
+        elif self.cluster.supervisord_pid() is not None:
             self.cluster.shutdown(timeout=timeout)
+        else:
+            return
         self.shutdown_s = round(time.monotonic() - started, 3)
 
 
@@ -159,30 +166,28 @@ def start_exchange(topology_file: Path | None, run_dir: Path, *, timeout: float 
     run_dir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(run_dir)
     source = Path(topology_file) if topology_file is not None else default_topology_path()
-    started = time.monotonic()
     if not supervised:
-        return _start_children(cluster, source, timeout, lims, cstas, started)
-    if launcher is None:
-        launch(cluster, source, detach=True, timeout=timeout, log=log)
-    else:
+        return _start_children(cluster, source, timeout, lims, cstas)
+    if launcher is not None:
+        started = time.monotonic()
         launcher(cluster, source, timeout)
-    return RunningExchange(cluster, time.monotonic() - started)
+        return RunningExchange(cluster, time.monotonic() - started)
+    _, _, up_s = launch(cluster, source, detach=True, timeout=timeout, log=log)
+    return RunningExchange(cluster, up_s)
 
 
 def _start_children(cluster: Cluster, source: Path, timeout: float | None, lims: list[int] | None,
-                    cstas: list[int] | None, started: float) -> RunningExchange:
+                    cstas: list[int] | None) -> RunningExchange:
     topology = cluster.prepare(source)
     lims = [lim.number for lim in topology.lims] if lims is None else list(lims)
     cstas = list(cluster.csta_servers(topology)) if cstas is None else list(cstas)
     children = Children(cluster.run_dir / "topology.yaml", cluster.run_dir / "data", cluster.run_dir / "logs")
+    wanted = set(broker_programs(topology)) | {lim_program(n) for n in lims} | {csta_program(n) for n in cstas}
+    started = time.monotonic()
     try:
-        children.start_broker()
-        if topology.broker.backup is not None:
-            children.start("broker-backup")
-        for n in lims:
-            children.start_lim(n)
-        for n in cstas:
-            children.start_csta(n)
+        for name in children.programs:  # in start order: brokers, LIMs, CSTA servers
+            if name in wanted:
+                children.start(name)
         wait_until_up(cluster, topology, timeout or default_timeout(topology), lims=lims, cstas=cstas, view=False)
     except BaseException:
         children.stop_all()
@@ -190,28 +195,24 @@ def _start_children(cluster: Cluster, source: Path, timeout: float | None, lims:
     return RunningExchange(cluster, time.monotonic() - started, children)
 
 
-def start_on_free_ports(directory: Path, topology_file: Path | None = None) -> RunningExchange:
-    """The exchange of a test or a tool run: `topology_file` (default: the built-in one) copied to
-    `directory/exchange.yaml` with its ports moved to free ones, run directory `directory/run`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    source = topology_on_free_ports(Path(topology_file) if topology_file else default_topology_path(),
-                                    directory / "exchange.yaml")
-    return start_exchange(source, directory / "run")
-
-
 @contextmanager
 def running_exchange(topology: Path | Callable[[Path], Path] | None = None, run_dir: Path | None = None, *,
                      prefix: str = "mxone-", timeout: float | None = None, launcher: Launcher | None = None,
                      shutdown_timeout: float = 30.0, supervised: bool = True, lims: list[int] | None = None,
-                     cstas: list[int] | None = None,
-                     log: Callable[[str], None] = lambda line: None) -> Iterator[RunningExchange]:
-    """Start an exchange for the length of a `with` block. `topology` is a file, or a function that
-    writes one into the run directory and returns its path. The run directory is a temporary one
-    unless given: it is removed after a clean run, and its logs are kept (and said) otherwise."""
+                     cstas: list[int] | None = None, free_ports: bool = False,
+                     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+                     ) -> Iterator[RunningExchange]:
+    """Start an exchange for the length of a `with` block. `topology` is a file (default: the
+    built-in one), or a function that writes one into the run directory and returns its path;
+    `free_ports`: a copy of it with the broker's and CSTA servers' ports moved to free ones (tests,
+    tools beside a running exchange). The run directory is a temporary one unless given: it is
+    removed after a clean run, and its logs are kept (and said) otherwise."""
     made_dir = run_dir is None
     run_dir = Path(tempfile.mkdtemp(prefix=prefix)) if made_dir else Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     topology_file = topology(run_dir) if callable(topology) else topology
+    if free_ports:
+        topology_file = topology_on_free_ports(topology_file or default_topology_path(), run_dir / "exchange.yaml")
     cluster = Cluster(run_dir)
     running: RunningExchange | None = None
     ok = False
@@ -223,14 +224,9 @@ def running_exchange(topology: Path | Callable[[Path], Path] | None = None, run_
     finally:
         try:
             if running is not None:
-                running.close_client()
-            if running is not None and running.children is not None:
-                running.stop()
-            elif cluster.supervisord_pid() is not None:
-                if running is not None:
-                    running.stop(timeout=shutdown_timeout)
-                else:
-                    cluster.shutdown(timeout=shutdown_timeout)
+                running.stop(timeout=shutdown_timeout)
+            elif cluster.supervisord_pid() is not None:  # a launcher that failed half way
+                cluster.shutdown(timeout=shutdown_timeout)
         except ClusterError as exc:
             log(f"stopping the exchange: {exc}")
         if made_dir and ok:

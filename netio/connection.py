@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from abc import ABC, abstractmethod
 from typing import Any
 
 # A socket that cannot go on now, but may later: read or write again when the poller says so.
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
-class Connection:
+class Connection(ABC):
     """`loop` is what the connection asks for output: its `to_flush` list, `want_write(conn, on)`
     and `forget(conn)` (a `netio.loop.Loop`). With `tls`, `sock` is an SSLSocket whose handshake
     has not been done yet: it is driven by the poller, and nothing is sent until it is done."""
@@ -39,9 +40,9 @@ class Connection:
         self.blocked = False       # the socket took only part of `out`: the rest waits for POLLOUT
 
     # -- what the protocol on top does -----------------------------------------------------------
+    @abstractmethod
     def received(self, data: bytes) -> None:
         """Bytes read from the socket."""
-        raise NotImplementedError
 
     def lost(self) -> None:
         """The connection is closed (by either side); nothing more is sent or received."""
@@ -103,6 +104,16 @@ class Connection:
         self.flush_queued = False
         if self.closed or self.handshaking or self.blocked or not self.out:
             return
+        self._send()
+
+    def writable(self) -> None:
+        if self.handshaking:
+            self._handshake()
+            return
+        self._send()
+
+    def _send(self) -> None:
+        """As much of `out` as the socket takes; POLLOUT is wanted exactly while some is left."""
         try:
             sent = self.sock.send(self.out)
         except _WOULD_BLOCK:
@@ -111,29 +122,11 @@ class Connection:
             self.close()
             return
         del self.out[:sent]
-        if self.out:
-            self.blocked = True
-            self.loop.want_write(self, True)
-        elif self.closing:
+        if bool(self.out) != self.blocked:
+            self.blocked = bool(self.out)
+            self.loop.want_write(self, self.blocked)
+        if not self.out and self.closing:
             self.close()
-
-    def writable(self) -> None:
-        if self.handshaking:
-            self._handshake()
-            return
-        try:
-            sent = self.sock.send(self.out)
-        except _WOULD_BLOCK:
-            return
-        except OSError:
-            self.close()
-            return
-        del self.out[:sent]
-        if not self.out:
-            self.blocked = False
-            self.loop.want_write(self, False)
-            if self.closing:
-                self.close()
 
     # -- closing ---------------------------------------------------------------------------------
     def close_when_sent(self) -> None:

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from csta_front.client import CstaClient
 from liveview.client import url_of
 from tests.browser import chromium
-from cluster.exchange import start_on_free_ports
+from cluster.exchange import running_exchange
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,12 +59,9 @@ async def shoot(exchange, output: Path, profile: Path) -> None:
 def main() -> int:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "live-view.png"
     with tempfile.TemporaryDirectory() as tmp:
-        exchange = start_on_free_ports(Path(tmp) / "exchange")
-        try:
+        with running_exchange(run_dir=Path(tmp) / "exchange", free_ports=True) as exchange:
             busy_moment(exchange)
             asyncio.run(shoot(exchange, output, Path(tmp) / "profile"))
-        finally:
-            exchange.stop()
     print(f"wrote {output}")
     return 0
 

@@ -126,7 +126,8 @@ def running_exchange(directory: Path, lims: tuple[int, ...] = (1, 2), cstas: tup
         yield RunningExchange(topology_file, running.topology, running.children, running.exchange, directory)
     finally:
         running.stop()
-        running.children.assert_no_tracebacks()
+        crashed = running.children.tracebacks()
+        assert not crashed, f"{', '.join(crashed)} crashed"
 
 
 def mxone(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.exchange import RunningExchange, start_on_free_ports
+from cluster.exchange import RunningExchange, running_exchange
 
 __all__ = ["RunningExchange", "mxone_exchange", "mxone_exchange_module"]
 
@@ -40,17 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def mxone_exchange(request: pytest.FixtureRequest, tmp_path: Path):
-    exchange = start_on_free_ports(tmp_path / "mxone", _topology_for(request))
-    try:
+    with running_exchange(_topology_for(request), tmp_path / "mxone", free_ports=True) as exchange:
         yield exchange
-    finally:
-        exchange.stop()
 
 
 @pytest.fixture(scope="module")
 def mxone_exchange_module(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    exchange = start_on_free_ports(tmp_path_factory.mktemp("mxone"), _topology_for(request))
-    try:
+    with running_exchange(_topology_for(request), tmp_path_factory.mktemp("mxone"), free_ports=True) as exchange:
         yield exchange
-    finally:
-        exchange.stop()

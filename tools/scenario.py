@@ -17,7 +17,6 @@ said) and every monitored device saw its expected events in order (others may co
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -28,7 +27,7 @@ import yaml
 
 from broker.client import BusError
 from cluster.control import Cluster
-from cluster.exchange import RunningExchange, start_on_free_ports
+from cluster.exchange import RunningExchange, running_exchange
 from csta_front.client import CstaClient, event_name
 from topology.numberplan import NumberPlan
 
@@ -299,13 +298,10 @@ def run_scenario(scenario: Scenario, run_dir: str | Path | None = None, speed: f
             return asyncio.run(_run(scenario, running, speed, out))
         finally:
             running.close_client()
-    with tempfile.TemporaryDirectory(prefix="mxone-scenario-") as tmp:
-        out("starting an exchange ...")
-        running = start_on_free_ports(Path(tmp), Path(scenario.topology) if scenario.topology else None)
-        try:
-            return asyncio.run(_run(scenario, running, speed, out))
-        finally:
-            running.stop()
+    out("starting an exchange ...")
+    with running_exchange(Path(scenario.topology) if scenario.topology else None, prefix="mxone-scenario-",
+                          free_ports=True, log=out) as running:
+        return asyncio.run(_run(scenario, running, speed, out))
 
 
 def run_scenario_file(path: str | Path, run_dir: str | Path | None = None, speed: float = 1.0,

@@ -13,7 +13,6 @@ FILE`, or the built-in topology when none is running), on free ports, stopped af
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Callable, Iterator
 from broker.client import BusClient, BusError
 from broker.protocol import BROKER, Kind, Refusal, device_address
 from cluster.control import Cluster
-from cluster.exchange import start_on_free_ports
+from cluster.exchange import running_exchange
 from lim.phone import Exchange
 from tools.traffic import (
     Resources,
@@ -176,13 +175,9 @@ def exchange_for(run_dir: Path, topology_file: Path | None, out: Callable[[str],
     if topology_file is None and Cluster(run_dir).is_running():
         yield Cluster(run_dir).topology()
         return
-    with tempfile.TemporaryDirectory(prefix="mxone-traffic-") as tmp:
-        out(f"starting an exchange ({topology_file or 'the built-in topology'}) ...")
-        running = start_on_free_ports(Path(tmp), topology_file)
-        try:
-            yield running.topology
-        finally:
-            running.stop()
+    out(f"starting an exchange ({topology_file or 'the built-in topology'}) ...")
+    with running_exchange(topology_file, prefix="mxone-traffic-", free_ports=True, log=out) as running:
+        yield running.topology
 
 
 def run_traffic(options: TrafficOptions, run_dir: Path, topology_file: Path | None = None,

@@ -8,18 +8,15 @@ import pytest
 
 import tools.scenario as scenario_module
 from tools.scenario import load_scenario, run_scenario_file
-from cluster.exchange import start_on_free_ports
+from cluster.exchange import running_exchange
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "tools" / "scenarios").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    exchange = start_on_free_ports(tmp_path_factory.mktemp("mxone"))
-    try:
+    with running_exchange(run_dir=tmp_path_factory.mktemp("mxone"), free_ports=True) as exchange:
         yield exchange
-    finally:
-        exchange.stop()
 
 
 def test_examples_are_shipped():
@@ -81,7 +78,7 @@ steps:
 def test_malformed_file_is_refused_before_starting(tmp_path, monkeypatch, step, problem):
     def must_not_start(*args, **kwargs):
         raise AssertionError("an exchange was started for a malformed scenario")
-    monkeypatch.setattr(scenario_module, "start_on_free_ports", must_not_start)
+    monkeypatch.setattr(scenario_module, "running_exchange", must_not_start)
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"steps:\n  - {{at: 1, device: 1000, action: dial, number: 2000}}\n  - {step}\n")
     with pytest.raises(ValueError) as info:

@@ -13,17 +13,14 @@ import pytest
 
 from broker.client import BusClient
 from tests.procs import write_topology
-from cluster.exchange import start_on_free_ports
+from cluster.exchange import running_exchange
 from tools.traffic import make_options, plan_calls
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    exchange = start_on_free_ports(tmp_path_factory.mktemp("mxone"))
-    try:
+    with running_exchange(run_dir=tmp_path_factory.mktemp("mxone"), free_ports=True) as exchange:
         yield exchange
-    finally:
-        exchange.stop()
 
 
 def traffic_with_observer(running, *args: str) -> tuple[dict, dict[str, list[dict]]]:
