@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any, Callable
 
+from csta_front import wiretap
 from csta_front.codec import ACSE_NS, CSTA_NS_PREFIX, DEFAULT_NS, EDITIONS, CodecError, \
     csta_namespace, error_response, find, maker, parse_request, text, to_bytes
 from csta_front.events import event_xml
@@ -42,6 +43,9 @@ class CstaSession:
             recorder = getattr(front, "recorder", None)
             if recorder is not None:
                 recorder.document(self.id, self.peer, True, invoke_id, xml)
+            tap = wiretap.TAP  # MXONE_WIRE_LOG: every document sent, for the tests' schema check
+            if tap is not None:
+                tap.document(self.id, self.peer, invoke_id, xml)
             deliver(invoke_id, xml)
         self._send_document = send_and_record
         self._close = close
