@@ -18,7 +18,7 @@ def add_parsers(sub, with_run_dir) -> None:
     fault.add_argument("kind", nargs="?", choices=["delay", "error", "events", "burst"], help="off: only this kind")
     fault.add_argument("--service", default=None, help="delay, error: only this service (e.g. MakeCall)")
     fault.add_argument("--ms", type=int, default=None, help="delay, events: how long; burst: how often")
-    fault.add_argument("--category", default=None, help="error: the CSTAErrorCode category (systemResourceAvailability)")
+    fault.add_argument("--category", default=None, help="error: the CSTAErrorCode category (systemResourceAvailibility)")
     fault.add_argument("--value", default=None, help="error: the CSTAErrorCode value (resourceBusy)")
     fault.set_defaults(handler=cmd_fault)
 

@@ -40,8 +40,9 @@ def field(el, *path: str) -> str | None:
 
 
 def device_field(el, name: str) -> str | None:
-    """A device element's identifier: <callingDevice><deviceIdentifier>1000</...>."""
-    return text(el, name, "deviceIdentifier")
+    """A device element's identifier: <callingDevice><deviceIdentifier>1000</...>, or the number of
+    a redirection device (<lastRedirectionDevice><numberDialed>1000</...>)."""
+    return text(el, name, "deviceIdentifier") or text(el, name, "numberDialed")
 
 
 class CstaClient:
@@ -281,14 +282,14 @@ class CstaClient:
         E = self.E
         root = await self.request(E.SnapshotCall(E.snapshotObject(E.callID(call_id))))
         data = find(root, "crossRefIDorSnapshotData", "snapshotData")
-        return [(text(i, "deviceOnCall", "deviceIdentifier"), text(i, "localConnectionState"))
+        return [(text(i, "deviceOnCall", "deviceIdentifier"), text(i, "localConnectionInfo"))
                 for i in (data if data is not None else [])]
 
     async def request_system_status(self) -> str | None:
         return text(await self.request(self.E.RequestSystemStatus()), "systemStatus")
 
     async def get_csta_features(self) -> list[str]:
-        """The supported services' names, e.g. "MakeCall", from every capability list."""
+        """Every capability element of the supported services, capitalised: "MakeCall", "SingleStepTransfer"."""
         root = await self.request(self.E.GetCSTAFeatures())
         services = find(root, "supportedServices")
         return [etree.QName(item).localname[0].upper() + etree.QName(item).localname[1:]

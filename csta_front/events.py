@@ -20,13 +20,14 @@ from csta_front.xmlout import MAKER, Markup, document
 
 Body = dict[str, Any]
 
-# Bus event name -> ECMA-323 element name. Every event the exchange produces is here.
+# Bus event name -> ECMA-323 element name. Every event the exchange produces is here. The schema
+# spells the transfer event with one r (`TransferedEvent`), and deployed clients match on it.
 EVENT_NAMES = {name: f"{name}Event" for name in (
     "ServiceInitiated", "Originated", "Delivered", "Established", "Held", "Retrieved",
     "ConnectionCleared", "CallCleared", "Transferred", "Conferenced", "Diverted", "Failed", "Queued",
     "NetworkReached", "DigitsGenerated", "DoNotDisturb", "Forwarding", "AgentLoggedOn", "AgentLoggedOff",
     "AgentReady", "AgentNotReady", "AgentBusy", "AgentWorkingAfterCall", "MessageWaiting",
-    "OutOfService", "BackInService")}
+    "OutOfService", "BackInService")} | {"Transferred": "TransferedEvent"}
 
 FORWARDING_TYPES = {"all": "forwardImmediate", "busy": "forwardBusy", "noanswer": "forwardNoAns"}
 
@@ -86,8 +87,9 @@ def _parties(E: ElementMaker, body: Body, with_redirection: bool = True) -> list
     if with_redirection:
         redirected = body.get("last_redirection")
         # ECMA-269: notRequired when the call was never redirected (notKnown would mean it was,
-        # by a device nobody knows).
-        parts.append(device_el(E, "lastRedirectionDevice", redirected) if redirected
+        # by a device nobody knows). ECMA-323's RedirectionDeviceID has no deviceIdentifier: the
+        # redirecting device's number travels as numberDialed.
+        parts.append(E.lastRedirectionDevice(E.numberDialed(str(redirected))) if redirected
                      else E.lastRedirectionDevice(E.notRequired()))
     return parts
 

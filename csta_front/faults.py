@@ -4,7 +4,7 @@ engineer can watch their CTI application cope. Explicit, per server, never on by
 Kinds (each optionally limited to one service by name):
   delay    responses wait `ms` before they are sent
   error    requests are answered with a CSTAErrorCode (`category`/`value`, default
-           systemResourceAvailability/resourceBusy) instead of being served
+           systemResourceAvailibility/resourceBusy) instead of being served
   events   events wait `ms` before they are sent (slow delivery)
   burst    events are held and sent in bursts every `ms`
 A connection reset is an action, not a state: `reset` closes every client connection at once.
@@ -22,7 +22,7 @@ class Fault:
     kind: str
     service: str | None = None   # None: every service (delay, error)
     ms: int = 0
-    category: str = "systemResourceAvailability"
+    category: str = "systemResourceAvailibility"
     value: str = "resourceBusy"
 
     def describe(self) -> str:
@@ -43,7 +43,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
     service = body.get("service")
     if service is not None and (not isinstance(service, str) or not service.isalnum()):
         raise ValueError("service must be a CSTA service name such as MakeCall")
-    return Fault(kind, service, ms, str(body.get("category") or "systemResourceAvailability"),
+    return Fault(kind, service, ms, str(body.get("category") or "systemResourceAvailibility"),
                  str(body.get("value") or "resourceBusy"))
 
 

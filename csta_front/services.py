@@ -18,29 +18,38 @@ log = logging.getLogger("csta")
 SERVICES: dict[str, Callable[["ServiceCall"], None]] = {}
 
 # The capability lists of ECMA-269's capability exchange (GetCSTAFeatures), in the standard's
-# clause order, with the services (and events) of each that this server supports.
-SERVICE_GROUPS = {
-    "capExchangeServList": ("GetCSTAFeatures", "GetSwitchingFunctionDevices"),
-    "systemStatusServList": ("RequestSystemStatus", "SystemRegister"),
-    "monitoringServList": ("MonitorStart", "MonitorStop"),
-    "snapshotServList": ("SnapshotCall", "SnapshotDevice"),
-    "callControlServList": ("AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall",
-                            "ConsultationCall", "DeflectCall", "HoldCall", "MakeCall", "ReconnectCall",
-                            "RetrieveCall", "SingleStepTransferCall", "TransferCall"),
-    "callAssociatedServList": ("GenerateDigits",),
-    "logicalServList": ("GetAgentState", "GetDoNotDisturb", "GetForwarding", "SetAgentState",
-                        "SetDoNotDisturb", "SetForwarding"),
-    "physicalServList": ("GetMessageWaitingIndicator", "SetMessageWaitingIndicator"),
+# clause order, with the services (and events) of each that this server supports: list element ->
+# {capability element: service (bus event) name}, lists and capabilities in the schema's order and
+# spelling (systemStatServList, singleStepTransfer, netwReached, physical before logical).
+SERVICE_GROUPS: dict[str, dict[str, str]] = {
+    "capExchangeServList": {"getCSTAFeatures": "GetCSTAFeatures",
+                            "getSwitchingFunctionDevices": "GetSwitchingFunctionDevices"},
+    "systemStatServList": {"systemRegister": "SystemRegister", "requestSystemStatus": "RequestSystemStatus"},
+    "monitoringServList": {"monitorStart": "MonitorStart", "monitorStop": "MonitorStop"},
+    "snapshotServList": {"snapshotCall": "SnapshotCall", "snapshotDevice": "SnapshotDevice"},
+    "callControlServList": {name[0].lower() + name[1:]: name for name in (
+        "AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall", "ConsultationCall",
+        "DeflectCall", "HoldCall", "MakeCall", "ReconnectCall", "RetrieveCall")}
+    | {"singleStepTransfer": "SingleStepTransferCall", "transferCall": "TransferCall"},
+    "callAssociatedServList": {"generateDigits": "GenerateDigits"},
+    "physDevServList": {"getMessageWaitingIndicator": "GetMessageWaitingIndicator",
+                        "setMessageWaitingIndicator": "SetMessageWaitingIndicator"},
+    "logicalServList": {name[0].lower() + name[1:]: name for name in (
+        "GetAgentState", "GetDoNotDisturb", "GetForwarding", "SetAgentState", "SetDoNotDisturb", "SetForwarding")},
 }
-EVENT_GROUPS = {
-    "callControlEvtsList": ("CallCleared", "Conferenced", "ConnectionCleared", "Delivered", "Diverted",
-                            "Established", "Failed", "Held", "NetworkReached", "Originated", "Queued",
-                            "Retrieved", "ServiceInitiated", "Transferred"),
-    "callAssociatedEvtsList": ("DigitsGenerated",),
-    "logicalDeviceEvtsList": ("AgentBusy", "AgentLoggedOff", "AgentLoggedOn", "AgentNotReady", "AgentReady",
-                              "AgentWorkingAfterCall", "DoNotDisturb", "Forwarding"),
-    "physicalDeviceEvtsList": ("MessageWaiting",),
-    "maintenanceEvtsList": ("BackInService", "OutOfService"),
+EVENT_GROUPS: dict[str, dict[str, str]] = {
+    "callControlEvtsList": {"callCleared": "CallCleared", "conferenced": "Conferenced",
+                            "connectionCleared": "ConnectionCleared", "delivered": "Delivered",
+                            "diverted": "Diverted", "established": "Established", "failed": "Failed",
+                            "held": "Held", "netwReached": "NetworkReached", "originated": "Originated",
+                            "queued": "Queued", "retrieved": "Retrieved", "serviceInitiated": "ServiceInitiated",
+                            "transferred": "Transferred"},
+    "callAssociatedEvtsList": {"digitsGenerated": "DigitsGenerated"},
+    "physDevEvtsList": {"messageWaiting": "MessageWaiting"},
+    "logicalEvtsList": {name[0].lower() + name[1:]: name for name in (
+        "AgentBusy", "AgentLoggedOff", "AgentLoggedOn", "AgentNotReady", "AgentReady", "AgentWorkingAfterCall",
+        "DoNotDisturb", "Forwarding")},
+    "deviceMaintEvtsList": {"backInService": "BackInService", "outOfService": "OutOfService"},
 }
 
 
@@ -79,12 +88,12 @@ LIM_ERRORS: dict[str, tuple[str, str]] = {
     Refusal.NO_ACTIVE_CALL: ("stateIncompatibility", "noActiveCall"),
     Refusal.NO_HELD_CALL: ("stateIncompatibility", "noHeldCall"),
     Refusal.NOT_QUEUED: ("stateIncompatibility", "invalidObjectState"),
-    Refusal.OUT_OF_SERVICE: ("systemResourceAvailability", "resourceOutOfService"),
-    Refusal.LIM_DOWN: ("systemResourceAvailability", "resourceOutOfService"),
-    Refusal.UNREACHABLE: ("systemResourceAvailability", "resourceOutOfService"),
-    Refusal.TRUNKS_BUSY: ("systemResourceAvailability", "resourceBusy"),
-    Refusal.TIMEOUT: ("systemResourceAvailability", "resourceBusy"),
-    Refusal.CONFERENCE_FULL: ("systemResourceAvailability", "conferenceMemberLimitExceeded"),
+    Refusal.OUT_OF_SERVICE: ("systemResourceAvailibility", "resourceOutOfService"),
+    Refusal.LIM_DOWN: ("systemResourceAvailibility", "resourceOutOfService"),
+    Refusal.UNREACHABLE: ("systemResourceAvailibility", "resourceOutOfService"),
+    Refusal.TRUNKS_BUSY: ("systemResourceAvailibility", "resourceBusy"),
+    Refusal.TIMEOUT: ("systemResourceAvailibility", "resourceBusy"),
+    Refusal.CONFERENCE_FULL: ("systemResourceAvailibility", "conferenceMemberLimitExceeded"),
 }
 
 
@@ -156,8 +165,8 @@ def empty_response(call: ServiceCall) -> Callable[[dict], None]:
 
 # -- call control ------------------------------------------------------------------------------------
 # A number to call that the exchange does not know is the called device's fault, not the caller's.
-CALLED_NUMBER_ERRORS = {Refusal.UNKNOWN_NUMBER: ("operation", "invalidCalledDevice"),
-                        Refusal.BAD_DIGITS: ("operation", "invalidCalledDevice")}
+CALLED_NUMBER_ERRORS = {Refusal.UNKNOWN_NUMBER: ("operation", "invalidCalledDeviceID"),
+                        Refusal.BAD_DIGITS: ("operation", "invalidCalledDeviceID")}
 
 
 @service("MakeCall")
@@ -165,7 +174,7 @@ def make_call(call: ServiceCall) -> None:
     calling = call.device("callingDevice")
     called = call.device("calledDirectoryNumber")
     if call.front.directory.owner(calling) is None:
-        raise CodecError("invalidCallingDevice", f"MakeCall: calling device {calling} is not allocated")
+        raise CodecError("invalidCallingDeviceID", f"MakeCall: calling device {calling} is not allocated")
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
     call.ask(device_address(calling), Kind.PHONE, {"action": "dial", "digits": called},
              lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
@@ -414,7 +423,7 @@ def snapshot_call(call: ServiceCall) -> None:
     def done(c: dict) -> None:
         items = [E.snapshotCallResponseInfo(device_el(E, "deviceOnCall", device),
                                             connection_el(E, "callIdentifier", c["call_id"], device),
-                                            E.localConnectionState(state))
+                                            E.localConnectionInfo(state))
                  for device, state, _lim, _hunt in c["parties"]]
         call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
     # The call ID names the LIM that controls the call (its first three digits).
@@ -451,7 +460,7 @@ def monitor_start(call: ServiceCall) -> None:
         try:
             monitor = call.front.monitors.start(call.session, kind, target, filtered)
         except MonitorLimit:
-            call.fail("systemResourceAvailability", "overallMonitorLimitExceeded")
+            call.fail("systemResourceAvailibility", "overallMonitorLimitExceeded")
             return
         call.respond(E.MonitorStartResponse(E.monitorCrossRefID(monitor.xref)))
 
@@ -511,16 +520,16 @@ def get_switching_function_devices(call: ServiceCall) -> None:
         call.session.unsolicited(E.SwitchingFunctionDevices(
             E.serviceCrossRefID(xref), E.segmentID(str(index)),
             E.lastSegment("true" if index == len(segments) else "false"),
-            E.deviceList(*[E.deviceListItem(E.deviceID(n), E.deviceCategory(c)) for n, c in segment])))
+            E.deviceList(*[E.device(E.deviceID(n), E.deviceCategory(c)) for n, c in segment])))
 
 
 @service("GetCSTAFeatures")
 def get_csta_features(call: ServiceCall) -> None:
-    """Each supported service appears, by its lowerCamel name, in its capability list."""
+    """Each supported service and event appears, by its capability element, in its list."""
     E = call.E
-    camel = lambda name: name[0].lower() + name[1:]
-    services = [E(group, *[E(camel(n)) for n in names if n in SERVICES]) for group, names in SERVICE_GROUPS.items()]
-    events = [E(group, *[E(camel(n)) for n in names]) for group, names in EVENT_GROUPS.items()]
+    services = [E(group, *[E(cap) for cap, name in caps.items() if name in SERVICES])
+                for group, caps in SERVICE_GROUPS.items()]
+    events = [E(group, *[E(cap) for cap in caps]) for group, caps in EVENT_GROUPS.items()]
     call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*services), E.supportedEvents(*events)))
 
 

@@ -47,7 +47,7 @@ SOAP
     The Body holds one element. An ECMA-323 request (any edition namespace, any prefix) is fed to a
     CstaSession and its answer comes back in the response Body; a CSTAErrorCode comes back as a
     SOAP Fault: faultcode soap:Server for the categories that are the exchange's trouble
-    (systemResourceAvailability, subscribedResourceAvailability, performanceManagement,
+    (systemResourceAvailibility, subscribedResourceAvailability, performanceManagement,
     unspecified, privateData, and operation/generic), soap:Client for the others (the request was
     wrong for the exchange's state or data); faultstring "CSTA error: <category> <value>"; detail
     holds the CSTAErrorCode element. A body that is not a SOAP 1.1 envelope (not XML, another

@@ -97,7 +97,7 @@ def fault_envelope(fault: SoapFault) -> bytes:
 
 
 # CSTAErrorCode categories that are the exchange's trouble rather than the request's.
-SERVER_CATEGORIES = frozenset({"systemResourceAvailability", "subscribedResourceAvailability",
+SERVER_CATEGORIES = frozenset({"systemResourceAvailibility", "subscribedResourceAvailability",
                                "performanceManagement", "unspecified", "privateData"})
 
 

@@ -120,7 +120,7 @@ def test_transfer_and_conference_across_three_lims(exchange):
             transferred_call = await csta.transfer_call(first, second, "1001")
             assert transferred_call == first
             for device in ("2001", "3001", "1001"):
-                transferred = (await ev.wait(mon[device], ["Transferred"]))[0]
+                transferred = (await ev.wait(mon[device], ["Transfered"]))[0]
                 assert device_field(transferred, "transferringDevice") == "1001"
                 assert device_field(transferred, "transferredToDevice") == "3001"
                 assert field(transferred, "primaryOldCall", "callID") == first

@@ -44,12 +44,12 @@ steps:
   - {after: 1, device: 2004, action: answer}
   - {after: 1, device: 1004, action: hangup}
 expect:
-  1004: [Originated, Delivered, Transferred, ConnectionCleared]
+  1004: [Originated, Delivered, Transfered, ConnectionCleared]
 """)
     lines: list[str] = []
     assert run_scenario_file(wrong, run_dir=running.run_dir, speed=10, out=lines.append) is False
     missed = [line for line in lines if "MISSED" in line]
-    assert missed and missed[0].startswith("1004: MISSED: expected Transferred after Delivered, got [")
+    assert missed and missed[0].startswith("1004: MISSED: expected Transfered after Delivered, got [")
     assert not running.calls()
 
 

@@ -27,6 +27,7 @@ from csta_front.events import EVENT_NAMES, event_xml
 from csta_front.framing import EVENT_INVOKE_ID, encode_frame
 from csta_front.services import DEVICES_PER_SEGMENT, EVENT_GROUPS, LIM_ERRORS, SERVICE_GROUPS, SERVICES
 from tests.csta_fakes import FakeClient, FakeFront, canon
+from tests.ecma323_validator import describe, validate
 from topology.model import CstaSettings
 
 ED3 = "http://www.ecma-international.org/standards/ecma-323/csta/ed3"
@@ -40,7 +41,25 @@ C1 = "001000001000000000000001"  # call IDs as LIM 1 makes them: LIM, incarnatio
 C2 = "001000001000000000000002"
 
 
+EDITIONS = (ED3, ED4, ED5, ED6)
+
+
+def assert_valid(xml: bytes | str) -> None:
+    """The document is valid against the ECMA-323 schema facts in every edition (written in each
+    namespace in turn; a session answers in its own), or against ECMA-354's."""
+    if isinstance(xml, bytes):
+        xml = xml.decode("utf-8")
+    ns = etree.QName(etree.fromstring(xml.encode("utf-8"))).namespace
+    for edition in (EDITIONS if ns in EDITIONS else (ns,)):
+        written = xml.replace(f'"{ns}"', f'"{edition}"')
+        problems = validate(written)
+        assert not problems, f"not valid in {edition}:\n{describe(written, problems)}"
+
+
 def assert_xml(actual: bytes | str, expected: str) -> None:
+    """Expected and actual are valid, in all four editions, and the same document."""
+    assert_valid(expected)
+    assert_valid(actual)
     assert canon(actual) == canon(expected)
 
 
@@ -84,11 +103,11 @@ FEATURES = {"dnd": False, "forward_all": None, "forward_busy": None, "forward_no
             "agent_state": "agentNull"}  # lim/features.py Features().to_store()
 
 SWITCHING_FUNCTION_DEVICES = "".join(
-    [f"<deviceListItem><deviceID>{n}</deviceID><deviceCategory>station</deviceCategory></deviceListItem>"
+    [f"<device><deviceID>{n}</deviceID><deviceCategory>station</deviceCategory></device>"
      for n in [*range(1000, 1050), *range(2000, 2050)]]
-    + ["<deviceListItem><deviceID>5000</deviceID><deviceCategory>acd</deviceCategory></deviceListItem>",
-       "<deviceListItem><deviceID>6000</deviceID><deviceCategory>group</deviceCategory></deviceListItem>",
-       "<deviceListItem><deviceID>6100</deviceID><deviceCategory>group</deviceCategory></deviceListItem>"])
+    + ["<device><deviceID>5000</deviceID><deviceCategory>acd</deviceCategory></device>",
+       "<device><deviceID>6000</deviceID><deviceCategory>group</deviceCategory></device>",
+       "<device><deviceID>6100</deviceID><deviceCategory>group</deviceCategory></device>"])
 
 GOLDEN: list[Golden] = [
     # -- call control ------------------------------------------------------------------------------
@@ -343,12 +362,12 @@ GOLDEN: list[Golden] = [
                   <snapshotCallResponseInfo>
                     <deviceOnCall><deviceIdentifier>1000</deviceIdentifier></deviceOnCall>
                     <callIdentifier><callID>{C1}</callID><deviceID>1000</deviceID></callIdentifier>
-                    <localConnectionState>connected</localConnectionState>
+                    <localConnectionInfo>connected</localConnectionInfo>
                   </snapshotCallResponseInfo>
                   <snapshotCallResponseInfo>
                     <deviceOnCall><deviceIdentifier>2000</deviceIdentifier></deviceOnCall>
                     <callIdentifier><callID>{C1}</callID><deviceID>2000</deviceID></callIdentifier>
-                    <localConnectionState>alerting</localConnectionState>
+                    <localConnectionInfo>alerting</localConnectionInfo>
                   </snapshotCallResponseInfo>
                 </snapshotData>
               </crossRefIDorSnapshotData>
@@ -412,10 +431,10 @@ GOLDEN: list[Golden] = [
                   <getCSTAFeatures/>
                   <getSwitchingFunctionDevices/>
                 </capExchangeServList>
-                <systemStatusServList>
-                  <requestSystemStatus/>
+                <systemStatServList>
                   <systemRegister/>
-                </systemStatusServList>
+                  <requestSystemStatus/>
+                </systemStatServList>
                 <monitoringServList>
                   <monitorStart/>
                   <monitorStop/>
@@ -436,12 +455,16 @@ GOLDEN: list[Golden] = [
                   <makeCall/>
                   <reconnectCall/>
                   <retrieveCall/>
-                  <singleStepTransferCall/>
+                  <singleStepTransfer/>
                   <transferCall/>
                 </callControlServList>
                 <callAssociatedServList>
                   <generateDigits/>
                 </callAssociatedServList>
+                <physDevServList>
+                  <getMessageWaitingIndicator/>
+                  <setMessageWaitingIndicator/>
+                </physDevServList>
                 <logicalServList>
                   <getAgentState/>
                   <getDoNotDisturb/>
@@ -450,10 +473,6 @@ GOLDEN: list[Golden] = [
                   <setDoNotDisturb/>
                   <setForwarding/>
                 </logicalServList>
-                <physicalServList>
-                  <getMessageWaitingIndicator/>
-                  <setMessageWaitingIndicator/>
-                </physicalServList>
               </supportedServices>
               <supportedEvents>
                 <callControlEvtsList>
@@ -465,7 +484,7 @@ GOLDEN: list[Golden] = [
                   <established/>
                   <failed/>
                   <held/>
-                  <networkReached/>
+                  <netwReached/>
                   <originated/>
                   <queued/>
                   <retrieved/>
@@ -475,7 +494,10 @@ GOLDEN: list[Golden] = [
                 <callAssociatedEvtsList>
                   <digitsGenerated/>
                 </callAssociatedEvtsList>
-                <logicalDeviceEvtsList>
+                <physDevEvtsList>
+                  <messageWaiting/>
+                </physDevEvtsList>
+                <logicalEvtsList>
                   <agentBusy/>
                   <agentLoggedOff/>
                   <agentLoggedOn/>
@@ -484,14 +506,11 @@ GOLDEN: list[Golden] = [
                   <agentWorkingAfterCall/>
                   <doNotDisturb/>
                   <forwarding/>
-                </logicalDeviceEvtsList>
-                <physicalDeviceEvtsList>
-                  <messageWaiting/>
-                </physicalDeviceEvtsList>
-                <maintenanceEvtsList>
+                </logicalEvtsList>
+                <deviceMaintEvtsList>
                   <backInService/>
                   <outOfService/>
-                </maintenanceEvtsList>
+                </deviceMaintEvtsList>
               </supportedEvents>
             </GetCSTAFeaturesResponse>"""),
 ]
@@ -505,13 +524,13 @@ def test_every_service_has_a_golden():
 
 def test_every_service_is_in_a_capability_list():
     """GetCSTAFeatures reports a service only through its SERVICE_GROUPS list."""
-    grouped = [name for names in SERVICE_GROUPS.values() for name in names]
+    grouped = [name for caps in SERVICE_GROUPS.values() for name in caps.values()]
     assert sorted(grouped) == sorted(SERVICES)
 
 
 def test_every_event_is_in_a_capability_list():
     """GetCSTAFeatures reports each event the interface sends, once, through its EVENT_GROUPS list."""
-    grouped = [name for names in EVENT_GROUPS.values() for name in names]
+    grouped = [name for caps in EVENT_GROUPS.values() for name in caps.values()]
     assert sorted(grouped) == sorted(EVENT_NAMES)
 
 
@@ -630,18 +649,18 @@ LIM_ERROR_CASES = [
     ("no_active_call", "HoldCall", "<stateIncompatibility>noActiveCall</stateIncompatibility>"),
     ("no_held_call", "RetrieveCall", "<stateIncompatibility>noHeldCall</stateIncompatibility>"),
     ("not_queued", "AnswerCall", "<stateIncompatibility>invalidObjectState</stateIncompatibility>"),
-    ("out_of_service", "MakeCall", "<systemResourceAvailability>resourceOutOfService</systemResourceAvailability>"),
-    ("lim_down", "HoldCall", "<systemResourceAvailability>resourceOutOfService</systemResourceAvailability>"),
-    ("unreachable", "GetForwarding", "<systemResourceAvailability>resourceOutOfService</systemResourceAvailability>"),
-    ("trunks_busy", "MakeCall", "<systemResourceAvailability>resourceBusy</systemResourceAvailability>"),
-    ("timeout", "GetAgentState", "<systemResourceAvailability>resourceBusy</systemResourceAvailability>"),
+    ("out_of_service", "MakeCall", "<systemResourceAvailibility>resourceOutOfService</systemResourceAvailibility>"),
+    ("lim_down", "HoldCall", "<systemResourceAvailibility>resourceOutOfService</systemResourceAvailibility>"),
+    ("unreachable", "GetForwarding", "<systemResourceAvailibility>resourceOutOfService</systemResourceAvailibility>"),
+    ("trunks_busy", "MakeCall", "<systemResourceAvailibility>resourceBusy</systemResourceAvailibility>"),
+    ("timeout", "GetAgentState", "<systemResourceAvailibility>resourceBusy</systemResourceAvailibility>"),
     ("conference_full", "ConferenceCall",
-     "<systemResourceAvailability>conferenceMemberLimitExceeded</systemResourceAvailability>"),
+     "<systemResourceAvailibility>conferenceMemberLimitExceeded</systemResourceAvailibility>"),
     # A code the front end does not know (lim/control.py answers "refused" and "cleared").
     ("refused", "DeflectCall", "<operation>generic</operation>"),
     # Service-specific mappings.
-    ("unknown_number", "MakeCall", "<operation>invalidCalledDevice</operation>"),
-    ("bad_digits", "MakeCall", "<operation>invalidCalledDevice</operation>"),
+    ("unknown_number", "MakeCall", "<operation>invalidCalledDeviceID</operation>"),
+    ("bad_digits", "MakeCall", "<operation>invalidCalledDeviceID</operation>"),
     ("unknown_number", "MonitorStart", "<operation>invalidMonitorObject</operation>"),
     ("unreachable", "SnapshotCall", "<operation>invalidCallID</operation>"),
     ("lim_down", "SnapshotCall", "<operation>invalidCallID</operation>"),
@@ -664,13 +683,13 @@ def test_lim_error_mapping(front, client, code, service, error):
 
 
 def test_make_call_from_an_unallocated_device(front, client):
-    """ECMA-269 invalidCallingDevice, found in the directory before anything is asked of a LIM
-    (an unknown_number from the bus is about the called device: invalidCalledDevice above)."""
+    """ECMA-323 invalidCallingDeviceID, found in the directory before anything is asked of a LIM
+    (an unknown_number from the bus is about the called device: invalidCalledDeviceID above)."""
     assert front.directory.owner("9999") is None
     frame = client.ask(3, f'<MakeCall xmlns="{ED4}"><callingDevice>9999</callingDevice>'
                           f'<calledDirectoryNumber>2000</calledDirectoryNumber></MakeCall>')
     assert front.bus.requests == []
-    assert_xml(frame.xml, f'<CSTAErrorCode xmlns="{ED4}"><operation>invalidCallingDevice</operation>'
+    assert_xml(frame.xml, f'<CSTAErrorCode xmlns="{ED4}"><operation>invalidCallingDeviceID</operation>'
                           f'</CSTAErrorCode>')
     assert client.closes == 0
 
@@ -746,7 +765,7 @@ EVENTS = [
               <alertingDevice>{dev("6001")}</alertingDevice>
               <callingDevice>{dev("1000")}</callingDevice>
               <calledDevice>{dev("6000")}</calledDevice>
-              <lastRedirectionDevice>{dev("6000")}</lastRedirectionDevice>
+              <lastRedirectionDevice><numberDialed>6000</numberDialed></lastRedirectionDevice>
               <localConnectionInfo>alerting</localConnectionInfo>
               <cause>distributed</cause>
             </DeliveredEvent>""", id="Delivered-via-hunt-group"),
@@ -820,7 +839,7 @@ EVENTS = [
                    calling="2000", transferring="1000", transferred="2000", transferred_to="1001",
                    moved=["1001"], primary_old_call=C1, secondary_old_call=C2),
         "2000",
-        f"""<TransferredEvent xmlns="{ED4}">
+        f"""<TransferedEvent xmlns="{ED4}">
               <monitorCrossRefID>7</monitorCrossRefID>
               <primaryOldCall>{conn("1000")}</primaryOldCall>
               <secondaryOldCall>{conn("1000", C2)}</secondaryOldCall>
@@ -835,12 +854,12 @@ EVENTS = [
               </transferredConnections>
               <localConnectionInfo>connected</localConnectionInfo>
               <cause>transfer</cause>
-            </TransferredEvent>""", id="Transferred"),
+            </TransferedEvent>""", id="Transferred"),
     pytest.param(
         call_event("Transferred", "1000", "singleStepTransfer", [["2000", "connected"]],
                    calling="2000", transferring="1000", transferred="2000", transferred_to="1001"),
         "1000",
-        f"""<TransferredEvent xmlns="{ED4}">
+        f"""<TransferedEvent xmlns="{ED4}">
               <monitorCrossRefID>7</monitorCrossRefID>
               <primaryOldCall>{conn("1000")}</primaryOldCall>
               <transferringDevice>{dev("1000")}</transferringDevice>
@@ -850,7 +869,7 @@ EVENTS = [
               </transferredConnections>
               <localConnectionInfo>null</localConnectionInfo>
               <cause>singleStepTransfer</cause>
-            </TransferredEvent>""", id="Transferred-single-step"),
+            </TransferedEvent>""", id="Transferred-single-step"),
     pytest.param(
         call_event("Conferenced", "1000", "conference",
                    [["2000", "connected"], ["1000", "connected"], ["1001", "connected"]],
@@ -1535,7 +1554,7 @@ def test_monitor_limit():
     client.ask(2, monitor_start("1001"))
     frame = client.ask(3, monitor_start("1002"))
     assert_xml(frame.xml, f"""<CSTAErrorCode xmlns="{ED4}">
-                                <systemResourceAvailability>overallMonitorLimitExceeded</systemResourceAvailability>
+                                <systemResourceAvailibility>overallMonitorLimitExceeded</systemResourceAvailibility>
                               </CSTAErrorCode>""")
     assert len(front.bus.requests) == 3
     # A stopped monitor frees its place.
@@ -1683,7 +1702,7 @@ def test_get_switching_function_devices_of_a_large_exchange():
         assert root.findtext(f"{{{ED4}}}serviceCrossRefID") == xref
         assert root.findtext(f"{{{ED4}}}segmentID") == str(index)
         assert root.findtext(f"{{{ED4}}}lastSegment") == ("true" if index == count else "false")
-        items = root.findall(f"{{{ED4}}}deviceList/{{{ED4}}}deviceListItem")
+        items = root.findall(f"{{{ED4}}}deviceList/{{{ED4}}}device")
         assert 0 < len(items) <= DEVICES_PER_SEGMENT
         assert {item.findtext(f"{{{ED4}}}deviceCategory") for item in items} == {"station"}
         listed += [item.findtext(f"{{{ED4}}}deviceID") for item in items]
