@@ -141,7 +141,8 @@ class _Checker:
                         (limit == "unbounded" or count < limit):
                     self.element(children[i], particle["type"], self.child_path(path, children, i))
                     i, count = i + 1, count + 1
-                if count == 0 and particle["min"] == 1:
+                if count == 0 and particle["min"] == 1 and \
+                        not any(self.named(c, particle["name"]) for c in children[i:]):  # misplaced, said below
                     self.problem(path, f"required <{particle['name']}> is missing")
             elif kind == "wrapper":
                 if i < len(children) and self.named(children[i], particle["name"]):
