@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from csta_front import wiretap
-from csta_front.codec import maker
 from tests.csta_fakes import FakeClient, FakeFront
 from tests.ecma323_validator import validate
 
@@ -48,7 +47,6 @@ def test_an_unwritable_directory_costs_the_tap_not_the_document(tmp_path, monkey
 
 TINY = f'''
 import pytest
-from csta_front.codec import maker
 from tests.csta_fakes import FakeClient, FakeFront
 
 E = maker("{ED4}")
