@@ -195,7 +195,7 @@ def test_faults_for_the_clients_sake(cluster):
         return out.stdout
 
     assert "Faults on LIM 1's CSTA server: none" in fault("list")
-    assert "answered systemResourceAvailability/resourceBusy for MakeCall" in fault("error", "--service", "MakeCall")
+    assert "answered systemResourceAvailibility/resourceBusy for MakeCall" in fault("error", "--service", "MakeCall")
     assert "responses delayed 400 ms" in fault("delay", "--ms", "400")
     assert "FAULTS ON" in mxone("status", "--run-dir", run_dir).stdout
 
@@ -208,7 +208,7 @@ def test_faults_for_the_clients_sake(cluster):
                 await csta.make_call("1000", "2000")
                 raise AssertionError("MakeCall should have failed")
             except CstaError as exc:
-                assert (exc.category, exc.value) == ("systemResourceAvailability", "resourceBusy")
+                assert (exc.category, exc.value) == ("systemResourceAvailibility", "resourceBusy")
     asyncio.run(asyncio.wait_for(misbehaving(), 30))
     fault("off")
 

@@ -222,13 +222,13 @@ def test_bad_requests_get_errors_and_the_session_carries_on(exchange):
         (b"<Juggle " + ed4 + b"/>", ("operation", "serviceNotSupported")),
         (b"<MakeCall " + ed4 + b"><callingDevice>1004</callingDevice></MakeCall>", ("operation", "invalidDeviceID")),
         (b"<MakeCall " + ed4 + b"><callingDevice>1004</callingDevice><calledDirectoryNumber>4999"
-         b"</calledDirectoryNumber></MakeCall>", ("operation", "invalidCalledDevice")),
+         b"</calledDirectoryNumber></MakeCall>", ("operation", "invalidCalledDeviceID")),
         (b"<MonitorStart " + ed4 + b"><monitorObject><deviceObject>4999</deviceObject></monitorObject></MonitorStart>",
          ("operation", "invalidMonitorObject")),
         (b"<AnswerCall " + ed4 + b"><callToBeAnswered><deviceID>1004</deviceID></callToBeAnswered></AnswerCall>",
          ("stateIncompatibility", "noCallToAnswer")),
         (b"<MakeCall " + ed4 + b"><callingDevice>1010</callingDevice><calledDirectoryNumber>2000"
-         b"</calledDirectoryNumber></MakeCall>", ("systemResourceAvailability", "resourceOutOfService")),
+         b"</calledDirectoryNumber></MakeCall>", ("systemResourceAvailibility", "resourceOutOfService")),
         (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><RequestSystemStatus ' + ed4 + b'>&e;</RequestSystemStatus>',
          ("operation", "invalidParameterValue")),
         (b"<MonitorStop " + ed4 + b"><monitorCrossRefID>999999</monitorCrossRefID></MonitorStop>",

@@ -47,7 +47,7 @@ def test_one_front_end_holds_10000_monitors_refuses_the_next_and_still_delivers_
     assert (r["monitors_started"], r["monitor_start_errors"]) == (10000, {})
     assert r["server_monitored_devices"] == 10000  # as the server itself reports it
     assert r["server_sessions"] == 10
-    assert r["one_more_monitor_start"] == "systemResourceAvailability/overallMonitorLimitExceeded"
+    assert r["one_more_monitor_start"] == "systemResourceAvailibility/overallMonitorLimitExceeded"
     assert r["sample_calls"] == 6 and len(r["sample_lims"]) >= 2  # callers and callees on several LIMs
     assert r["sample_call_errors"] == {}
     assert r["sample_events_received"] == r["sample_events_expected"] == 6 * 10

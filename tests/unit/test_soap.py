@@ -95,7 +95,7 @@ def test_envelope_wraps_a_document_without_its_declaration():
     ("operation", "generic", "Server"),
     ("stateIncompatibility", "noCallToAnswer", "Client"),
     ("security", "securityInfoViolated", "Client"),
-    ("systemResourceAvailability", "resourceBusy", "Server"),
+    ("systemResourceAvailibility", "resourceBusy", "Server"),
     ("performanceManagement", "performanceLimitExceeded", "Server"),
 ])
 def test_csta_errors_become_faults(category, value, code):
