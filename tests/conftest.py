@@ -33,6 +33,7 @@ class WireCheck:
         self.offsets: dict[Path, int] = {}
         self.verdicts: dict[str, list[str]] = {}  # the same document is checked once
         self.checked = 0
+        self.pids: set[int] = set()
         self.invalid = 0
         self.stray: list[str] = []  # invalid documents written outside any test
 
@@ -56,6 +57,7 @@ class WireCheck:
             if problems is None:
                 problems = self.verdicts[xml] = validate(xml)
             self.checked += 1
+            self.pids.add(doc["pid"])
             if problems:
                 self.invalid += 1
                 failures.append(f"pid {doc['pid']} session {doc['session']} ({doc['peer']}) invoke ID "
@@ -85,7 +87,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"wire: {WIRE.checked} documents sent checked against ECMA-323/ECMA-354, "
-                                f"{WIRE.invalid} invalid")
+                                f"{WIRE.invalid} invalid ({len(WIRE.pids)} processes)")
     if WIRE.stray:
         terminalreporter.write_line("wire: invalid documents sent outside any test (the run fails):", red=True)
         for failure in WIRE.stray:

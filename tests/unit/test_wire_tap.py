@@ -86,4 +86,4 @@ def test_the_hook_fails_the_test_that_sent_an_invalid_document_and_the_run(tmp_p
     assert "wire: invalid documents sent outside any test (the run fails):" in out, out
     assert "session" in out and "(late)" in out and \
         "/CSTAErrorCode/systemResourceAvailability: unknown child of UniversalFailure" in out, out
-    assert "wire: 3 documents sent checked against ECMA-323/ECMA-354, 2 invalid" in out, out
+    assert "wire: 3 documents sent checked against ECMA-323/ECMA-354, 2 invalid (1 processes)" in out, out
