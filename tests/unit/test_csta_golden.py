@@ -6,6 +6,9 @@ each request the front end makes of a LIM and answers it from a script. For ever
 body, exactly), the LIM's reply and the response document; for every event in `EVENT_NAMES` a bus
 event and the event document. Documents are compared canonicalised (C14N, indentation ignored), so
 the expected documents below are the wire format as a client sees it.
+Every expected and actual document is also checked against the ECMA-323 schema facts
+(tests/ecma323_validator.py), written in each of the four editions: the standard is the oracle,
+not the product's earlier output.
 
 Where the product differs from ECMA-269/ECMA-323, a test marked xfail(strict=True) states what the
 standard requires and why; when the product is fixed it fails: drop the marker and adjust the golden.
