@@ -47,6 +47,7 @@ def test_an_unwritable_directory_costs_the_tap_not_the_document(tmp_path, monkey
 
 TINY = f'''
 import pytest
+from csta_front.codec import maker
 from tests.csta_fakes import FakeClient, FakeFront
 
 E = maker("{ED4}")
