@@ -33,11 +33,22 @@ log = logging.getLogger("csta")
 
 MAX_OUTPUT = 4 * 1024 * 1024  # a client that reads nothing is cut off before it costs the server more
 READ_SIZE = 16384  # per connection per loop round: a flooding client cannot hold the others up for long
+# Connections beyond max_sessions still get the standard's refusal to their first request, up to
+# this many at once (plus non-CSTA connections on the port); past that a flood is closed at accept,
+# so it cannot exhaust the server's descriptors.
+REFUSAL_HEADROOM = 64
 
 
 class Connection(netio.Connection):
     """A client's TCP or TLS connection: framed ECMA-323 XML into a CstaSession, or, when its first
-    bytes say so, another protocol's handler (front.stream_handlers)."""
+    bytes say so, another protocol's handler (front.stream_handlers).
+
+    The SystemStatus greeting (system_status_on_connect) goes only to a client known to speak CSTA
+    XML, never to HTTP or SIP on the same port: to one whose first bytes are a CSTA frame, before
+    its first answer (what a greeting server does: every XML client hears SystemStatus first), and
+    to one silent for greeting_silence_s after connecting (or after the TLS handshake), as
+    OpenScape-style clients are: they say nothing until greeted, while HTTP and SIP clients always
+    speak first."""
 
     def __init__(self, front: "FrontEnd", sock: socket.socket, peer: str, tls: bool = False):
         super().__init__(front, sock, peer, log=log, max_output=MAX_OUTPUT, read_size=READ_SIZE, tls=tls)
@@ -46,7 +57,43 @@ class Connection(netio.Connection):
         self.session: CstaSession | None = None
         self.partial_since: float | None = None  # when the unfinished frame (or first bytes) began
         self.handler: Any = None  # the protocol handler when the connection is not framed XML
+        self.greeting_timer: Any = None
+        if not tls:
+            self._await_greeting()
 
+    # -- the greeting ----------------------------------------------------------------------------
+    def handshake_done(self) -> None:
+        self._await_greeting()  # the silence counts from the end of the handshake
+
+    def _await_greeting(self) -> None:
+        settings = self.front.settings
+        if settings.system_status_on_connect:
+            self.greeting_timer = self.front.timers.call_later(settings.greeting_silence_s, self._silent)
+
+    def _silent(self) -> None:
+        self.greeting_timer = None
+        if self.closed or self.first or self.session is not None or self.handler is not None:
+            return  # it spoke: its first bytes decide
+        self._open_session()
+
+    def _open_session(self) -> None:
+        """The connection speaks CSTA XML: a session (a refusing one past max_sessions), greeted
+        first when the server greets."""
+        if self.greeting_timer is not None:
+            self.greeting_timer.cancel()
+            self.greeting_timer = None
+        if len(self.front.sessions) >= self.front.settings.max_sessions:
+            log.warning("%s: %d sessions is the maximum: refusing its first request",
+                        self.peer, self.front.settings.max_sessions)
+            # Not in front.sessions: it counts against no one, and closes once the refusal has left.
+            self.session = CstaSession(self.front, self.write, self.close_when_sent, self.peer, refused=True)
+            self.partial_since = self.front.timers.now()  # silent for frame_timeout_s: closed
+            return
+        self.session = CstaSession(self.front, self.write, self.close, self.peer)
+        self.front.sessions.add(self.session)
+        self.session.connection_made()
+
+    # -- input -----------------------------------------------------------------------------------
     def received(self, data: bytes) -> None:
         if self.handler is not None:  # another protocol on this port (SIP, HTTP)
             self.handler.data_received(data)
@@ -57,6 +104,9 @@ class Connection(netio.Connection):
             if kind is None:
                 return  # not enough bytes to tell yet
             data, self.first = self.first, b""
+            if self.greeting_timer is not None:
+                self.greeting_timer.cancel()
+                self.greeting_timer = None
             if kind in self.front.stream_handlers:
                 self.handler = self.front.stream_handlers[kind](self.front, self)
                 self.handler.data_received(data)
@@ -65,9 +115,10 @@ class Connection(netio.Connection):
                 log.info("%s speaks %s on the CSTA XML port: closing", self.peer, kind)
                 self.close()
                 return
-            self.session = CstaSession(self.front, self.write, self.close, self.peer)
-            self.front.sessions.add(self.session)
+            self._open_session()
         completed = self.session.data_received(data)
+        if self.closed:
+            return
         if not self.session.decoder.awaiting_frame:
             self.partial_since = None
         elif completed or self.partial_since is None:
@@ -83,6 +134,9 @@ class Connection(netio.Connection):
         return started is not None and now - started > limit
 
     def lost(self) -> None:
+        if self.greeting_timer is not None:
+            self.greeting_timer.cancel()
+            self.greeting_timer = None
         if self.session is not None:
             self.session.close()
             self.front.sessions.discard(self.session)
@@ -134,20 +188,15 @@ class FrontEnd(netio.Loop):
             log.warning("out of file descriptors: not accepting for now")
 
     def _accepted(self, sock: socket.socket, addr: Any, tls: ssl.SSLContext | None) -> None:
-        if len(self.connections) >= self.settings.max_sessions:
-            log.warning("refused %s: %d sessions is the maximum", addr, self.settings.max_sessions)
+        if len(self.connections) >= self.settings.max_sessions + REFUSAL_HEADROOM:
+            log.warning("closed %s at once: %d connections is the most this server holds", addr,
+                        self.settings.max_sessions + REFUSAL_HEADROOM)
             sock.close()
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        conn = Connection(self, sock, f"{addr[0]}:{addr[1]}", tls=tls is not None)
-        self.add(conn)
-        if self.settings.system_status_on_connect:
-            # The greeting goes out before the client says anything, so no sniffing here.
-            conn.session = CstaSession(self, conn.write, conn.close, conn.peer)
-            self.sessions.add(conn.session)
-            conn.session.connection_made()
+        self.add(Connection(self, sock, f"{addr[0]}:{addr[1]}", tls=tls is not None))
 
     # -- authentication ----------------------------------------------------------------------------
     def auth_settings(self) -> AuthSettings:
@@ -213,8 +262,7 @@ class FrontEnd(netio.Loop):
         if previous is None or (state == "dead") == (previous == "dead"):
             return
         for session in list(self.sessions):
-            if session.registered_for_status:
-                session.system_status(self.system_status())
+            session.status_changed(self.system_status())
         event = "OutOfService" if state == "dead" else "BackInService"
         told = 0
         for monitor in list(self.monitors.by_xref.values()):

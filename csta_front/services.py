@@ -24,7 +24,8 @@ SERVICES: dict[str, Callable[["ServiceCall"], None]] = {}
 SERVICE_GROUPS: dict[str, dict[str, str]] = {
     "capExchangeServList": {"getCSTAFeatures": "GetCSTAFeatures",
                             "getSwitchingFunctionDevices": "GetSwitchingFunctionDevices"},
-    "systemStatServList": {"systemRegister": "SystemRegister", "requestSystemStatus": "RequestSystemStatus"},
+    "systemStatServList": {"systemRegister": "SystemRegister", "systemStatusRegisterCancel": "SystemRegisterCancel",
+                           "requestSystemStatus": "RequestSystemStatus", "systemStatus": "SystemStatus"},
     "monitoringServList": {"monitorStart": "MonitorStart", "monitorStop": "MonitorStop"},
     "snapshotServList": {"snapshotCall": "SnapshotCall", "snapshotDevice": "SnapshotDevice"},
     "callControlServList": {name[0].lower() + name[1:]: name for name in (
@@ -489,16 +490,51 @@ def monitor_stop(call: ServiceCall) -> None:
 
 
 # -- system ---------------------------------------------------------------------------------------------
+# ECMA-269's SystemStatusValue, for the status a client reports in its own SystemStatus.
+SYSTEM_STATUS_VALUES = frozenset({"disabled", "partiallyDisabled", "enabled", "initializing", "messagesLost",
+                                  "normal", "overloadImminent", "overloadReached", "overloadRelieved"})
+
+
+def _registration(call: ServiceCall, required: bool) -> str | None:
+    """The request's sysStatRegisterID, which must be one of this session's SystemRegisters."""
+    register_id = call.request.text("sysStatRegisterID")
+    if register_id is None and not required:
+        return None
+    if not register_id or register_id not in call.session.status_registrations:
+        raise CodecError("invalidCrossRefID", f"{call.request.name}: no registration {register_id!r}")
+    return register_id
+
+
 @service("RequestSystemStatus")
 def request_system_status(call: ServiceCall) -> None:
+    _registration(call, required=False)  # optional; when given, it must be the session's
     call.respond(call.E.RequestSystemStatusResponse(call.E.systemStatus(call.front.system_status())))
+
+
+@service("SystemStatus")
+def system_status(call: ServiceCall) -> None:
+    """The client (the computing function) reports its own status: acknowledged, nothing changes."""
+    status = call.request.require("systemStatus")
+    if status not in SYSTEM_STATUS_VALUES:
+        raise CodecError("systemStatusOutOfRange", f"SystemStatus: {status!r} is no ECMA-269 system status")
+    _registration(call, required=False)
+    log.info("session %d: the client reports system status %s", call.session.id, status)
+    call.respond(call.E.SystemStatusResponse())
 
 
 @service("SystemRegister")
 def system_register(call: ServiceCall) -> None:
-    """From now on the session is sent SystemStatus whenever the exchange's status changes."""
-    call.session.registered_for_status = True
-    call.respond(call.E.SystemRegisterResponse(call.E.sysStatRegisterID(call.session.register_id())))
+    """From now on the session is sent SystemStatus, with this registration's ID, whenever the
+    exchange's status changes."""
+    register_id = call.session.register_id()
+    call.session.status_registrations.append(register_id)
+    call.respond(call.E.SystemRegisterResponse(call.E.sysStatRegisterID(register_id)))
+
+
+@service("SystemRegisterCancel")
+def system_register_cancel(call: ServiceCall) -> None:
+    call.session.status_registrations.remove(_registration(call, required=True))
+    call.respond(call.E.SystemRegisterCancelResponse())
 
 
 DEVICES_PER_SEGMENT = 200  # keeps each SwitchingFunctionDevices message well inside one frame

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import uuid
 from typing import Any, Callable
 
@@ -26,16 +27,30 @@ log = logging.getLogger("csta")
 CLIENT_ANSWERS = {"SystemStatusResponse"}
 SERVER_INVOKE_IDS = 9000  # the server's own requests count from here, away from clients' first IDs
 MAX_SESSION_DURATION_S = 86_400
+# ECMA-354 protocolVersion: an ECMA-323 namespace, or a vendor's private variant of an edition
+# (".../csta/ed3/priv5", as Avaya DMCC clients ask), which speaks that edition's documents.
+_PROTOCOL_VERSION = re.compile(re.escape(CSTA_NS_PREFIX) + r"(ed[0-9]+)(?:/priv[0-9]+)?")
+
+
+def protocol_edition(version: str) -> str | None:
+    """The namespace a requested protocol version is spoken in (its edition's, for a private
+    variant too), or None when the edition is not one this server speaks."""
+    match = _PROTOCOL_VERSION.fullmatch(version)
+    if match is None or match.group(1) not in EDITIONS:
+        return None
+    return CSTA_NS_PREFIX + match.group(1)
 
 
 class CstaSession:
     _ids = itertools.count(1)
 
     def __init__(self, front: Any, send: Callable[[bytes], None] | None, close: Callable[[], None],
-                 peer: str = "?", send_document: Callable[[int, bytes], None] | None = None):
+                 peer: str = "?", send_document: Callable[[int, bytes], None] | None = None,
+                 refused: bool = False):
         """`send` takes framed bytes (XML over TCP); a transport that carries documents another
         way (TR87 in SIP INFO bodies, SOAP) gives `send_document(invoke_id, xml)` instead and
-        feeds requests to `frame_received(invoke_id, xml)`."""
+        feeds requests to `frame_received(invoke_id, xml)`. `refused`: a connection beyond the
+        server's max_sessions, whose first request gets the standard's refusal, then the close."""
         self.front = front
         deliver = send_document or (lambda invoke_id, xml: send(encode_frame(invoke_id, xml)))
 
@@ -58,19 +73,34 @@ class CstaSession:
         self.app_timer = None
         self.closed = False
         self._server_invoke = itertools.count()
-        self.registered_for_status = False  # SystemRegister: told of every change of system status
+        # SystemRegister's sysStatRegisterIDs: each is told of every change of system status.
+        self.status_registrations: list[str] = []
         self._register_ids = itertools.count(1)
+        self.refused = refused
+
+    @property
+    def registered_for_status(self) -> bool:
+        return bool(self.status_registrations)
 
     # -- input -------------------------------------------------------------------------------------
     def connection_made(self) -> None:
         if self.front.settings.system_status_on_connect:
             self.system_status(self.front.system_status())
 
-    def system_status(self, status: str) -> None:
-        """Send SystemStatus (a request from the server; the client answers SystemStatusResponse)."""
+    def system_status(self, status: str, register_id: str | None = None) -> None:
+        """Send SystemStatus (a request from the server; the client answers SystemStatusResponse):
+        the greeting without a register ID, a change of status with the registration's."""
+        if self.closed:
+            return
         E = maker(self.ns)
         invoke_id = SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
-        self._send_document(invoke_id, to_bytes(E.SystemStatus(E.systemStatus(status))))
+        register = [E.sysStatRegisterID(register_id)] if register_id is not None else []
+        self._send_document(invoke_id, to_bytes(E.SystemStatus(*register, E.systemStatus(status))))
+
+    def status_changed(self, status: str) -> None:
+        """The exchange's status changed: one SystemStatus per SystemRegister of this session."""
+        for register_id in list(self.status_registrations):
+            self.system_status(status, register_id)
 
     def data_received(self, data: bytes) -> int:
         """Serve every complete frame in `data`; returns how many there were. Frames before a
@@ -96,14 +126,21 @@ class CstaSession:
         try:
             request = parse_request(xml)
         except CodecError as exc:
+            if self.refused:
+                self._refuse(invoke_id, None)
+                return
             log.info("session %d: %s", self.id, exc.message)
             self.error(invoke_id, exc.category, exc.value)
+            return
+        if self.refused:
+            self._refuse(invoke_id, request)
             return
         if request.namespace == ACSE_NS:
             self._application_session(invoke_id, request)
             return
         if request.namespace and request.namespace.startswith(CSTA_NS_PREFIX):
-            self.ns = csta_namespace(request.namespace)  # answer each session in its own edition
+            # Answer each session in its own edition (a private variant's namespace: its edition's).
+            self.ns = protocol_edition(request.namespace) or csta_namespace(request.namespace)
         if request.name in CLIENT_ANSWERS:
             return
         if self.app_session is None and self.front.authentication_required():
@@ -128,13 +165,27 @@ class CstaSession:
             log.exception("session %d: %s failed", self.id, request.name)
             self.error(invoke_id, "operation", "generic")
 
+    def _refuse(self, invoke_id: int, request) -> None:
+        """The server already serves max_sessions: the first request gets the refusal the standard
+        has for it (ECMA-354 maxNumberSessions to StartApplicationSession, else ECMA-269's
+        systemResourceAvailibility resourceLimitExceeded), then the connection closes."""
+        if request is not None and request.namespace == ACSE_NS and request.name == "StartApplicationSession":
+            E = maker(ACSE_NS)
+            self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
+                E.errorCode(E.definedError("maxNumberSessions"))))
+        else:
+            ns = csta_namespace(request.namespace if request is not None else None)
+            self.respond(invoke_id, error_response(ns, "systemResourceAvailibility", "resourceLimitExceeded"))
+        self.close()
+
     # -- ECMA-354 application sessions ------------------------------------------------------------------
     def _application_session(self, invoke_id: int, request) -> None:
         E = maker(ACSE_NS)
         if request.name == "StartApplicationSession":
             wanted = [el.text.strip() for el in request.root.iter() if isinstance(el.tag, str)
                       and el.tag.endswith("protocolVersion") and el.text]
-            supported = [v for v in wanted if v.startswith(CSTA_NS_PREFIX) and v[len(CSTA_NS_PREFIX):] in EDITIONS]
+            # The first the client lists that this server speaks, with the edition it is spoken in.
+            supported = [(v, protocol_edition(v)) for v in wanted if protocol_edition(v)]
             if wanted and not supported:
                 self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
                     E.errorCode(E.definedError("requestedProtocolVersionNotSupported"))))
@@ -147,13 +198,13 @@ class CstaSession:
             auth = self.front.auth_settings()
             if auth.initiated and not self._authenticate(invoke_id, request, application, auth):
                 return
-            self.ns = supported[0] if supported else self.ns
+            actual, self.ns = supported[0] if supported else (self.ns, self.ns)
             duration = self._duration(request.text("requestedSessionDuration"), auth)
             self.app_duration = duration
             self.app_session = uuid.uuid4().hex
             self._arm_session_timer(duration)
             self._respond_raw(invoke_id, E.StartApplicationSessionPosResponse(
-                E.sessionID(self.app_session), E.actualProtocolVersion(self.ns),
+                E.sessionID(self.app_session), E.actualProtocolVersion(actual),
                 E.actualSessionDuration(str(duration))))
         elif request.name in ("StopApplicationSession", "ResetApplicationSessionTimer"):
             if self.app_session is None or request.text("sessionID") != self.app_session:
@@ -216,7 +267,11 @@ class CstaSession:
         self.app_timer = self.front.timers.call_later(seconds, self._session_expired)
 
     def _session_expired(self) -> None:
+        """ECMA-354: the server tells the application why its session ends before closing."""
         log.info("session %d: application session timer ran out: closing", self.id)
+        E = maker(ACSE_NS)
+        self.unsolicited(E.ApplicationSessionTerminated(
+            E.sessionID(self.app_session or ""), E.sessionTermReason(E.definedTermReason("sessionTimerExpired"))))
         self.close()
 
     # -- output ----------------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ class Connection(ABC):
     def lost(self) -> None:
         """The connection is closed (by either side); nothing more is sent or received."""
 
+    def handshake_done(self) -> None:
+        """The TLS handshake is complete: from now on the peer's bytes are the inner protocol's."""
+
     # -- input -----------------------------------------------------------------------------------
     def _handshake(self) -> None:
         try:
@@ -64,6 +67,7 @@ class Connection(ABC):
         self.handshaking = False
         self.blocked = bool(self.out)  # written during the handshake: sent when writable
         self.loop.want_write(self, self.blocked)
+        self.handshake_done()
 
     def readable(self) -> None:
         if self.handshaking:

@@ -465,7 +465,7 @@ class _Builder:
         spec = {"server_type": self.choice(CSTA_SERVER_TYPES), "port": port, "tls_port": port,
                 "system_status_on_connect": self.boolean, "authentication_mandatory": self.boolean,
                 "max_sessions": self.integer(1), "max_monitors": self.integer(1),
-                "frame_timeout_s": self.seconds(positive=True)}
+                "frame_timeout_s": self.seconds(positive=True), "greeting_silence_s": self.seconds(positive=True)}
         fields = _Fields(self, node, what, tuple(spec))
         settings = CstaSettings(**fields.given(spec))
         self.claim_port(address, settings.port, f"{what} port", fields.line_of("port"))

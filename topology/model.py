@@ -26,6 +26,9 @@ class CstaSettings:
     max_sessions: int = 100
     max_monitors: int = 5600
     frame_timeout_s: float = 10.0  # a frame begun but not finished for this long closes the connection
+    # With system_status_on_connect: a client silent this long after connecting (after the TLS
+    # handshake on the TLS port) is greeted; one whose first bytes are a CSTA frame is greeted at once.
+    greeting_silence_s: float = 0.3
 
 
 @dataclass(frozen=True)

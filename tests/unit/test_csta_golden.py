@@ -409,6 +409,19 @@ GOLDEN: list[Golden] = [
               <sysStatRegisterID>SESSION-1</sysStatRegisterID>
             </SystemRegisterResponse>"""),
     Golden(
+        # ECMA-269: the client tells the switch its own status; the switch acknowledges.
+        f'<SystemStatus xmlns="{ED4}"><systemStatus>normal</systemStatus></SystemStatus>',
+        [],
+        None,
+        f'<SystemStatusResponse xmlns="{ED4}"/>'),
+    Golden(
+        f'<SystemRegisterCancel xmlns="{ED4}"><sysStatRegisterID>SESSION-1</sysStatRegisterID>'
+        f'</SystemRegisterCancel>',
+        [],
+        None,
+        f'<SystemRegisterCancelResponse xmlns="{ED4}"/>',
+        setup=lambda front, client: client.ask(1, f'<SystemRegister xmlns="{ED4}"/>')),
+    Golden(
         f'<GetSwitchingFunctionDevices xmlns="{ED4}"/>',
         [],
         None,
@@ -436,7 +449,9 @@ GOLDEN: list[Golden] = [
                 </capExchangeServList>
                 <systemStatServList>
                   <systemRegister/>
+                  <systemStatusRegisterCancel/>
                   <requestSystemStatus/>
+                  <systemStatus/>
                 </systemStatServList>
                 <monitoringServList>
                   <monitorStart/>
@@ -544,7 +559,7 @@ def run_golden(front: FakeFront, client: FakeClient, golden: Golden, invoke_id: 
     front.bus.requests.clear()
     for dst, kind, _ in golden.bus:
         front.bus.answer(dst, kind, golden.replies.get((dst, kind), golden.reply))
-    frames = client.send(invoke_id, golden.request)
+    frames = client.send(invoke_id, golden.request.replace("SESSION", str(client.session.id)))
     assert [f.invoke_id for f in frames] == [invoke_id] + [EVENT_INVOKE_ID] * len(golden.unsolicited), \
         [f.xml for f in frames]
     for frame, expected in zip(frames[1:], golden.unsolicited):
@@ -1321,6 +1336,37 @@ def test_start_application_session_first_supported_version_and_default_duration(
                               </StartApplicationSessionPosResponse>""")
 
 
+# Private variants of an edition, as Avaya DMCC clients ask for them (".../csta/ed3/priv5"): the
+# version is granted as asked, and the documents are the edition's.
+@pytest.mark.parametrize("edition,private", [(ED3, "priv5"), (ED3, "priv1"), (ED6, "priv2")])
+def test_start_application_session_private_variant(front, client, edition, private):
+    version = f"{edition}/{private}"
+    frame = client.ask(1, start_session(version))
+    sid = session_id_of(frame)
+    assert_xml(frame.xml, f"""<StartApplicationSessionPosResponse xmlns="{ACSE}">
+                                <sessionID>{sid}</sessionID>
+                                <actualProtocolVersion>{version}</actualProtocolVersion>
+                                <actualSessionDuration>60</actualSessionDuration>
+                              </StartApplicationSessionPosResponse>""")
+    assert_xml(client.ask(2, "<RequestSystemStatus/>").xml,
+               f'<RequestSystemStatusResponse xmlns="{edition}"><systemStatus>normal</systemStatus>'
+               f'</RequestSystemStatusResponse>')
+    # A document in the private variant's namespace is answered in the edition's.
+    assert_xml(client.ask(3, f'<RequestSystemStatus xmlns="{version}"/>').xml,
+               f'<RequestSystemStatusResponse xmlns="{edition}"><systemStatus>normal</systemStatus>'
+               f'</RequestSystemStatusResponse>')
+
+
+@pytest.mark.parametrize("version", [
+    "http://www.ecma-international.org/standards/ecma-323/csta/ed2/priv1",  # an edition not served
+    f"{ED3}/private5", f"{ED3}/priv", f"{ED3}/priv5/x", f"{ED3}priv5", "3.0"])
+def test_start_application_session_unknown_private_forms(front, client, version):
+    frame = client.ask(1, start_session(version))
+    assert_xml(frame.xml, f"""<StartApplicationSessionNegResponse xmlns="{ACSE}">
+                                <errorCode><definedError>requestedProtocolVersionNotSupported</definedError></errorCode>
+                              </StartApplicationSessionNegResponse>""")
+
+
 def test_start_application_session_unsupported_version(front, client):
     frame = client.ask(1, start_session("http://www.ecma-international.org/standards/ecma-323/csta/ed2"))
     assert_xml(frame.xml, f"""<StartApplicationSessionNegResponse xmlns="{ACSE}">
@@ -1404,7 +1450,7 @@ def test_stop_application_session_closes(front, client):
 
 
 def test_session_timer_runs_out(front, client):
-    client.ask(1, start_session(ED4, duration="30"))
+    sid = session_id_of(client.ask(1, start_session(ED4, duration="30")))
     front.bus.default = {"ok": True, "device": "1000", "calls": []}
     client.ask(2, f'<MonitorStart xmlns="{ED4}"><monitorObject><deviceObject>1000</deviceObject>'
                   f'</monitorObject></MonitorStart>')
@@ -1413,10 +1459,17 @@ def test_session_timer_runs_out(front, client):
     front.advance(0.5)
     assert client.closes == 1
     assert client.session.closed
+    # ECMA-354: ApplicationSessionTerminated (sessionID, sessionTermReason/definedTermReason) before the close.
+    assert client.frames[2].invoke_id == EVENT_INVOKE_ID
+    assert_xml(client.frames[2].xml, f"""<ApplicationSessionTerminated xmlns="{ACSE}">
+                                           <sessionID>{sid}</sessionID>
+                                           <sessionTermReason><definedTermReason>sessionTimerExpired</definedTermReason>
+                                           </sessionTermReason>
+                                         </ApplicationSessionTerminated>""")
     assert front.monitors.by_xref == {}
     assert front.bus.unsubscribed == ["d:1000|"]
     front.publish_device("1000", device_event("OutOfService", "1000"))
-    assert len(client.frames) == 2  # nothing after the two responses
+    assert len(client.frames) == 3  # nothing after the two responses and the termination
     front.advance(86_400)
     assert client.closes == 1
 

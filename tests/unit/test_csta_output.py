@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from csta_front.server import MAX_OUTPUT, Connection, FrontEnd
+from topology.model import CstaSettings
 
 
 class Front:
@@ -17,6 +18,7 @@ class Front:
         self.polling_out: dict[int, bool] = {}
         self.forgotten: list[Connection] = []
         self.sessions: set = set()
+        self.settings = CstaSettings()  # a Connection reads the greeting and session settings
 
     def want_write(self, conn: Connection, on: bool) -> None:
         self.polling_out[conn.fd] = on
