@@ -22,7 +22,7 @@ from csta_front.settings import check_password
 log = logging.getLogger("csta")
 
 # Documents a client sends that are answers to the server, not requests: nothing to reply.
-CLIENT_ANSWERS = {"SystemStatusResponse"}
+CLIENT_ANSWERS = {"SystemStatusResponse", "MonitorStopResponse"}
 SERVER_INVOKE_IDS = 9000  # the server's own requests count from here, away from clients' first IDs
 MAX_SESSION_DURATION_S = 86_400
 
@@ -65,8 +65,26 @@ class CstaSession:
     def system_status(self, status: str) -> None:
         """Send SystemStatus (a request from the server; the client answers SystemStatusResponse)."""
         E = maker(self.ns)
-        invoke_id = SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
-        self._send_document(invoke_id, to_bytes(E.SystemStatus(E.systemStatus(status))))
+        self._send_document(self._server_invoke_id(), to_bytes(E.SystemStatus(E.systemStatus(status))))
+
+    def monitor_ended(self, monitor) -> None:
+        """The server ends one of this session's monitors: ECMA-269's Monitor Stop, invoked by the
+        switching function (ECMA-323 has no MonitorEnded; MonitorStopCaps'
+        switchingFunctionSupportsSending says a server sends MonitorStop). The client answers
+        MonitorStopResponse. The caller takes the monitor out of the server's monitors."""
+        if self.closed:
+            return
+        E = maker(self.ns)
+        self._send_document(self._server_invoke_id(), to_bytes(E.MonitorStop(E.monitorCrossRefID(monitor.xref))))
+
+    def end_monitors(self) -> None:
+        """Every monitor of this session ends, each told to the client (session timer, server stop)."""
+        for monitor in self.front.monitors.of_session(self):
+            self.monitor_ended(monitor)
+            self.front.monitors.stop(monitor.xref)
+
+    def _server_invoke_id(self) -> int:
+        return SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
 
     def data_received(self, data: bytes) -> int:
         """Serve every complete frame in `data`; returns how many there were. Frames before a
@@ -213,6 +231,7 @@ class CstaSession:
 
     def _session_expired(self) -> None:
         log.info("session %d: application session timer ran out: closing", self.id)
+        self.end_monitors()
         self.close()
 
     # -- output ----------------------------------------------------------------------------------------
