@@ -662,7 +662,14 @@ def _device_kind(call: ServiceCall, number: str) -> tuple[str, Any]:
 
 
 def _bools(E, name: str, items) -> Any:
+    """A group of booleans (profiles, swDomainFeatures, ...): each item named is true."""
     return E(name, *[E(item, "true") for item in items])
+
+
+def _caps(E, name: str, items) -> Any:
+    """A capability list (callControlServList, physDevEvtsList, ...): each item is a *Caps
+    structure of optional details, present and empty for a service or event supported."""
+    return E(name, *[E(item) for item in items])
 
 
 @service("GetLogicalDeviceInformation")
@@ -685,15 +692,15 @@ def get_logical_device_information(call: ServiceCall) -> None:
         parts += [E.maxActiveCalls("1"), E.maxHeldCalls("1"), E.maxFwdSettings("3"),
                   E.maxDevicesInConf(str(MAX_CONFERENCE_PARTIES)),
                   _bools(E, "transAndConfSetup", ("consultationCall", "alternateCall")),
-                  E.logDevServList(_bools(E, "callControlServList", _STATION_SERVICES),
-                                   _bools(E, "callAssociatedServList", ("generateDigits",)),
-                                   _bools(E, "logicalServList", ("getAgentState", "getDoNotDisturb", "getForwarding",
+                  E.logDevServList(_caps(E, "callControlServList", _STATION_SERVICES),
+                                   _caps(E, "callAssociatedServList", ("generateDigits",)),
+                                   _caps(E, "logicalServList", ("getAgentState", "getDoNotDisturb", "getForwarding",
                                                                  "setAgentState", "setDoNotDisturb", "setForwarding")
                                           if agent_of else ("getDoNotDisturb", "getForwarding", "setDoNotDisturb",
                                                             "setForwarding"))),
-                  E.logDevEvtsList(_bools(E, "callControlEvtsList", _CALL_EVENTS),
-                                   _bools(E, "callAssociatedEvtsList", ("digitsGenerated",)),
-                                   _bools(E, "logicalEvtsList", (*(_AGENT_EVENTS if agent_of else ()),
+                  E.logDevEvtsList(_caps(E, "callControlEvtsList", _CALL_EVENTS),
+                                   _caps(E, "callAssociatedEvtsList", ("digitsGenerated",)),
+                                   _caps(E, "logicalEvtsList", (*(_AGENT_EVENTS if agent_of else ()),
                                                                  "doNotDisturb", "forwarding"))),
                   E.deviceMaintEvtsList(E.backInService(), E.outOfService())]
     elif kind in ("acd", "hunt"):
@@ -704,12 +711,12 @@ def get_logical_device_information(call: ServiceCall) -> None:
         if kind == "acd":
             parts.append(_bools(E, "agentLogOnModels", ("logOnToACDGroupExplOneStep",)))
         parts += [E.appearanceAddressable("false"), E.appearanceType("basicStandard"),
-                  E.logDevEvtsList(_bools(E, "callControlEvtsList", _GROUP_EVENTS)),
+                  E.logDevEvtsList(_caps(E, "callControlEvtsList", _GROUP_EVENTS)),
                   E.deviceMaintEvtsList(E.backInService(), E.outOfService())]
     else:  # a number on the public network, reached over a trunk
         parts += [E.deviceCategory("networkInterface"), E.namedDeviceTypes("trunk"), E.hasPhysicalElement("false"),
                   E.appearanceAddressable("false"), E.appearanceType("basicStandard"),
-                  E.logDevEvtsList(_bools(E, "callControlEvtsList", ("callCleared", "connectionCleared", "delivered",
+                  E.logDevEvtsList(_caps(E, "callControlEvtsList", ("callCleared", "connectionCleared", "delivered",
                                                                      "established", "failed", "netwReached")))]
     call.respond(E.GetLogicalDeviceInformationResponse(*parts))
 
@@ -727,8 +734,8 @@ def get_physical_device_information(call: ServiceCall) -> None:
     call.respond(E.GetPhysicalDeviceInformationResponse(
         E.deviceCategory("station"), E.namedDeviceTypes("station"), E.hasLogicalElement("true"),
         E.deviceModelName(MODEL_NAMES.get(item.type, item.type)),
-        _bools(E, "physDevServList", ("getMessageWaitingIndicator", "setMessageWaitingIndicator")),
-        _bools(E, "physDevEvtsList", ("messageWaiting",))))
+        _caps(E, "physDevServList", ("getMessageWaitingIndicator", "setMessageWaitingIndicator")),
+        _caps(E, "physDevEvtsList", ("messageWaiting",))))
 
 
 @service("GetSwitchingFunctionCaps")

@@ -64,6 +64,8 @@ def _check(data: dict, el, type_name: str, path: str, out: list[str]) -> None:
         return
     if type_name.startswith("xs:") or type_name not in data["types"]:
         return
+    if value and not data["types"][type_name].get("text"):
+        out.append(f"{path}: text {value!r} in {type_name}, a structure")
     children = [c for c in el if isinstance(c.tag, str)]
     particles = _particles(data, type_name)
     position = 0
