@@ -160,6 +160,8 @@ def view_node(pid: int) -> str:
 # What a person does at a phone: the `action` of a `phone` request (lim/physical.py carries them
 # out; the CLI, the live view and the CSTA front end send them). Action -> does it take a number
 # (or DTMF digits, for `digits`) in the `digits` field?
+MAX_CONFERENCE_PARTIES = 8  # the exchange's limit; CSTA capability exchange reports it too
+
 PHYSICAL_ACTIONS = {
     "offhook": False, "onhook": False, "dial": True, "answer": False, "hangup": False,
     "logon": False, "logoff": False, "hold": False, "retrieve": False, "consult": True,

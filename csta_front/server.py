@@ -218,25 +218,30 @@ class FrontEnd(netio.Loop):
             self.stale_dropped += 1
             return
         slow, burst = self.faults.active.get("events"), self.faults.active.get("burst")
+        key = (env.src, env.incarnation, env.seq)  # one publish on several topics: one identity
         if burst is not None:  # `mxone fault ... burst`: held until the next burst
-            self._held_events.append((topic, env.body))
+            self._held_events.append((topic, env.body, key))
             if len(self._held_events) == 1:
                 self.timers.call_later(burst.ms / 1000.0, self._release_events)
             return
         if slow is not None:  # `mxone fault ... events`: each one late
-            self.timers.call_later(slow.ms / 1000.0, lambda: self._deliver(topic, env.body))
+            self.timers.call_later(slow.ms / 1000.0, lambda: self._deliver(topic, env.body, key))
             return
-        self._deliver(topic, env.body)
+        self._deliver(topic, env.body, key)
 
-    def _deliver(self, topic: str, body: dict) -> None:
+    def _deliver(self, topic: str, body: dict, key: Any = None) -> None:
         shared: dict = {}  # what every monitor's document of this event has in common, written once
-        for monitor in list(self.monitors.watching(topic)):
+        for monitor in self.monitors.deliveries(topic, body, key):
             monitor.session.event(monitor, body, shared)
+            if monitor.kind == "call" and body.get("event") == "CallCleared" and monitor.target == body.get("call_id"):
+                # ECMA-269: a call monitor ends when its call does; the server says so.
+                monitor.session.monitor_ended(monitor)
+                self.monitors.stop(monitor.xref)
 
     def _release_events(self) -> None:
         held, self._held_events = self._held_events, []
-        for topic, body in held:
-            self._deliver(topic, body)
+        for topic, body, key in held:
+            self._deliver(topic, body, key)
 
     def on_member(self, change: dict) -> None:
         """A LIM failing takes its devices out of service: every monitor of them is told, and told
@@ -263,6 +268,8 @@ class FrontEnd(netio.Loop):
             return
         for session in list(self.sessions):
             session.status_changed(self.system_status())
+        if state == "dead":
+            self.monitors.forget_calls_of_lim(f"{lim:03d}")  # its calls are gone: no CallCleared will come
         event = "OutOfService" if state == "dead" else "BackInService"
         told = 0
         for monitor in list(self.monitors.by_xref.values()):
@@ -285,6 +292,16 @@ class FrontEnd(netio.Loop):
         self.running = True
         self.timers.call_later(1.0, self._reap_stalled)
         self.serve(0.2)
+
+    def stopping(self) -> None:
+        """The server stops (SIGTERM): every open monitor is ended, and each client told with
+        MonitorStop, before the connections close."""
+        ended = len(self.monitors.by_xref)
+        for monitor in list(self.monitors.by_xref.values()):
+            monitor.session.monitor_ended(monitor)
+            self.monitors.stop(monitor.xref)
+        if ended:
+            log.info("stopping: %d monitors ended", ended)
 
     def system_status(self) -> str:
         """ECMA-269 system status: normal, or partiallyDisabled while a LIM is out of service."""

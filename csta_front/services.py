@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from broker.protocol import Kind, Refusal, device_address, lim_node
+from broker.protocol import MAX_CONFERENCE_PARTIES, Kind, Refusal, device_address, lim_node
 from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
                               find, maker, text, to_bytes)
 from csta_front.monitors import MonitorLimit
@@ -23,10 +23,14 @@ SERVICES: dict[str, Callable[["ServiceCall"], None]] = {}
 # spelling (systemStatServList, singleStepTransfer, netwReached, physical before logical).
 SERVICE_GROUPS: dict[str, dict[str, str]] = {
     "capExchangeServList": {"getCSTAFeatures": "GetCSTAFeatures",
+                            "getLogicalDeviceInformation": "GetLogicalDeviceInformation",
+                            "getPhysicalDeviceInformation": "GetPhysicalDeviceInformation",
+                            "getSwitchingFunctionCaps": "GetSwitchingFunctionCaps",
                             "getSwitchingFunctionDevices": "GetSwitchingFunctionDevices"},
     "systemStatServList": {"systemRegister": "SystemRegister", "systemStatusRegisterCancel": "SystemRegisterCancel",
                            "requestSystemStatus": "RequestSystemStatus", "systemStatus": "SystemStatus"},
-    "monitoringServList": {"monitorStart": "MonitorStart", "monitorStop": "MonitorStop"},
+    "monitoringServList": {"changeMonitorFilter": "ChangeMonitorFilter", "monitorStart": "MonitorStart",
+                           "monitorStop": "MonitorStop"},
     "snapshotServList": {"snapshotCall": "SnapshotCall", "snapshotDevice": "SnapshotDevice"},
     "callControlServList": {name[0].lower() + name[1:]: name for name in (
         "AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall", "ConsultationCall",
@@ -190,12 +194,16 @@ def answer_call(call: ServiceCall) -> None:
 
 @service("ClearConnection")
 def clear_connection(call: ServiceCall) -> None:
+    if _call_id_only(call, "connectionToBeCleared", _clear_sole_internal_connection):
+        return
     call_id, number = call.connection("connectionToBeCleared")
     call.phone(number, "hangup", empty_response(call), call_id=call_id)
 
 
 @service("ClearCall")
 def clear_call(call: ServiceCall) -> None:
+    if _call_id_only(call, "callToBeCleared", _clear_whole_call):
+        return
     call_id, number = call.connection("callToBeCleared")
     call.ask(device_address(number), Kind.CALL_CLEAR, {"call_id": call_id}, empty_response(call))
 
@@ -453,13 +461,16 @@ def monitor_start(call: ServiceCall) -> None:
     if device is None and call_id is None:
         raise CodecError("invalidMonitorObject", "MonitorStart: monitorObject needs a deviceObject or callObject")
     filtered = _filter(call)
+    monitor_type = call.request.text("monitorType") or "device"
+    if monitor_type not in ("device", "call"):
+        raise CodecError("invalidMonitorType", f"MonitorStart: monitorType {monitor_type!r} is neither call nor device")
     E = call.E
 
-    def started(kind: str, target: str) -> None:
+    def started(kind: str, target: str, calls: tuple[str, ...] = ()) -> None:
         if call.session.closed:
             return  # the client left while the LIM answered: no monitor for nobody
         try:
-            monitor = call.front.monitors.start(call.session, kind, target, filtered)
+            monitor = call.front.monitors.start(call.session, kind, target, filtered, monitor_type, calls)
         except MonitorLimit:
             call.fail("systemResourceAvailibility", "overallMonitorLimitExceeded")
             return
@@ -467,7 +478,8 @@ def monitor_start(call: ServiceCall) -> None:
 
     if device is not None:
         # Ask the owning LIM: the device must exist and its LIM be in service.
-        call.ask(device_address(device), Kind.DEVICE_GET, {}, lambda _: started("device", device),
+        call.ask(device_address(device), Kind.DEVICE_GET, {},
+                 lambda d: started("device", device, tuple(c["call_id"] for c in d.get("calls", ()))),
                  errors={Refusal.UNKNOWN_NUMBER: ("operation", "invalidMonitorObject"),
                          Refusal.IDLE: ("operation", "invalidMonitorObject")})
     else:
@@ -568,5 +580,232 @@ def get_csta_features(call: ServiceCall) -> None:
     events = [E(group, *[E(cap) for cap in caps]) for group, caps in EVENT_GROUPS.items()]
     call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*services), E.supportedEvents(*events)))
 
+
+
+# -- monitor edges, connections named by call ID alone, capability exchange ----------------------------
+# Monitor filter items, in the schema's order (MonitorFilter's groups and each group's booleans),
+# with the bus event each one filters. Items of events the exchange never produces are not listed.
+FILTER_ITEMS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("callcontrol", (("callCleared", "CallCleared"), ("conferenced", "Conferenced"),
+                     ("connectionCleared", "ConnectionCleared"), ("delivered", "Delivered"),
+                     ("diverted", "Diverted"), ("established", "Established"), ("failed", "Failed"),
+                     ("held", "Held"), ("networkReached", "NetworkReached"), ("originated", "Originated"),
+                     ("queued", "Queued"), ("retrieved", "Retrieved"), ("serviceInitiated", "ServiceInitiated"),
+                     ("transferred", "Transferred"))),
+    ("callAssociated", (("digitsGenerated", "DigitsGenerated"),)),
+    ("physicalDeviceFeature", (("messageWaiting", "MessageWaiting"),)),
+    ("logicalDeviceFeature", (("agentBusy", "AgentBusy"), ("agentLoggedOn", "AgentLoggedOn"),
+                              ("agentLoggedOff", "AgentLoggedOff"), ("agentNotReady", "AgentNotReady"),
+                              ("agentReady", "AgentReady"), ("agentWorkingAfterCall", "AgentWorkingAfterCall"),
+                              ("doNotDisturb", "DoNotDisturb"), ("forwarding", "Forwarding"))),
+    ("maintenance", (("backInService", "BackInService"), ("outOfService", "OutOfService"))),
+)
+
+
+def _filter_of(el) -> frozenset[str]:
+    """The bus events a MonitorFilter element filters out (`true`: not reported)."""
+    names = set()
+    for group, items in FILTER_ITEMS:
+        for item, event in items:
+            value = (text(el, group, item) or "").lower()
+            if value not in ("", "true", "false", "1", "0"):
+                raise CodecError("invalidMonitorFilter", f"{group}/{item} must be true or false, not {value!r}")
+            if value in ("true", "1"):
+                names.add(event)
+    return frozenset(names)
+
+
+def _filter_el(E, name: str, filtered: frozenset[str] | None = None):
+    """A MonitorFilter element: each item true where filtered; with `filtered` None, every item
+    true (capabilities: every event this server reports can be filtered)."""
+    return E(name, *[E(group, *[E(item, "true" if filtered is None or event in filtered else "false")
+                                for item, event in items]) for group, items in FILTER_ITEMS])
+
+
+@service("ChangeMonitorFilter")
+def change_monitor_filter(call: ServiceCall) -> None:
+    """The requested filter list replaces the monitor's filter (an item left out is not filtered);
+    the response carries the filter applied, every item spelt out."""
+    xref = call.request.require("monitorCrossRefID")
+    monitor = call.front.monitors.by_xref.get(xref)
+    if monitor is None or monitor.session is not call.session:
+        call.fail("operation", "invalidCrossRefID")
+        return
+    requested = call.request.find("requestedFilterList")
+    if requested is None:
+        raise CodecError("invalidMonitorFilter", "ChangeMonitorFilter: requestedFilterList is missing")
+    monitor.filtered = _filter_of(requested)
+    call.respond(call.E.ChangeMonitorFilterResponse(_filter_el(call.E, "actualFilterList", monitor.filtered)))
+
+
+def _call_id_only(call: ServiceCall, name: str, then: Callable[[ServiceCall, str, list], None]) -> bool:
+    """A ConnectionID with a callID and no deviceID (the schema allows either alone): the call's
+    parties are asked of the LIM that controls it and `then(call, call_id, parties)` decides.
+    False when the connection names a device (the usual path serves it)."""
+    el = call.request.find(name)
+    call_id = text(el, "callID")
+    if el is None or not call_id or device_number(text(el, "deviceID")):
+        return False
+    if not call_id.isdigit() or len(call_id) < 4:
+        raise CodecError("invalidCallID", f"{call.request.name}: {name}/callID {call_id!r} is not a call ID")
+    not_a_call = ("operation", "invalidCallID")
+    call.ask(lim_node(int(call_id[:3])), Kind.CALL_GET, {"call_id": call_id},
+             lambda c: then(call, call_id, c["parties"]),
+             errors={Refusal.NO_SUCH_CALL: not_a_call, Refusal.UNREACHABLE: not_a_call, Refusal.LIM_DOWN: not_a_call})
+    return True
+
+
+def _clear_whole_call(call: ServiceCall, call_id: str, parties: list) -> None:
+    """ClearCall by call ID: asked through a party of the call on the controlling LIM (any LIM of
+    the call clears all of it)."""
+    controller = int(call_id[:3])
+    ordered = sorted(parties, key=lambda p: p[2] != controller)
+    if not ordered:
+        call.fail("operation", "invalidCallID")
+        return
+    call.ask(device_address(ordered[0][0]), Kind.CALL_CLEAR, {"call_id": call_id}, empty_response(call),
+             errors={Refusal.IDLE: ("operation", "invalidCallID")})
+
+
+def _clear_sole_internal_connection(call: ServiceCall, call_id: str, parties: list) -> None:
+    """ClearConnection by call ID alone names a connection only when one party of the call is
+    inside the exchange (the other end being the public network): that party's connection is
+    cleared. With more, the connection is ambiguous: invalidConnectionID, not a guess."""
+    directory = call.front.directory
+    internal = [device for device, _state, _lim, _hunt in parties if not directory.is_external(device)]
+    if len(internal) != 1:
+        log.info("ClearConnection: call %s alone names %d connections of this exchange: refused", call_id, len(internal))
+        call.fail("operation", "invalidConnectionID")
+        return
+    call.phone(internal[0], "hangup", empty_response(call), call_id=call_id)
+
+
+# What a device of each kind really does in this exchange, for GetLogicalDeviceInformation and
+# GetPhysicalDeviceInformation: names as the schema's capability lists spell them.
+_STATION_SERVICES = ("alternateCall", "answerCall", "clearCall", "clearConnection", "conferenceCall",
+                     "consultationCall", "deflectCall", "holdCall", "makeCall", "reconnectCall", "retrieveCall",
+                     "singleStepTransfer", "transferCall")
+_CALL_EVENTS = ("callCleared", "conferenced", "connectionCleared", "delivered", "diverted", "established",
+                "failed", "held", "netwReached", "originated", "queued", "retrieved", "serviceInitiated",
+                "transferred")
+_GROUP_EVENTS = ("callCleared", "connectionCleared", "delivered", "diverted", "established", "queued")
+_AGENT_EVENTS = ("agentBusy", "agentLoggedOff", "agentLoggedOn", "agentNotReady", "agentReady",
+                 "agentWorkingAfterCall")
+MODEL_NAMES = {"ip": "IP/SIP extension", "remote": "remote extension", "dect": "cordless DECT extension",
+               "digital": "digital extension", "analog": "analog extension", "cas": "CAS extension"}
+
+
+def _device_kind(call: ServiceCall, number: str) -> tuple[str, Any]:
+    """("extension", Extension) | ("acd", AcdGroup) | ("hunt", HuntGroup) | ("external", None)
+    from the topology every process shares; an unknown number is the client's error."""
+    topology = call.front.topology
+    for kind, items in (("extension", topology.extensions), ("acd", topology.acd_groups),
+                        ("hunt", topology.hunt_groups)):
+        for item in items:
+            if item.number == number:
+                return kind, item
+    if call.front.directory.is_external(number):
+        return "external", None
+    raise CodecError("invalidDeviceID", f"{call.request.name}: {number} is not a device of this exchange")
+
+
+def _bools(E, name: str, items) -> Any:
+    """A group of booleans (profiles, swDomainFeatures, ...): each item named is true."""
+    return E(name, *[E(item, "true") for item in items])
+
+
+def _caps(E, name: str, items) -> Any:
+    """A capability list (callControlServList, physDevEvtsList, ...): each item is a *Caps
+    structure of optional details, present and empty for a service or event supported."""
+    return E(name, *[E(item) for item in items])
+
+
+@service("GetLogicalDeviceInformation")
+def get_logical_device_information(call: ServiceCall) -> None:
+    number = call.device("device")
+    kind, item = _device_kind(call, number)
+    topology = call.front.topology
+    E = call.E
+    parts: list = []
+    if kind == "extension":
+        agent_of = [g.number for g in topology.acd_groups if number in g.agents]
+        groups = agent_of + [g.number for g in topology.hunt_groups if number in g.all_members()]
+        parts += [E.deviceCategory("station"), E.namedDeviceTypes("station"),
+                  E.hasPhysicalElement(_flag(item.type != "virtual"))]
+        if agent_of:
+            parts.append(_bools(E, "agentLogOnModels", ("logOnToACDGroupExplOneStep",)))
+        parts += [E.appearanceAddressable("false"), E.appearanceType("basicStandard")]
+        if groups:
+            parts.append(E.associatedGroupList(*[E.deviceID(g) for g in groups]))
+        parts += [E.maxActiveCalls("1"), E.maxHeldCalls("1"), E.maxFwdSettings("3"),
+                  E.maxDevicesInConf(str(MAX_CONFERENCE_PARTIES)),
+                  _bools(E, "transAndConfSetup", ("consultationCall", "alternateCall")),
+                  E.logDevServList(_caps(E, "callControlServList", _STATION_SERVICES),
+                                   _caps(E, "callAssociatedServList", ("generateDigits",)),
+                                   _caps(E, "logicalServList", ("getAgentState", "getDoNotDisturb", "getForwarding",
+                                                                 "setAgentState", "setDoNotDisturb", "setForwarding")
+                                          if agent_of else ("getDoNotDisturb", "getForwarding", "setDoNotDisturb",
+                                                            "setForwarding"))),
+                  E.logDevEvtsList(_caps(E, "callControlEvtsList", _CALL_EVENTS),
+                                   _caps(E, "callAssociatedEvtsList", ("digitsGenerated",)),
+                                   _caps(E, "logicalEvtsList", (*(_AGENT_EVENTS if agent_of else ()),
+                                                                 "doNotDisturb", "forwarding"))),
+                  E.deviceMaintEvtsList(E.backInService(), E.outOfService())]
+    elif kind in ("acd", "hunt"):
+        parts += [E.deviceCategory("acd" if kind == "acd" else "group"),
+                  _bools(E, "groupDeviceAttributes", ("acd" if kind == "acd" else "hunt",)),
+                  E.namedDeviceTypes("acdGroup" if kind == "acd" else "stationGroup"),
+                  E.hasPhysicalElement("false")]
+        if kind == "acd":
+            parts.append(_bools(E, "agentLogOnModels", ("logOnToACDGroupExplOneStep",)))
+        parts += [E.appearanceAddressable("false"), E.appearanceType("basicStandard"),
+                  E.logDevEvtsList(_caps(E, "callControlEvtsList", _GROUP_EVENTS)),
+                  E.deviceMaintEvtsList(E.backInService(), E.outOfService())]
+    else:  # a number on the public network, reached over a trunk
+        parts += [E.deviceCategory("networkInterface"), E.namedDeviceTypes("trunk"), E.hasPhysicalElement("false"),
+                  E.appearanceAddressable("false"), E.appearanceType("basicStandard"),
+                  E.logDevEvtsList(_caps(E, "callControlEvtsList", ("callCleared", "connectionCleared", "delivered",
+                                                                     "established", "failed", "netwReached")))]
+    call.respond(E.GetLogicalDeviceInformationResponse(*parts))
+
+
+@service("GetPhysicalDeviceInformation")
+def get_physical_device_information(call: ServiceCall) -> None:
+    """Only a terminal has a physical element: a virtual extension, a group or a number on the
+    public network is refused (requestIncompatibleWithObject)."""
+    number = call.device("device")
+    kind, item = _device_kind(call, number)
+    if kind != "extension" or item.type == "virtual":
+        call.fail("operation", "requestIncompatibleWithObject")
+        return
+    E = call.E
+    call.respond(E.GetPhysicalDeviceInformationResponse(
+        E.deviceCategory("station"), E.namedDeviceTypes("station"), E.hasLogicalElement("true"),
+        E.deviceModelName(MODEL_NAMES.get(item.type, item.type)),
+        _caps(E, "physDevServList", ("getMessageWaitingIndicator", "setMessageWaitingIndicator")),
+        _caps(E, "physDevEvtsList", ("messageWaiting",))))
+
+
+@service("GetSwitchingFunctionCaps")
+def get_switching_function_caps(call: ServiceCall) -> None:
+    """The switching function as it is: the exchange's name, what monitors and agents it offers,
+    and fixed connection IDs (a call ID and a device number mean the same to every client)."""
+    topology = call.front.topology
+    E = call.E
+    features = ["negativeAcknowledgment"]
+    if topology.trunks:
+        features += ["extCallsIncoming", "extCallsOutgoing"]
+    parts = [E.switchingSubDomainName(topology.name), E.manufacturerName("mxone-sim (a simulated Mitel MX-ONE)"),
+             _bools(E, "profiles", ("basicTelephonyProfile",)),
+             _bools(E, "swDomainFeatures", features),
+             E.ignoreUnsupportedParameters("ignoreParameters"),
+             _bools(E, "transAndConfSetup", ("consultationCall", "alternateCall")),
+             E.monitorFilterItems(_filter_el(E, "deviceOnDeviceMonitorFilter"),
+                                  _filter_el(E, "callOnDeviceMonitorFilter"),
+                                  _filter_el(E, "callOnConnectionMonitorFilter"))]
+    if topology.acd_groups:
+        parts.append(_bools(E, "agentLogOnModels", ("logOnToACDGroupExplOneStep",)))
+    parts.append(E.connectionView("fixed"))
+    call.respond(E.GetSwitchingFunctionCapsResponse(*parts))
 
 __all__ = ["SERVICES", "ServiceCall", "LIM_ERRORS", "children", "find"]

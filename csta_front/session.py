@@ -24,7 +24,7 @@ from csta_front.settings import check_password
 log = logging.getLogger("csta")
 
 # Documents a client sends that are answers to the server, not requests: nothing to reply.
-CLIENT_ANSWERS = {"SystemStatusResponse"}
+CLIENT_ANSWERS = {"SystemStatusResponse", "MonitorStopResponse"}
 SERVER_INVOKE_IDS = 9000  # the server's own requests count from here, away from clients' first IDs
 MAX_SESSION_DURATION_S = 86_400
 # ECMA-354 protocolVersion: an ECMA-323 namespace, or a vendor's private variant of an edition
@@ -93,14 +93,32 @@ class CstaSession:
         if self.closed:
             return
         E = maker(self.ns)
-        invoke_id = SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
         register = [E.sysStatRegisterID(register_id)] if register_id is not None else []
-        self._send_document(invoke_id, to_bytes(E.SystemStatus(*register, E.systemStatus(status))))
+        self._send_document(self._server_invoke_id(), to_bytes(E.SystemStatus(*register, E.systemStatus(status))))
 
     def status_changed(self, status: str) -> None:
         """The exchange's status changed: one SystemStatus per SystemRegister of this session."""
         for register_id in list(self.status_registrations):
             self.system_status(status, register_id)
+
+    def monitor_ended(self, monitor) -> None:
+        """The server ends one of this session's monitors: ECMA-269's Monitor Stop, invoked by the
+        switching function (ECMA-323 has no MonitorEnded; MonitorStopCaps'
+        switchingFunctionSupportsSending says a server sends MonitorStop). The client answers
+        MonitorStopResponse. The caller takes the monitor out of the server's monitors."""
+        if self.closed:
+            return
+        E = maker(self.ns)
+        self._send_document(self._server_invoke_id(), to_bytes(E.MonitorStop(E.monitorCrossRefID(monitor.xref))))
+
+    def end_monitors(self) -> None:
+        """Every monitor of this session ends, each told to the client (session timer, server stop)."""
+        for monitor in self.front.monitors.of_session(self):
+            self.monitor_ended(monitor)
+            self.front.monitors.stop(monitor.xref)
+
+    def _server_invoke_id(self) -> int:
+        return SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
 
     def data_received(self, data: bytes) -> int:
         """Serve every complete frame in `data`; returns how many there were. Frames before a
@@ -269,6 +287,7 @@ class CstaSession:
     def _session_expired(self) -> None:
         """ECMA-354: the server tells the application why its session ends before closing."""
         log.info("session %d: application session timer ran out: closing", self.id)
+        self.end_monitors()  # each told to the client, then the session's end
         E = maker(ACSE_NS)
         self.unsolicited(E.ApplicationSessionTerminated(
             E.sessionID(self.app_session or ""), E.sessionTermReason(E.definedTermReason("sessionTimerExpired"))))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from broker.envelope import Envelope
-from broker.protocol import Kind, Refusal, device_address, lim_node
+from broker.protocol import MAX_CONFERENCE_PARTIES, Kind, Refusal, device_address, lim_node
 from lim.calls import Call, Cause, ConnState, Party
 from lim.errors import Refused
 from lim.features import MAX_FORWARD_HOPS
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 OfferDone = Callable[[str | None], None]  # None: the offer rang or queued; else the failure cause
 
-MAX_CONFERENCE_PARTIES = 8
 IN_CALL = (ConnState.CONNECTED, ConnState.HOLD)
 
 

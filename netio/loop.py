@@ -104,12 +104,17 @@ class Loop:
         """Rounds until `running` is false, then close every socket."""
         while self.running:
             self.poll_once(max_wait)
+        self.stopping()
+        self.flush()  # the last words leave before the sockets close (as far as each socket takes them)
         for conn in list(self.connections.values()):
             conn.close()
         for listener, _ in self.listeners.values():
             listener.close()
         for sock, _ in self.datagram_sockets.values():
             sock.close()
+
+    def stopping(self) -> None:
+        """Hook: the server's last words to its connections, sent before every socket closes."""
 
     def poll_once(self, max_wait: float) -> None:
         self.bus.keep_polled(self.poller)

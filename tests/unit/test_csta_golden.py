@@ -18,6 +18,7 @@ standard's form.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Callable
@@ -445,6 +446,9 @@ GOLDEN: list[Golden] = [
               <supportedServices>
                 <capExchangeServList>
                   <getCSTAFeatures/>
+                  <getLogicalDeviceInformation/>
+                  <getPhysicalDeviceInformation/>
+                  <getSwitchingFunctionCaps/>
                   <getSwitchingFunctionDevices/>
                 </capExchangeServList>
                 <systemStatServList>
@@ -454,6 +458,7 @@ GOLDEN: list[Golden] = [
                   <systemStatus/>
                 </systemStatServList>
                 <monitoringServList>
+                  <changeMonitorFilter/>
                   <monitorStart/>
                   <monitorStop/>
                 </monitoringServList>
@@ -535,9 +540,21 @@ GOLDEN: list[Golden] = [
 BY_NAME = {g.name: g for g in GOLDEN}
 
 
+# Services whose documents are pinned in a file of their own (each case written from the schema).
+GOLDEN_ELSEWHERE = {
+    "ChangeMonitorFilter": "tests/unit/test_csta_monitor_edges.py",
+    "GetSwitchingFunctionCaps": "tests/unit/test_csta_capabilities.py",
+    "GetLogicalDeviceInformation": "tests/unit/test_csta_capabilities.py",
+    "GetPhysicalDeviceInformation": "tests/unit/test_csta_capabilities.py",
+}
+
+
 def test_every_service_has_a_golden():
-    assert sorted(BY_NAME) == sorted(SERVICES)
+    assert sorted([*BY_NAME, *GOLDEN_ELSEWHERE]) == sorted(SERVICES)
     assert len(BY_NAME) == len(GOLDEN)
+    root = Path(__file__).resolve().parents[2]
+    for name, path in GOLDEN_ELSEWHERE.items():
+        assert name in (root / path).read_text(), f"{path} does not test {name}"
 
 
 def test_every_service_is_in_a_capability_list():
@@ -1459,9 +1476,12 @@ def test_session_timer_runs_out(front, client):
     front.advance(0.5)
     assert client.closes == 1
     assert client.session.closed
-    # ECMA-354: ApplicationSessionTerminated (sessionID, sessionTermReason/definedTermReason) before the close.
-    assert client.frames[2].invoke_id == EVENT_INVOKE_ID
-    assert_xml(client.frames[2].xml, f"""<ApplicationSessionTerminated xmlns="{ACSE}">
+    # The monitor ends first (ECMA-269 Monitor Stop, invoked by the switching function) ...
+    assert client.frames[2].invoke_id == 9000
+    assert_xml(client.frames[2].xml, f'<MonitorStop xmlns="{ED4}"><monitorCrossRefID>1</monitorCrossRefID></MonitorStop>')
+    # ... then ECMA-354: ApplicationSessionTerminated (sessionID, sessionTermReason/definedTermReason), the close.
+    assert client.frames[3].invoke_id == EVENT_INVOKE_ID
+    assert_xml(client.frames[3].xml, f"""<ApplicationSessionTerminated xmlns="{ACSE}">
                                            <sessionID>{sid}</sessionID>
                                            <sessionTermReason><definedTermReason>sessionTimerExpired</definedTermReason>
                                            </sessionTermReason>
@@ -1469,7 +1489,7 @@ def test_session_timer_runs_out(front, client):
     assert front.monitors.by_xref == {}
     assert front.bus.unsubscribed == ["d:1000|"]
     front.publish_device("1000", device_event("OutOfService", "1000"))
-    assert len(client.frames) == 3  # nothing after the two responses and the termination
+    assert len(client.frames) == 4  # nothing after the two responses, the monitor's end and the termination
     front.advance(86_400)
     assert client.closes == 1
 

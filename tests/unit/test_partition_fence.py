@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from broker.envelope import Envelope
 from broker.timers import FakeClock, TimerQueue
+from csta_front.monitors import Monitor
 from csta_front.server import FrontEnd
 from tests.csta_fakes import FakeBus, default_topology
 from topology.model import CstaSettings
@@ -14,7 +15,7 @@ def make_front() -> tuple[FrontEnd, list]:
     bus = FakeBus()
     front = FrontEnd(default_topology(), 1, bus, TimerQueue(FakeClock()), CstaSettings())
     delivered: list = []
-    front._deliver = lambda topic, body: delivered.append(body["n"])
+    front._deliver = lambda topic, body, key=None: delivered.append(body["n"])
     return front, delivered
 
 
@@ -42,11 +43,8 @@ def test_a_lim_back_as_a_new_incarnation_unheard_is_told_as_out_and_back():
     front, _ = make_front()
     told = []
 
-    class Monitor:
-        kind, target = "device", "2000"
-        session = type("S", (), {"event": staticmethod(lambda monitor, body: told.append(body["event"]))})
-
-    front.monitors.by_xref["1"] = Monitor()
+    session = type("S", (), {"event": staticmethod(lambda monitor, body: told.append(body["event"]))})
+    front.monitors.by_xref["1"] = Monitor("1", session, "device", "2000", "dev:2000")
     front.bus.on_members([{"role": "lim", "lim": 2, "node": "lim-2", "incarnation": 3, "state": "up"}])
     front.bus.on_members([{"role": "lim", "lim": 2, "node": "lim-2", "incarnation": 3, "state": "up"}])
     assert told == []
