@@ -148,12 +148,12 @@ class ServiceCall:
 
     def name(self, number: str) -> str:
         """`number` as this session names devices: plain, or in a TR87 dialog its tel: URI."""
-        naming = getattr(self.session, "naming", None)
+        naming = self.session.naming
         return naming.name(number) if naming is not None else number
 
     def learn(self, number: str, *path: str) -> None:
         """In a TR87 dialog: the client names `number` as it wrote it at `path` from now on."""
-        naming = getattr(self.session, "naming", None)
+        naming = self.session.naming
         if naming is not None:
             naming.learn(number, self.request.text(*path) or number)
 
