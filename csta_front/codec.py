@@ -7,13 +7,13 @@ namespaces (local names only); writing uses the session's namespace as the defau
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from csta_front import teluri
 from csta_front.safexml import XmlError, local_name, parse_xml
 
 CSTA_NS_PREFIX = "http://www.ecma-international.org/standards/ecma-323/csta/"
@@ -89,24 +89,18 @@ def csta_namespace(ns: str | None) -> str:
     return DEFAULT_NS
 
 
-_TEL = re.compile(r"^tel:([^;]*)")
-
-
-def device_number(raw: str | None) -> str | None:
+def device_number(raw: str | None, plan=None, error: str = "invalidDeviceID") -> str | None:
     """A device ID as the exchange numbers it: `1000`, `tel:1000;phone-context=dialstring`,
-    `tel:+3222220220` (an E.164 number goes out with the international prefix 00), `sip:1000@host`."""
-    if raw is None:
-        return None
-    raw = raw.strip()
-    match = _TEL.match(raw)
-    if match:
-        raw = match.group(1)
-    elif raw.startswith(("sip:", "sips:")):
-        raw = raw.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
-    raw = raw.replace("-", "").replace(" ", "")
-    if raw.startswith("+"):
-        raw = "00" + raw[1:]
-    return raw or None
+    `tel:+3222220220` (an E.164 number goes out with the international prefix 00), `sip:1000@host`,
+    and with a number plan (`plan.internal`, `plan.ddi`: the front end's directory) a Lync line
+    `tel:+1421112222;ext=12222` as its extension (csta_front/teluri.py has the rule). None when
+    absent; a device ID that cannot be read is a CodecError with the value `error`."""
+    try:
+        if plan is None:
+            return teluri.device_number(raw)
+        return teluri.device_number(raw, plan.internal, plan.ddi)
+    except teluri.DeviceIdError as exc:
+        raise CodecError(error, f"device ID {raw.strip()[:60]!r}: {exc}") from None
 
 
 @lru_cache(maxsize=16)

@@ -8,6 +8,10 @@ The builders below are written against lxml's `ElementMaker` interface, and run 
 text without building a tree; `event_xml_lxml` builds the lxml tree, the reference the tests
 hold the wire to. What does not depend on the monitor is written once per bus event, however
 many monitors see it.
+
+A TR87 dialog names devices its own way (csta_front/teluri.py's TelNaming): for its sessions the
+builders run on a copy of the body whose device fields are renamed, once per dialog and bus event;
+sessions without a naming (XML, SOAP) share the plain markup and pay nothing for it.
 """
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ EVENT_NAMES = {name: f"{name}Event" for name in (
     "AgentReady", "AgentNotReady", "AgentBusy", "AgentWorkingAfterCall", "MessageWaiting",
     "OutOfService", "BackInService")} | {"Transferred": "TransferedEvent"}
 
+# The body fields that hold a device number, and those that hold a list of them.
+DEVICE_FIELDS = ("device", "calling", "called", "alerting", "answering", "dropped", "failing", "holding",
+                 "retrieving", "transferring", "transferred_to", "conferencing", "diverted_to", "queued",
+                 "last_redirection", "forward_to", "group")
+DEVICE_LISTS = ("added", "moved")
+
 FORWARDING_TYPES = {"all": "forwardImmediate", "busy": "forwardBusy", "noanswer": "forwardNoAns"}
 
 
@@ -47,32 +57,50 @@ def _cause(E, body: Body) -> list:
     return [E.cause(body["cause"])] if body.get("cause") and body["event"] != "DigitsGenerated" else []
 
 
-def event_xml_lxml(ns: str, body: Body, xref: str, monitored: str | None) -> bytes | None:
+def renamed(body: Body, name: Callable[[str], str]) -> Body:
+    """A copy of `body` with every device number replaced by `name(number)`."""
+    out = dict(body)
+    for key in DEVICE_FIELDS:
+        value = out.get(key)
+        if value:
+            out[key] = name(value)
+    for key in DEVICE_LISTS:
+        if out.get(key):
+            out[key] = [name(d) for d in out[key]]
+    if out.get("connections"):
+        out["connections"] = [[name(d), state] for d, state in out["connections"]]
+    return out
+
+
+def event_xml_lxml(ns: str, body: Body, xref: str, monitored: str | None, naming: Any = None) -> bytes | None:
     """`event_xml` the slow way, through an lxml tree: the reference for the tests."""
     build = BUILDERS.get(body.get("event"))
     if build is None:
         return None
     E = maker(ns)
-    parts = build(E, body, monitored)
+    parts = build(E, renamed(body, naming.name) if naming is not None else body, monitored)
     if _has_local(body, monitored):
         parts.append(E.localConnectionInfo(local_state(body, monitored)))
     return to_bytes(E(EVENT_NAMES[body["event"]], E.monitorCrossRefID(xref), *parts, *_cause(E, body)))
 
 
-def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dict | None = None) -> bytes | None:
+def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dict | None = None,
+              naming: Any = None) -> bytes | None:
     """The ECMA-323 event for a monitor (`monitored` is None for a call monitor), or None for an
     event this interface does not report. `shared`: a dict the caller keeps for one bus event
     while it serves each monitor of it; the markup that does not depend on the monitor is kept
-    there, written once."""
+    there, written once (once per naming: a TR87 dialog's TelNaming, None for plain numbers)."""
     build = BUILDERS.get(body.get("event"))
     if build is None:
         return None
-    common = shared.get("common") if shared is not None else None
+    key = "common" if naming is None else ("common", id(naming))
+    common = shared.get(key) if shared is not None else None
     if common is None:
         # The builders ignore `monitored`: what depends on it is added below.
-        common = (Markup("".join(build(MAKER, body, monitored))), Markup("".join(_cause(MAKER, body))))
+        source = body if naming is None else renamed(body, naming.name)
+        common = (Markup("".join(build(MAKER, source, monitored))), Markup("".join(_cause(MAKER, body))))
         if shared is not None:
-            shared["common"] = common
+            shared[key] = common
     parts, cause = common
     local = MAKER.localConnectionInfo(local_state(body, monitored)) if _has_local(body, monitored) else Markup("")
     return document(ns, EVENT_NAMES[body["event"]], MAKER.monitorCrossRefID(xref), parts, local, cause)

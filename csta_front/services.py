@@ -145,7 +145,7 @@ class ServiceCall:
 
     # -- reading parameters ------------------------------------------------------------------------
     def device(self, *path: str) -> str:
-        number = device_number(self.request.text(*path))
+        number = device_number(self.request.text(*path), self.front.directory)
         if not number:
             raise CodecError("invalidDeviceID", f"{self.request.name}: {'/'.join(path)} is missing")
         return number
@@ -155,10 +155,21 @@ class ServiceCall:
         el = self.request.find(name)
         if el is None:
             raise CodecError("invalidConnectionID", f"{self.request.name}: {name} is missing")
-        number = device_number(text(el, "deviceID"))
+        number = device_number(text(el, "deviceID"), self.front.directory, "invalidConnectionID")
         if not number:
             raise CodecError("invalidConnectionID", f"{self.request.name}: {name}/deviceID is missing")
         return text(el, "callID"), number
+
+    def name(self, number: str) -> str:
+        """`number` as this session names devices: plain, or in a TR87 dialog its tel: URI."""
+        naming = self.session.naming
+        return naming.name(number) if naming is not None else number
+
+    def learn(self, number: str, *path: str) -> None:
+        """In a TR87 dialog: the client names `number` as it wrote it at `path` from now on."""
+        naming = self.session.naming
+        if naming is not None:
+            naming.learn(number, self.request.text(*path) or number)
 
     def phone(self, number: str, action: str, on_ok: Callable[[dict], None], **body: Any) -> None:
         self.ask(device_address(number), Kind.PHONE, {"action": action, **body}, on_ok)
@@ -181,8 +192,11 @@ def make_call(call: ServiceCall) -> None:
     if call.front.directory.owner(calling) is None:
         raise CodecError("invalidCallingDeviceID", f"MakeCall: calling device {calling} is not allocated")
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
-    call.ask(device_address(calling), Kind.PHONE, {"action": "dial", "digits": called},
-             lambda r: call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], calling))),
+
+    def made(r: dict) -> None:
+        call.learn(calling, "callingDevice")  # pidgin-sipe matches the deviceID against its line URI
+        call.respond(call.E.MakeCallResponse(connection_el(call.E, "callingDevice", r["call_id"], call.name(calling))))
+    call.ask(device_address(calling), Kind.PHONE, {"action": "dial", "digits": called}, made,
              errors=CALLED_NUMBER_ERRORS)
 
 
@@ -226,7 +240,7 @@ def consultation_call(call: ServiceCall) -> None:
     consulted = call.device("consultedDevice")
     call.ask(device_address(number), Kind.PHONE, {"action": "consult", "call_id": call_id, "digits": consulted},
              lambda r: call.respond(call.E.ConsultationCallResponse(
-                 connection_el(call.E, "initiatedCall", r["call_id"], number))),
+                 connection_el(call.E, "initiatedCall", r["call_id"], call.name(number)))),
              errors=CALLED_NUMBER_ERRORS)
 
 
@@ -237,7 +251,7 @@ def _two_calls(call: ServiceCall, action: str, result: str | None) -> None:
         raise CodecError("invalidConnectionID", f"{call.request.name}: heldCall and activeCall must be of one device")
 
     def done(reply: dict) -> None:
-        parts = [connection_el(call.E, result, reply["call_id"], number)] if result else []
+        parts = [connection_el(call.E, result, reply["call_id"], call.name(number))] if result else []
         call.respond(call.E(f"{call.request.name}Response", *parts))
     call.phone(number, action, done, call_id=held_id, other_call_id=active_id)
 
@@ -276,7 +290,7 @@ def single_step_transfer(call: ServiceCall) -> None:
     to = call.device("transferredTo")
     call.ask(device_address(number), Kind.PHONE, {"action": "sst", "call_id": call_id, "digits": to},
              lambda r: call.respond(call.E.SingleStepTransferCallResponse(
-                 connection_el(call.E, "transferredCall", r["call_id"], to))),
+                 connection_el(call.E, "transferredCall", r["call_id"], call.name(to)))),
              errors=CALLED_NUMBER_ERRORS)
 
 
@@ -340,7 +354,7 @@ def set_forwarding(call: ServiceCall) -> None:
     if kind is None:
         raise CodecError("invalidForwardingType", f"SetForwarding: forwarding type {ecma_type} is not supported")
     on = _bool(call, "activateForward")
-    to = device_number(call.request.text("forwardDN")) if on else None
+    to = device_number(call.request.text("forwardDN"), call.front.directory) if on else None
     if on and not to:
         raise CodecError("invalidForwardingDestination", "SetForwarding: forwardDN is missing")
     ring_count = call.request.text("ringCount")
@@ -384,7 +398,8 @@ def set_agent_state(call: ServiceCall) -> None:
     body = {"action": action}
     if action == "login":
         body["agent_id"] = call.request.text("agentID")
-        body["group"] = device_number(call.request.text("group")) or device_number(call.request.text("acdGroup"))
+        plan = call.front.directory
+        body["group"] = device_number(call.request.text("group"), plan) or device_number(call.request.text("acdGroup"), plan)
     call.ask(device_address(number), Kind.AGENT, body, empty_response(call))
 
 
@@ -415,7 +430,7 @@ def snapshot_device(call: ServiceCall) -> None:
     E = call.E
 
     def done(d: dict) -> None:
-        items = [E.snapshotDeviceResponseInfo(connection_el(E, "connectionIdentifier", c["call_id"], number),
+        items = [E.snapshotDeviceResponseInfo(connection_el(E, "connectionIdentifier", c["call_id"], call.name(number)),
                                               E.localCallState(E.compoundCallState(E.localConnectionState(c["state"]))))
                  for c in d.get("calls", [])]
         call.respond(E.SnapshotDeviceResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
@@ -430,8 +445,8 @@ def snapshot_call(call: ServiceCall) -> None:
     E = call.E
 
     def done(c: dict) -> None:
-        items = [E.snapshotCallResponseInfo(device_el(E, "deviceOnCall", device),
-                                            connection_el(E, "callIdentifier", c["call_id"], device),
+        items = [E.snapshotCallResponseInfo(device_el(E, "deviceOnCall", call.name(device)),
+                                            connection_el(E, "callIdentifier", c["call_id"], call.name(device)),
                                             E.localConnectionInfo(state))
                  for device, state, _lim, _hunt in c["parties"]]
         call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
@@ -456,7 +471,7 @@ def _filter(call: ServiceCall) -> frozenset[str]:
 @service("MonitorStart")
 def monitor_start(call: ServiceCall) -> None:
     obj = call.request.find("monitorObject")
-    device = device_number(text(obj, "deviceObject"))
+    device = device_number(text(obj, "deviceObject"), call.front.directory, "invalidMonitorObject")
     call_id = text(obj, "callObject", "callID")
     if device is None and call_id is None:
         raise CodecError("invalidMonitorObject", "MonitorStart: monitorObject needs a deviceObject or callObject")
@@ -474,6 +489,8 @@ def monitor_start(call: ServiceCall) -> None:
         except MonitorLimit:
             call.fail("systemResourceAvailibility", "overallMonitorLimitExceeded")
             return
+        if kind == "device":
+            call.learn(target, "monitorObject", "deviceObject")  # its events name the line as the client did
         call.respond(E.MonitorStartResponse(E.monitorCrossRefID(monitor.xref)))
 
     if device is not None:
@@ -644,7 +661,7 @@ def _call_id_only(call: ServiceCall, name: str, then: Callable[[ServiceCall, str
     False when the connection names a device (the usual path serves it)."""
     el = call.request.find(name)
     call_id = text(el, "callID")
-    if el is None or not call_id or device_number(text(el, "deviceID")):
+    if el is None or not call_id or text(el, "deviceID"):  # a device named: read (and refused) there
         return False
     if not call_id.isdigit() or len(call_id) < 4:
         raise CodecError("invalidCallID", f"{call.request.name}: {name}/callID {call_id!r} is not a call ID")

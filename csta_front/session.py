@@ -76,6 +76,7 @@ class CstaSession:
         # SystemRegister's sysStatRegisterIDs: each is told of every change of system status.
         self.status_registrations: list[str] = []
         self._register_ids = itertools.count(1)
+        self.naming = None  # how devices are named to this client: plain numbers, or a TR87 dialog's TelNaming
         self.refused = refused
 
     @property
@@ -313,7 +314,8 @@ class CstaSession:
         """Send a bus event to one of this session's monitors. `shared`: see events.event_xml."""
         if self.closed or body.get("event") in monitor.filtered:
             return
-        xml = event_xml(self.ns, body, monitor.xref, monitor.target if monitor.kind == "device" else None, shared)
+        xml = event_xml(self.ns, body, monitor.xref, monitor.target if monitor.kind == "device" else None, shared,
+                        self.naming)
         if xml is not None:
             self._send_document(EVENT_INVOKE_ID, xml)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from csta_front.codec import DEFAULT_NS, children, device_number, maker, text, to_bytes
+from csta_front.codec import DEFAULT_NS, CodecError, children, device_number, maker, text, to_bytes
 from csta_front.safexml import local_name
 from csta_front.soap_session import SessionPort
 from csta_front.soap_envelope import (SoapFault, csta_error_fault, document_name, envelope, format_duration,
@@ -210,7 +210,10 @@ def _subscribe(service: "SoapService", reply: "Reply", user: str, peer: str, el:
         raise ws_fault("invalidNotifyTo", f"NotifyTo {raw_target!r}: give an http:// URL")
     devices: list[str] = []
     for item in children(el, "Device"):
-        number = device_number(item.text)
+        try:
+            number = device_number(item.text)
+        except CodecError as exc:
+            raise ws_fault("invalidDevice", exc.message) from None
         if not number:
             raise ws_fault("invalidDevice", "an empty Device")
         if number not in devices:

@@ -35,6 +35,10 @@ Choices where TR/87 and the public record are silent, written down here:
   * Over UDP, requests to the client go to its Contact address when that is an IP address, else to
     the address the INVITE came from; over TCP/TLS they go on the client's connection. Responses go
     back where the request came from.
+  * Device naming: the dialog's CstaSession names devices with a TelNaming (csta_front/teluri.py):
+    the line of lcs:line, a monitored device and MakeCall's calling device in the form the client
+    wrote them, every other device as a tel: URI with the dialog's phone-context (`dialstring`
+    unless the line had another), international numbers as +E.164. XML sessions keep plain numbers.
   * RFC 3261's "lower CSeq -> 500" rule is not applied: pidgin-sipe restarts its CSeq numbering after
     every (re-)INVITE.
 """
@@ -47,6 +51,9 @@ import ssl
 from collections import deque
 from typing import Any, Callable
 
+from lxml import etree
+
+from csta_front import teluri
 from csta_front.codec import CodecError, parse_request
 from csta_front.framing import EVENT_INVOKE_ID
 from csta_front.session import SERVER_INVOKE_IDS, CstaSession
@@ -269,6 +276,8 @@ class Tr87Dialog:
         self._interval: int | None = None
         self.session = CstaSession(self.front, None, self._session_closed, hostport(txn.flow.remote),
                                    send_document=self._document)
+        directory = self.front.directory
+        self.session.naming = teluri.TelNaming(lambda raw: teluri.device_number(raw, directory.internal, directory.ddi))
         self.front.sessions.add(self.session)
 
     @property
@@ -279,6 +288,7 @@ class Tr87Dialog:
     def start(self, invite: Request, txn: ServerTransaction, interval: int | None) -> None:
         self.invite_txn = txn
         self._arm_session_timer(invite, interval)
+        self.session.naming.learn_line(_line_uri(invite.body))
         if invite.body:
             self._feed(txn, invite.body)
         else:
@@ -471,6 +481,20 @@ class Tr87Dialog:
         self.front.sessions.discard(self.session)
         if self.state != "terminated":
             self.end(send_bye=True)
+
+
+def _line_uri(body: bytes) -> str | None:
+    """The lcs:line private data of a RequestSystemStatus (Lync's line URI), if any."""
+    if not body:
+        return None
+    try:
+        root = parse_request(body).root
+    except CodecError:
+        return None
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == "line" and el.text:
+            return el.text.strip()
+    return None
 
 
 def _root_name(body: bytes) -> str | None:

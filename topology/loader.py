@@ -376,7 +376,7 @@ class _Builder:
     # -- parts of the document -----------------------------------------------------------------------
     def build(self, root: yaml.Node) -> Topology:
         top = _Fields(self, root, "topology", ("name", "broker", "timers", "lims", "groups", "trunks",
-                                                "live_view"))
+                                                "live_view", "ddi"))
         name = top.get("name", self.text, Path(self.source).stem)
         broker = self.broker(top.node("broker"))
         timers = Timers()
@@ -394,11 +394,20 @@ class _Builder:
         trunks = [self.trunk(node) for node in top.items("trunks")]
         acd, hunt = self.groups(top.node("groups"))
         live_view = self.live_view(top.node("live_view"))
+        ddi = tuple(self.ddi_prefix(node) for node in top.items("ddi"))
         self.check_number_plan(trunks)
         self.check_members(extensions, acd + hunt, trunks)
         return Topology(live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
                         acd_groups=tuple(g.model for g in acd), hunt_groups=tuple(g.model for g in hunt),
-                        trunks=tuple(t for t, _ in trunks), timers=timers, source=self.source)
+                        trunks=tuple(t for t, _ in trunks), timers=timers, ddi=ddi, source=self.source)
+
+    def ddi_prefix(self, node: yaml.Node) -> str:
+        """An E.164 prefix in the international form ("+468757"): the exchange's DDI numbers."""
+        self.scalar(node, "ddi")
+        raw = str(node.value).strip()
+        if not re.fullmatch(r"\+[1-9][0-9]{0,13}", raw):
+            raise _Problem(_line(node), f"ddi: give an E.164 prefix such as \"+468757\" (quoted), got {raw!r}")
+        return raw
 
     def broker(self, node: yaml.Node | None) -> BrokerSettings:
         if node is None:

@@ -135,6 +135,9 @@ class Topology:
     trunks: tuple[TrunkRoute, ...] = ()
     timers: Timers = field(default_factory=Timers)
     live_view: LiveView | None = field(default_factory=LiveView)  # None: no live view process
+    # E.164 prefixes ("+468757") that make a global number prefix + internal number name that
+    # internal number: the DDI numbers Lync line URIs carry (docs/tr87.md).
+    ddi: tuple[str, ...] = ()
     source: str = "<built-in>"  # file the topology came from, for messages
 
     def lim(self, number: int) -> Lim:

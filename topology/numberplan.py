@@ -34,6 +34,7 @@ class NumberPlan:
     def __init__(self, topology: Topology):
         self.internal = topology.directory()  # every internal number -> its LIM
         self.trunks = topology.trunks
+        self.ddi = topology.ddi  # E.164 prefixes of the exchange's DDI numbers (csta_front/teluri.py)
 
     def owner(self, number: str) -> int | None:
         """The LIM that answers for `number`, or None if the exchange knows no such number."""

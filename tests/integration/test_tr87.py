@@ -29,6 +29,7 @@ CSTA = "application/csta+xml"
 
 
 def tr87_on_lim_1(data: dict) -> None:
+    data["ddi"] = ["+468757"]  # the exchange's DDI numbers: +468757NNNN is extension NNNN
     data["lims"][0]["csta"].update(server_type="TR87_uaCSTA", port=_udp_and_tcp_free_port(),
                                    tls_port=free_ports(1)[0])
 
@@ -347,17 +348,18 @@ def test_lync_remote_call_control(exchange, transport):
                                             "<autoOriginate>doNotPrompt</autoOriginate>"))
         assert made.status == 200 and local(made.xml()) == "MakeCallResponse", made.body
         call_id = xfind(made.xml(), "callingDevice", "callID")
-        assert xfind(made.xml(), "callingDevice", "deviceID") == caller
+        # pidgin-sipe keeps the call ID only if this deviceID equals its line URI, as a string.
+        assert xfind(made.xml(), "callingDevice", "deviceID") == tel(caller)
         started, originated, delivered = client.events(["ServiceInitiated", "Originated", "Delivered"])
         for event in (started, originated, delivered):
             assert xfind(event, "monitorCrossRefID") == xref
         assert xfind(originated, "originatedConnection", "callID") == call_id
         assert xfind(delivered, "connection", "callID") == call_id
-        assert xfind(delivered, "alertingDevice", "deviceIdentifier") == callee
+        assert xfind(delivered, "alertingDevice", "deviceIdentifier") == tel(callee)  # RFC 3966 local number
         ex.phone(callee).answer()
         (established,) = client.events(["Established"])
         assert xfind(established, "establishedConnection", "callID") == call_id
-        assert xfind(established, "answeringDevice", "deviceIdentifier") == callee
+        assert xfind(established, "answeringDevice", "deviceIdentifier") == tel(callee)
         assert not client.requests  # every event was taken above
         # The refresh re-INVITE, as pidgin-sipe sends it: no branch, and its CSeq numbering starts
         # again at 1 with the ACK, so the next INFO has a lower CSeq than the re-INVITE.
@@ -623,6 +625,16 @@ def test_sipp_lync_dialog(exchange, transport):
     _, topology, tmp = exchange
     pair = ("2007", "1008") if transport == "tcp" else ("2008", "1009")
     run_sipp(tmp, topology, "tr87_lync", transport, [pair], "-m", "1")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_sipp_lync_line_with_ext(exchange, transport):
+    """A Lync line URI with ;ext= (extension 2007 on LIM 2) monitored through LIM 1's TR87 server:
+    a call from the line to a DDI number of LIM 1 and one to the line, the event bodies checked
+    for how they name the line (as the client wrote it) and the other party (tel: with
+    phone-context); tests/sipp/tr87_lync_ext.xml says where each expected form comes from."""
+    _, topology, tmp = exchange
+    run_sipp(tmp, topology, "tr87_lync_ext", transport, [("2007", "1008")], "-m", "1")
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])

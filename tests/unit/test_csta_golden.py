@@ -1755,7 +1755,7 @@ def test_get_switching_function_devices_of_a_large_exchange():
     J.2 frame limit (65527 bytes of XML); the union of the segments lists every device once."""
     numbers = [str(10000 + i) for i in range(2 * DEVICES_PER_SEGMENT + 1)] + [str(20000 + i) for i in range(800)]
     topology = SimpleNamespace(extensions=[SimpleNamespace(number=n) for n in numbers], acd_groups=[],
-                               hunt_groups=[], trunks=[], directory=lambda: dict.fromkeys(numbers, 1))
+                               hunt_groups=[], trunks=[], ddi=(), directory=lambda: dict.fromkeys(numbers, 1))
     front = FakeFront(topology=topology)
     client = FakeClient(front)
     frames = client.send(1, f'<GetSwitchingFunctionDevices xmlns="{ED4}"/>')
@@ -1791,7 +1791,7 @@ def test_get_switching_function_devices_of_a_large_exchange():
 
 def test_get_switching_function_devices_of_an_empty_exchange():
     """No device at all: still one (last) segment, with an empty list."""
-    topology = SimpleNamespace(extensions=[], acd_groups=[], hunt_groups=[], trunks=[], directory=dict)
+    topology = SimpleNamespace(extensions=[], acd_groups=[], hunt_groups=[], trunks=[], ddi=(), directory=dict)
     client = FakeClient(FakeFront(topology=topology))
     frames = client.send(1, f'<GetSwitchingFunctionDevices xmlns="{ED4}"/>')
     assert [f.invoke_id for f in frames] == [1, EVENT_INVOKE_ID]

@@ -689,8 +689,9 @@ def peer(request, server, net):
     return Peer(server, net, request.param)
 
 
-def monitor_start(peer, number="2000") -> str:
-    resp = peer.ask("INFO", csta("MonitorStart", f"<monitorObject><deviceObject>tel:{number};phone-context=dialstring"
+def monitor_start(peer, number="2000", device: str | None = None) -> str:
+    device = device or f"tel:{number};phone-context=dialstring"
+    resp = peer.ask("INFO", csta("MonitorStart", f"<monitorObject><deviceObject>{device}"
                                                  "</deviceObject></monitorObject>"))
     assert resp.status == 200 and xml_name(resp.body) == "MonitorStartResponse", resp.body
     return etree.fromstring(resp.body)[0].text
@@ -731,6 +732,50 @@ def test_info_requests_are_served_by_the_session(front, server, peer):
     stop = peer.ask("INFO", csta("MonitorStop", f"<monitorCrossRefID>{xref}</monitorCrossRefID>"))
     assert xml_name(stop.body) == "MonitorStopResponse"
     assert peer.ask("INFO").status == 200  # without a body: a keep-alive
+
+
+def test_a_lync_line_with_ext_is_named_as_the_client_wrote_it(front, server, peer):
+    """The issue's Lync line URI (`tel:+E.164;ext=N`): lcs:line and MonitorStart name extension
+    2000; MakeCallResponse names it exactly as the line URI (pidgin-sipe's sip-csta.c compares them
+    as strings), and the events name the line that way and the other party as a tel: URI with
+    phone-context (RFC 3966's local number, what Office Communicator parses in callingDevice)."""
+    line = "tel:+4687572000;ext=2000"
+    rss = csta("RequestSystemStatus", f'<extensions><privateData><private><lcs:line xmlns:lcs="{LCS}">{line}'
+                                      "</lcs:line></private></privateData></extensions>")
+    assert peer.invite(rss).status == 200
+    xref = monitor_start(peer, number=None, device=line)
+    assert front.bus.requests[-1] == ("dev:2000", "device.get", {})
+    made = peer.ask("INFO", csta("MakeCall", f"<callingDevice>{line}</callingDevice>"
+                                             "<calledDirectoryNumber>tel:1000;phone-context=dialstring"
+                                             "</calledDirectoryNumber><autoOriginate>doNotPrompt</autoOriginate>"))
+    assert front.bus.requests[-1] == ("dev:2000", "phone", {"action": "dial", "digits": "1000"})
+    root = etree.fromstring(made.body)
+    assert root.findtext(f"{{{ED3}}}callingDevice/{{{ED3}}}deviceID") == line
+    front.publish_device("2000", {**event("Delivered"), "alerting": "1000",
+                                  "connections": [["2000", "connected"], ["1000", "alerting"]]})
+    info = peer.one()
+    body = etree.fromstring(info.body)
+    get = lambda *path: body.findtext("/".join(f"{{{ED3}}}{p}" for p in path))
+    assert get("monitorCrossRefID") == xref
+    assert get("connection", "deviceID") == line
+    assert get("callingDevice", "deviceIdentifier") == line
+    assert get("calledDevice", "deviceIdentifier") == "tel:1000;phone-context=dialstring"
+    assert get("alertingDevice", "deviceIdentifier") == "tel:1000;phone-context=dialstring"
+    assert get("localConnectionInfo") == "connected"
+    peer.answer(info)
+    # The deviceID of an event comes back in ClearConnection (sip-csta.c) and is read.
+    front.bus.answer("dev:2000", "phone", {"ok": True})
+    cleared = peer.ask("INFO", csta("ClearConnection", f"<connectionToBeCleared><callID>{C1}</callID>"
+                                                       f"<deviceID>{line}</deviceID></connectionToBeCleared>"))
+    assert xml_name(cleared.body) == "ClearConnectionResponse"
+    assert front.bus.requests[-1] == ("dev:2000", "phone", {"action": "hangup", "call_id": C1})
+
+
+def test_an_unreadable_line_gets_a_csta_error_and_the_dialog_carries_on(front, server, peer):
+    peer.invite()
+    error = peer.ask("INFO", monitor_start_body("tel:+4687572000;ext=20x0"))
+    assert xml_name(error.body) == "CSTAErrorCode" and b"invalidMonitorObject" in error.body
+    monitor_start(peer)  # the next request is served
 
 
 def test_responses_wait_for_the_lims_and_find_their_transaction(front, server, peer):
