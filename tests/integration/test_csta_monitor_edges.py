@@ -82,7 +82,7 @@ def test_a_call_type_monitor_follows_a_call_across_lims_after_its_device_leaves(
             phone("1001").consult("2002")
             wait_for(lambda: phone("2002").answer(), what="2002 answers")
             phone("1001").transfer()
-            before = await events_until(csta, "Transferred")
+            before = await events_until(csta, "Transfered")  # the schema's spelling
             assert before[:3] == ["ServiceInitiated", "Originated", "Delivered"], before
             phone("2002").hangup()
             after = await events_until(csta, "CallCleared")
