@@ -107,3 +107,39 @@ def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
 
+
+
+def test_down_then_up_at_once_after_connections_the_servers_closed(tmp_path):
+    """The everyday restart loop. Connections the servers closed first (the CSTA server dropping a
+    client that sent garbage; the broker going down under a connected `mxone events`) leave their
+    ports in TIME_WAIT for a minute; the servers bind with SO_REUSEADDR, so the port check must too."""
+    import zmq
+    from topology.loader import load_topology
+
+    topo = write_topology(tmp_path / "t.yaml")
+    topology = load_topology(topo)
+    run_dir = str(tmp_path / "run")
+    assert mxone("up", str(topo), "--detach", "--run-dir", run_dir).returncode == 0
+    try:
+        lim1 = topology.lim(1)
+        csta = (lim1.address, lim1.csta.port)
+        with socket.create_connection(csta, timeout=10) as client:
+            client.sendall(b"\x00\x00\x00\x08garbage!")  # no invoke ID, no XML: a framing error
+            assert client.recv(4096) == b""  # the server closed first: its side is in TIME_WAIT
+        context = zmq.Context()
+        sub = context.socket(zmq.SUB)
+        watch = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        sub.connect(topology.broker.endpoints()[0].url("sub"))
+        sub.subscribe(b"")
+        assert watch.poll(10_000), "never connected to the bus"  # connected, as `mxone events` is
+        sub.disable_monitor()
+        watch.close(linger=0)
+        try:
+            assert mxone("down", "--run-dir", run_dir).returncode == 0
+        finally:
+            sub.close(linger=0)
+            context.term()
+        again = mxone("up", str(topo), "--detach", "--run-dir", run_dir)
+        assert again.returncode == 0, again.stderr
+    finally:
+        mxone("down", "--run-dir", run_dir)
