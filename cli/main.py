@@ -25,6 +25,7 @@ from cli import (
 from cli.common import CliError, with_run_dir
 from cluster.control import ClusterError
 from topology.loader import TopologyError
+from cli.version import add_version_option
 
 # In the order `mxone --help` lists them.
 COMMAND_GROUPS = (exchange, phones, events, bench, fault, scenario, traffic, topology_files)
@@ -32,6 +33,7 @@ COMMAND_GROUPS = (exchange, phones, events, bench, fault, scenario, traffic, top
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxone", description="A simulated MX-ONE exchange.")
+    add_version_option(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_parsers(sub, with_run_dir)
