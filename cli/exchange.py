@@ -8,7 +8,7 @@ from typing import Any
 
 from broker.client import BusClient, BusError
 from broker.protocol import Kind, csta_node
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, plural, run_dir_of
 from cluster.control import Cluster
 from cluster.exchange import launch
 from lim.phone import Exchange
@@ -166,7 +166,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{where}: not answering ({server['error']})")
         else:
             devices = ", ".join(server["monitored_devices"]) or "none"
-            print(f"{where}: {server['sessions']} sessions; monitored devices: {devices}")
+            print(f"{where}: {plural(server['sessions'], 'session')}; monitored devices: {devices}")
             if server.get("faults"):
                 print(f"  FAULTS ON: {'; '.join(server['faults'])}  (mxone fault --lim {server['lim']} off)")
             if server.get("recording"):

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import CliError
+from cli.common import CliError, plural
 from topology.describe import describe_topology
 from topology.generate import generate_topology
 from topology.loader import load_default_topology, load_topology
@@ -30,8 +30,10 @@ def add_parsers(sub, with_run_dir) -> None:
 def cmd_topology(args: argparse.Namespace) -> int:
     if args.topology_command == "validate":
         topology = load_topology(args.file)
-        print(f"{args.file}: valid: {len(topology.lims)} LIMs, {len(topology.extensions)} extensions, "
-              f"{len(topology.acd_groups) + len(topology.hunt_groups)} groups, {len(topology.trunks)} trunks")
+        print(f"{args.file}: valid: {plural(len(topology.lims), 'LIM')}, "
+              f"{plural(len(topology.extensions), 'extension')}, "
+              f"{plural(len(topology.acd_groups) + len(topology.hunt_groups), 'group')}, "
+              f"{plural(len(topology.trunks), 'trunk')}")
     elif args.topology_command == "show":
         print(describe_topology(load_topology(args.file) if args.file else load_default_topology()))
     else:

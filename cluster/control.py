@@ -251,6 +251,9 @@ class Cluster:
         try:
             self.rpc().supervisor.signalProcess(name, sig)
         except xmlrpc.client.Fault as fault:
+            if fault.faultString.startswith("BAD_NAME"):
+                names = ", ".join(p["name"] for p in self.processes())
+                raise ClusterError(f"cannot signal {name}: no such program (the programs are {names})") from None
             raise ClusterError(f"cannot signal {name}: {fault.faultString}") from None
         except OSError as exc:
             raise ClusterError(f"no exchange running in {self.run_dir} ({exc})") from None

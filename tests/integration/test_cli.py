@@ -19,7 +19,7 @@ def mxone(*args: str, timeout: float = 60, env: dict | None = None) -> subproces
 
 def test_validate_show_generate(tmp_path):
     out = mxone("topology", "validate", str(write_topology(tmp_path / "t.yaml")))
-    assert out.returncode == 0 and "valid: 2 LIMs, 100 extensions" in out.stdout
+    assert out.returncode == 0 and "valid: 2 LIMs, 100 extensions, 3 groups, 1 trunk\n" in out.stdout
     shown = mxone("topology", "show")
     assert shown.returncode == 0 and "1000-1009" in shown.stdout
     big = tmp_path / "big.yaml"

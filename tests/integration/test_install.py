@@ -71,6 +71,10 @@ def test_up_call_across_lims_and_down_from_anywhere(installed):
         hangup = run(mxone, "phone", "1000", "hangup", cwd=elsewhere, env=env).stdout
         assert hangup.strip() == f"1000: hangup: call {call_id}, released"
         run(bin_dir / "csta", "-p", cwd=elsewhere, env=env)
+        wrong = subprocess.run([mxone, "kill", "lim-9"], cwd=elsewhere, env=env, capture_output=True, text=True)
+        assert wrong.returncode == 1 and wrong.stderr.strip() == (
+            "mxone: cannot signal lim-9: no such program (the programs are broker, csta-1, csta-2, lim-1, lim-2, "
+            "view)")
     finally:
         run(mxone, "down", cwd=elsewhere, env=env, timeout=120)
 
