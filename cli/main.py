@@ -17,6 +17,7 @@ from cli import (
     events,
     exchange,
     fault,
+    logs,
     phones,
     scenario,
     topology_files,
@@ -28,7 +29,7 @@ from topology.loader import TopologyError
 from cli.version import add_version_option
 
 # In the order `mxone --help` lists them.
-COMMAND_GROUPS = (exchange, phones, events, bench, fault, scenario, traffic, topology_files)
+COMMAND_GROUPS = (exchange, logs, phones, events, bench, fault, scenario, traffic, topology_files)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -167,3 +167,33 @@ def test_log_level_reaches_every_process(tmp_path):
     assert mxone("up", str(topo), "--detach", "--run-dir", str(default)).returncode == 0
     assert mxone("down", "--run-dir", str(default)).returncode == 0
     assert all(" INFO " in p.read_text() for p in (default / "logs").glob("*.log") if p.stem != "supervisord")
+
+
+def test_logs_of_a_running_and_of_a_stopped_exchange(tmp_path):
+    topo = write_topology(tmp_path / "t.yaml")
+    run_dir = str(tmp_path / "run")
+    assert mxone("logs", "--run-dir", run_dir).stderr.startswith("mxone: no logs in ")
+    assert mxone("up", str(topo), "--detach", "--run-dir", run_dir).returncode == 0
+    follow = subprocess.Popen([sys.executable, "-m", "cli.main", "logs", "-f", "-n", "1", "supervisord",
+                               "--run-dir", run_dir], stdout=subprocess.PIPE, text=True)
+    try:
+        assert follow.stdout.readline()  # the last line: printed once it has taken the files' sizes
+        assert mxone("kill", "lim-2", "--run-dir", run_dir).returncode == 0
+        seen = []
+        while not any("lim-2" in line and "exited" in line for line in seen):
+            line = follow.stdout.readline()
+            assert line, "mxone logs -f ended"
+            seen.append(line)
+    finally:
+        follow.terminate()
+        follow.wait(timeout=10)
+        assert mxone("down", "--run-dir", run_dir).returncode == 0
+    every = mxone("logs", "-n", "3", "--run-dir", run_dir)
+    assert every.returncode == 0
+    programs = {line.split(" | ")[0] for line in every.stdout.splitlines()}
+    assert programs == {"broker", "lim-1", "lim-2", "csta-1", "csta-2", "view", "supervisord"}
+    one = mxone("logs", "lim-2", "-n", "2", "--run-dir", run_dir)  # killed and restarted: several lines
+    assert one.returncode == 0
+    assert one.stdout.splitlines() == (tmp_path / "run" / "logs" / "lim-2.log").read_text().splitlines()[-2:]
+    wrong = mxone("logs", "lim-9", "--run-dir", run_dir)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("mxone: logs: no program 'lim-9' (the logs are of ")
