@@ -26,7 +26,7 @@ from cli import (
 from cli.common import CliError, with_run_dir
 from cluster.control import ClusterError
 from topology.loader import TopologyError
-from cli.version import add_version_option
+from cli.version import add_common_options
 
 # In the order `mxone --help` lists them.
 COMMAND_GROUPS = (exchange, logs, phones, events, bench, fault, scenario, traffic, topology_files)
@@ -34,7 +34,7 @@ COMMAND_GROUPS = (exchange, logs, phones, events, bench, fault, scenario, traffi
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxone", description="A simulated MX-ONE exchange.")
-    add_version_option(parser)
+    add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_parsers(sub, with_run_dir)

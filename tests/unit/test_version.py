@@ -22,3 +22,13 @@ def test_every_console_script_prints_it(script):
     out = subprocess.run([str(Path(sys.executable).parent / script), "--version"], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.strip() == f"{script} (mxone-sim) {VERSION}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_console_script_writes_its_bash_completion(script):
+    """Written from the parser: the completion offers the commands and options the script has."""
+    out = subprocess.run([str(Path(sys.executable).parent / script), "--print-completion", "bash"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "complete " in out.stdout and "--version" in out.stdout
+    if script == "mxone":
+        assert all(command in out.stdout for command in ("up", "down", "status", "phone", "logs", "scenario"))
