@@ -1,6 +1,7 @@
 """`mxone` as a user types it: topology files, refusals with one-line messages, Ctrl-C."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -197,3 +198,44 @@ def test_logs_of_a_running_and_of_a_stopped_exchange(tmp_path):
     assert one.stdout.splitlines() == (tmp_path / "run" / "logs" / "lim-2.log").read_text().splitlines()[-2:]
     wrong = mxone("logs", "lim-9", "--run-dir", run_dir)
     assert wrong.returncode == 1 and wrong.stderr.startswith("mxone: logs: no program 'lim-9' (the logs are of ")
+
+
+def test_two_generated_exchanges_run_side_by_side(tmp_path):
+    """`mxone topology generate`'s address and port options: two exchanges up at once, each answering
+    its own calls and showing its own page (the second on the default CSTA port of other addresses)."""
+    from topology.ports import free_ports
+
+    def three_free_ports_in_a_row(taken: set[int]) -> int:
+        for base in free_ports(20):
+            if taken & {base, base + 1, base + 2}:
+                continue
+            try:
+                with socket.socket() as a, socket.socket() as b, socket.socket() as c:
+                    for sock, port in ((a, base), (b, base + 1), (c, base + 2)):
+                        sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            taken |= {base, base + 1, base + 2}
+            return base
+        raise AssertionError("no three free ports in a row")
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    taken: set[int] = set()
+    bases = [three_free_ports_in_a_row(taken), three_free_ports_in_a_row(taken)]
+    views = [p for p in free_ports(8) if p not in taken][:2]
+    for path, prefix, base, view in ((first, "127.2", bases[0], views[0]), (second, "127.3", bases[1], views[1])):
+        out = mxone("topology", "generate", "--lims", "2", "--extensions-per-lim", "10", "--lim-addresses", prefix,
+                    "--broker-port", str(base), "--live-view-port", str(view), "-o", str(path))
+        assert out.returncode == 0, out.stderr
+    runs = [str(tmp_path / "run-a"), str(tmp_path / "run-b")]
+    try:
+        for path, run_dir in zip((first, second), runs):
+            up = mxone("up", str(path), "--detach", "--run-dir", run_dir)
+            assert up.returncode == 0, up.stderr
+        for run_dir in runs:
+            assert mxone("phone", "1000", "dial", "1010", "--run-dir", run_dir).returncode == 0
+            status = json.loads(mxone("status", "--json", "--run-dir", run_dir).stdout)
+            assert [sorted(c["device"] for c in call["connections"]) for call in status["calls"]] == [["1000", "1010"]]
+    finally:
+        for run_dir in runs:
+            mxone("down", "--run-dir", run_dir)
