@@ -34,6 +34,7 @@ from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, 
 from broker.timers import TimerQueue
 from topology.loader import TopologyError, load_topology
 from topology.model import Topology
+from netio.logs import add_log_level_option, configure_logging
 
 log = logging.getLogger("broker")
 BROKER_ID = BROKER  # our node id (the name is kept for its importers)
@@ -374,8 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mxone-broker", description="Run the exchange's bus broker.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     parser.add_argument("--backup", action="store_true", help="run the backup broker of the pair")
+    add_log_level_option(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        configure_logging("%(name)s", args.log_level)  # the logger: broker, binary-star, ...
+    except ValueError as exc:
+        print(f"mxone-broker: {exc}", file=sys.stderr)
+        return 2
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cli.common import CliError
@@ -83,4 +84,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
         raise CliError(f"scale {args.scale_command}: {exc}", 2) from None
     result = scale.run(args)
     print(json.dumps(result) if args.json else scale.format_result(args.scale_command, result), flush=True)
-    return 0
+    failed = scale.failures(args.scale_command, result)
+    for failure in failed:
+        print(f"mxone scale {args.scale_command}: {failure}", file=sys.stderr)
+    return 1 if failed else 0

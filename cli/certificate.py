@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from cluster.control import Cluster, ClusterError, default_run_dir
+from cli.version import add_common_options
 from csta_front.certificates import (
     CertificateError,
     create_self_signed,
@@ -24,6 +25,7 @@ from csta_front.certificates import (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mxone_certificate", description="The exchange's TLS certificate.")
+    add_common_options(parser)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--create", action="store_true", help="create a self-signed certificate")
     action.add_argument("--install", nargs=2, metavar=("CERT", "KEY"), type=Path, help="install PEM files")

@@ -23,3 +23,8 @@ def with_run_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run_dir_of(args: argparse.Namespace) -> Path:
     return args.run_dir if args.run_dir is not None else default_run_dir()
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 session`, `2 sessions`: for the counts the commands print."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

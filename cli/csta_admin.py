@@ -30,6 +30,7 @@ from csta_front.certificates import CertificateError, load_installed
 from csta_front.settings import AuthSettings, hash_password, validate_settings
 from topology.loader import TopologyError
 from topology.model import CSTA_SERVER_TYPES, CstaSettings
+from cli.version import add_common_options
 
 
 class AdminError(Exception):
@@ -101,6 +102,7 @@ NOT_GIVEN = object()  # `--tls-port none` gives None, which must differ from no 
 
 def csta_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csta", description="Initiate, remove or print the CSTA servers of the LIMs.")
+    add_common_options(parser)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("-i", dest="action", action="store_const", const="initiate", help="initiate (or change) a CSTA server")
     action.add_argument("-e", dest="action", action="store_const", const="remove", help="remove a CSTA server")
@@ -304,6 +306,7 @@ def _csta_print(cluster: Cluster, topology, targets: list[int], as_json: bool) -
 def auth_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csta_authentication",
                                      description="Application session authentication settings (ECMA-354).")
+    add_common_options(parser)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("-i", dest="action", action="store_const", const="initiate", help="initiate the settings")
     action.add_argument("-c", dest="action", action="store_const", const="change", help="change the settings")

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
 from broker.protocol import Kind, csta_node
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, plural, run_dir_of
 from cluster.control import Cluster
 from cluster.exchange import launch
 from lim.phone import Exchange
 from liveview.client import is_listening, url_of
 from topology.hosts import HostError, lim_program, programs_on
 from topology.loader import default_topology_path
+from netio.logs import ENV as LOG_LEVEL_ENV, add_log_level_option, chosen_level
 
 
 def add_parsers(sub, with_run_dir) -> None:
@@ -24,6 +26,7 @@ def add_parsers(sub, with_run_dir) -> None:
     up.add_argument("--timeout", type=float, default=None, help="seconds to wait for every LIM (default: scales with size)")
     up.add_argument("--host", default=None, help="start only the programs the topology places on this host "
                                                  "(its brokers, its LIMs and their CSTA servers)")
+    add_log_level_option(up)  # passed to every process as $MXONE_LOG_LEVEL (netio/logs.py)
 
     down = with_run_dir(sub.add_parser("down", help="stop the exchange"))
 
@@ -40,6 +43,10 @@ def add_parsers(sub, with_run_dir) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    try:
+        os.environ[LOG_LEVEL_ENV] = chosen_level(args.log_level)  # supervisord's children inherit it
+    except ValueError as exc:
+        raise CliError(f"up: {exc}", 2) from None
     cluster = Cluster(run_dir_of(args))
     try:
         topology, proc, _ = launch(cluster, args.topology or default_topology_path(), detach=args.detach,
@@ -166,7 +173,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{where}: not answering ({server['error']})")
         else:
             devices = ", ".join(server["monitored_devices"]) or "none"
-            print(f"{where}: {server['sessions']} sessions; monitored devices: {devices}")
+            print(f"{where}: {plural(server['sessions'], 'session')}; monitored devices: {devices}")
             if server.get("faults"):
                 print(f"  FAULTS ON: {'; '.join(server['faults'])}  (mxone fault --lim {server['lim']} off)")
             if server.get("recording"):

@@ -17,6 +17,7 @@ from cli import (
     events,
     exchange,
     fault,
+    logs,
     phones,
     scenario,
     topology_files,
@@ -25,13 +26,15 @@ from cli import (
 from cli.common import CliError, with_run_dir
 from cluster.control import ClusterError
 from topology.loader import TopologyError
+from cli.version import add_common_options
 
 # In the order `mxone --help` lists them.
-COMMAND_GROUPS = (exchange, phones, events, bench, fault, scenario, traffic, topology_files)
+COMMAND_GROUPS = (exchange, logs, phones, events, bench, fault, scenario, traffic, topology_files)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxone", description="A simulated MX-ONE exchange.")
+    add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_parsers(sub, with_run_dir)

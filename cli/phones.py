@@ -49,8 +49,10 @@ def cmd_phone(args: argparse.Namespace) -> int:
     with exchange_of(args) as exchange:
         body = {"action": args.action, **({"digits": args.digits} if args.digits else {})}
         reply = exchange.client.request(device_address(args.extension), Kind.PHONE, body)
-    detail = f"call {reply['call_id']}, {reply['state']}" if "call_id" in reply else \
-        f"logged {'on' if reply.get('logged_on') else 'off'}"
+    if "call_id" in reply:  # the phone's own connection: after a hangup, none ("null" in ECMA-269 terms)
+        detail = f"call {reply['call_id']}, {'released' if reply['state'] == 'null' else reply['state']}"
+    else:
+        detail = f"logged {'on' if reply.get('logged_on') else 'off'}"
     print(f"{args.extension}: {args.action}{' ' + args.digits if args.digits else ''}: {detail}")
     return 0
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import CliError
+from cli.common import CliError, plural
 from topology.describe import describe_topology
 from topology.generate import generate_topology
 from topology.loader import load_default_topology, load_topology
@@ -23,20 +23,41 @@ def add_parsers(sub, with_run_dir) -> None:
     gen.add_argument("--extensions-per-lim", type=int, required=True)
     gen.add_argument("--heartbeat-ms", type=int, default=100,
                      help="bus heartbeat interval (100; dead after 6 times it): larger costs less idle CPU")
+    gen.add_argument("--lim-addresses", default="127.0", metavar="A.B",
+                     help="LIM n listens on A.B.{1 + (n-1) // 250}.{1 + (n-1) %% 250} (default 127.0)")
+    gen.add_argument("--broker-address", default="127.0.0.1", help="the broker's address (default 127.0.0.1)")
+    gen.add_argument("--broker-port", type=int, default=7800,
+                     help="the broker's first port: requests on it, events on the next two (default 7800)")
+    gen.add_argument("--csta-port", type=int, default=8882, help="every LIM's CSTA server port (default 8882)")
+    view = gen.add_mutually_exclusive_group()
+    view.add_argument("--live-view-port", type=int, default=8890,
+                      help="the live view's port, on the broker's address (default 8890)")
+    view.add_argument("--no-live-view", action="store_true", help="no live view")
     gen.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    gen.epilog = ("example: two exchanges side by side\n"
+                  "  mxone topology generate --lims 2 --extensions-per-lim 50 -o a.yaml\n"
+                  "  mxone topology generate --lims 2 --extensions-per-lim 50 --lim-addresses 127.1 \\\n"
+                  "      --broker-port 7900 --live-view-port 8891 -o b.yaml")
+    gen.formatter_class = argparse.RawDescriptionHelpFormatter
     topo.set_defaults(handler=cmd_topology)
 
 
 def cmd_topology(args: argparse.Namespace) -> int:
     if args.topology_command == "validate":
         topology = load_topology(args.file)
-        print(f"{args.file}: valid: {len(topology.lims)} LIMs, {len(topology.extensions)} extensions, "
-              f"{len(topology.acd_groups) + len(topology.hunt_groups)} groups, {len(topology.trunks)} trunks")
+        print(f"{args.file}: valid: {plural(len(topology.lims), 'LIM')}, "
+              f"{plural(len(topology.extensions), 'extension')}, "
+              f"{plural(len(topology.acd_groups) + len(topology.hunt_groups), 'group')}, "
+              f"{plural(len(topology.trunks), 'trunk')}")
     elif args.topology_command == "show":
         print(describe_topology(load_topology(args.file) if args.file else load_default_topology()))
     else:
         try:
-            text = generate_topology(args.lims, args.extensions_per_lim, heartbeat_ms=args.heartbeat_ms)
+            port = args.broker_port
+            text = generate_topology(args.lims, args.extensions_per_lim, heartbeat_ms=args.heartbeat_ms,
+                                     lim_addresses=args.lim_addresses, broker_address=args.broker_address,
+                                     broker_ports=(port, port + 1, port + 2), csta_port=args.csta_port,
+                                     live_view_port=None if args.no_live_view else args.live_view_port)
         except ValueError as exc:
             raise CliError(f"topology generate: {exc}", 2) from None
         if args.output:

@@ -150,6 +150,9 @@ def check_ports_free(topology: Topology, csta: dict[int, Any] | None = None, hos
         wanted = [w for w in wanted if w[1] in addresses_on(topology, host)]
     for what, address, port in wanted:
         with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+            # Judged as the servers bind it: netio's listeners and libzmq's both set SO_REUSEADDR,
+            # so a port whose old connections sit in TIME_WAIT is free to them, and a listener is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((address, port))
             except OSError as exc:
@@ -248,6 +251,9 @@ class Cluster:
         try:
             self.rpc().supervisor.signalProcess(name, sig)
         except xmlrpc.client.Fault as fault:
+            if fault.faultString.startswith("BAD_NAME"):
+                names = ", ".join(p["name"] for p in self.processes())
+                raise ClusterError(f"cannot signal {name}: no such program (the programs are {names})") from None
             raise ClusterError(f"cannot signal {name}: {fault.faultString}") from None
         except OSError as exc:
             raise ClusterError(f"no exchange running in {self.run_dir} ({exc})") from None

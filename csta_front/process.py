@@ -19,6 +19,7 @@ from csta_front.settings import CstaStore
 from csta_front.soap import install as install_soap
 from csta_front.tr87 import install as install_sip
 from topology.loader import TopologyError, load_topology
+from netio.logs import add_log_level_option, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     parser.add_argument("--lim", required=True, type=int, help="the LIM this CSTA server is installed on")
     parser.add_argument("--data-dir", required=True, type=Path, help="the cluster's data folder (csta.db)")
+    add_log_level_option(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {csta_node(args.lim)} %(levelname)s %(message)s")
+    try:
+        configure_logging(csta_node(args.lim), args.log_level)
+    except ValueError as exc:
+        print(f"mxone-csta: {exc}", file=sys.stderr)
+        return 2
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

@@ -13,6 +13,7 @@ from broker.timers import TimerQueue
 from lim.core import LimCore
 from lim.store import Store
 from topology.loader import TopologyError, load_topology
+from netio.logs import add_log_level_option, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
     parser.add_argument("--lim", required=True, type=int, help="the LIM number to run")
     parser.add_argument("--data-dir", required=True, type=Path, help="where persistent state lives")
+    add_log_level_option(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {lim_node(args.lim)} %(levelname)s %(message)s")
+    try:
+        configure_logging(lim_node(args.lim), args.log_level)
+    except ValueError as exc:
+        print(f"mxone-lim: {exc}", file=sys.stderr)
+        return 2
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

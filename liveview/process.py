@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -13,13 +12,19 @@ from broker.protocol import view_node
 from broker.timers import TimerQueue
 from liveview.server import LiveViewServer
 from topology.loader import TopologyError, load_topology
+from netio.logs import add_log_level_option, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mxone-view", description="Serve the live view of the exchange.")
     parser.add_argument("--topology", required=True, type=Path, help="topology YAML")
+    add_log_level_option(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s view %(levelname)s %(message)s")
+    try:
+        configure_logging("view", args.log_level)
+    except ValueError as exc:
+        print(f"mxone-view: {exc}", file=sys.stderr)
+        return 2
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:

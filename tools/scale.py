@@ -445,6 +445,21 @@ def run(args) -> dict[str, Any]:
     return {"curve": run_curve, "startup": run_startup, "monitors": run_monitors}[args.scale_command](args)
 
 
+def failures(command: str, r: dict[str, Any]) -> list[str]:
+    """What makes a measurement fail (exit status 1), as bench and chaos fail: events lost, calls not
+    completed. A startup measures no events: it fails only by not coming up, which raises."""
+    found = []
+    if command == "curve":
+        for p in r["points"]:
+            if p["lost_events"]:
+                found.append(f"{p['lims']} LIMs: {p['lost_events']} event{'s' * (p['lost_events'] != 1)} lost")
+            if p["calls_completed"] < r["calls"]:
+                found.append(f"{p['lims']} LIMs: {r['calls'] - p['calls_completed']} of {r['calls']} calls not completed")
+    elif command == "monitors" and r.get("sample_events_lost"):
+        found.append(f"{r['sample_events_lost']} events of the sample calls lost")
+    return found
+
+
 def format_result(command: str, r: dict[str, Any]) -> str:
     if command == "curve":
         head = (f"{'LIMs':>4} {'ext/LIM':>7} {'up s':>6} {'calls/s':>8} {'lost':>5} {'p99 ms':>7} "

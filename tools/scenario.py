@@ -13,6 +13,9 @@
 `run_scenario_file(path, run_dir=None, speed=1.0)` runs one against a running exchange (run_dir)
 or one it starts and stops itself; True when every step was accepted (or refused as the step
 said) and every monitored device saw its expected events in order (others may come between).
+Each step and each device's expectation is also an `Outcome` (for `--junit`). Pass or fail, what
+the scenario started is undone at the end: its calls cleared, the features and agent log-ons it
+changed put back, so the next scenario or `mxone traffic` finds the exchange as it was.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from cluster.exchange import RunningExchange, running_exchange
 from csta_front.client import CstaClient, event_name
 from topology.numberplan import NumberPlan
 
-__all__ = ["Scenario", "Step", "load_scenario", "run_scenario", "run_scenario_file"]
+__all__ = ["Outcome", "Scenario", "Step", "load_scenario", "run_scenario", "run_scenario_file"]
 
 # action -> what it needs: "number" (a number argument), "digits", "args" or nothing
 PHONE_ACTIONS = {
@@ -61,6 +64,14 @@ class Step:
         extra = [self.number] if self.number is not None else [
             "off" if a is None else str(a).lower() if isinstance(a, bool) else str(a) for a in self.args]
         return " ".join([self.device, self.action, *extra])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation of a run: a step done (or refused as expected), or a device's events seen."""
+    name: str
+    seconds: float
+    failure: str | None = None
 
 
 @dataclass
@@ -216,14 +227,77 @@ def _match(expected: list[str], got: list[str]) -> tuple[int, bool]:
     return i, i == len(expected)
 
 
-async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], None]) -> bool:
+class _Undo:
+    """What a scenario changed, put back when it ends: calls that were not there before are cleared
+    (every party still in them hangs up, the public network's too), the features (dnd, forwarding)
+    and agent log-on of each device a step changed return to what they were before its first step."""
+
+    def __init__(self, exchange):
+        self.exchange = exchange
+        self.calls_before = {c["call_id"] for c in exchange.calls()}
+        self.features: dict[str, dict[str, Any]] = {}
+
+    def before(self, step: Step) -> None:
+        if step.action in SPECIAL_ACTIONS and step.device not in self.features:
+            try:
+                self.features[step.device] = self.exchange.phone(step.device).features()
+            except BusError:
+                pass  # not a device with features: the step itself will be refused
+
+    def undo(self, out: Callable[[str], None]) -> None:
+        cleared = 0
+        for _ in range(3):  # a hangup can leave a call to clear by the next party (a conference)
+            left = [c for c in self.exchange.calls() if c["call_id"] not in self.calls_before]
+            if not left:
+                break
+            for call in left:
+                for connection in call["connections"]:
+                    if connection["state"] != "null":
+                        self._quietly(connection["device"], "hangup")
+            cleared += len(left)
+        left = [c["call_id"] for c in self.exchange.calls() if c["call_id"] not in self.calls_before]
+        for device, saved in self.features.items():
+            self._restore(device, saved)
+        if cleared or self.features:
+            out(f"clean-up: {cleared} call(s) cleared, features of {', '.join(self.features) or 'no device'} "
+                f"restored{'; calls left: ' + ', '.join(left) if left else ''}")
+
+    def _restore(self, device: str, saved: dict[str, Any]) -> None:
+        phone = self.exchange.phone(device)
+        try:
+            now = phone.features()
+        except BusError:
+            return
+        if now.get("dnd") != saved.get("dnd"):
+            self._quietly(device, "do_not_disturb", bool(saved.get("dnd")))
+        for kind in FORWARD_KINDS:
+            key = f"forward_{kind}"
+            if now.get(key) != saved.get(key) or (kind == "noanswer" and now.get("forward_noanswer_s") !=
+                                                   saved.get("forward_noanswer_s")):
+                self._quietly(device, "forward", kind, saved.get(key),
+                              saved.get("forward_noanswer_s") if kind == "noanswer" and saved.get(key) else None)
+        was_on, is_on = saved.get("agent_id") is not None, now.get("agent_id") is not None
+        if is_on and (not was_on or now.get("agent_group") != saved.get("agent_group")):
+            self._quietly(device, "agent", "logout")
+        if was_on and (not is_on or now.get("agent_group") != saved.get("agent_group")):
+            self._quietly(device, "agent", "login", saved["agent_id"], saved["agent_group"])
+
+    def _quietly(self, device: str, method: str, *args: Any) -> None:
+        try:
+            getattr(self.exchange.phone(device), method)(*args)
+        except BusError:
+            pass  # gone meanwhile (the call cleared by another party's hangup): nothing to undo
+
+
+async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], None],
+               outcomes: list[Outcome]) -> bool:
 
     topology = running.topology
     plan = NumberPlan(topology)
-    ok = True
     clients: list[CstaClient] = []
     seen: dict[str, list[str]] = {d: [] for d in scenario.monitors}
     readers: list[asyncio.Task] = []
+    undo = _Undo(running.exchange)
 
     async def collect(client: CstaClient, device: str) -> None:
         while True:
@@ -237,6 +311,7 @@ async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], N
             lim = plan.owner(device)
             if lim is None:
                 out(f"monitor {device}: not a number of this exchange")
+                outcomes.append(Outcome(f"monitor {device}", 0.0, "not a number of this exchange"))
                 return False
             host, port = running.csta_endpoint(lim)
             client = await CstaClient.connect(host, port)
@@ -252,59 +327,71 @@ async def _run(scenario: Scenario, running, speed: float, out: Callable[[str], N
             if delay > 0:
                 await asyncio.sleep(delay)
             stamp = f"{step.time:6.2f}s {step.describe()}"
+            name = f"step {step.index}: {step.describe()}"
+            began = time.monotonic()
+            failure = None
+            undo.before(step)
             try:
                 _perform(running.exchange.phone(step.device), step)
             except BusError as exc:
                 if step.expect_refusal:
                     out(f"{stamp}: refused as expected: {exc.message} ({exc.code})")
                 else:
-                    out(f"{stamp}: refused: {exc.message} ({exc.code})")
-                    ok = False
+                    failure = f"refused: {exc.message} ({exc.code})"
+                    out(f"{stamp}: {failure}")
             else:
                 if step.expect_refusal:
-                    out(f"{stamp}: ok, but a refusal was expected")
-                    ok = False
+                    failure = "ok, but a refusal was expected"
+                    out(f"{stamp}: {failure}")
                 else:
                     out(f"{stamp}: ok")
+            outcomes.append(Outcome(name, time.monotonic() - began, failure))
             await asyncio.sleep(0)  # let the readers take what has arrived
 
-        deadline = time.monotonic() + max(EXPECT_WAIT_S / speed, MIN_WAIT_S)
+        waited = time.monotonic()
+        deadline = waited + max(EXPECT_WAIT_S / speed, MIN_WAIT_S)
         while time.monotonic() < deadline and not all(
                 _match(names, seen[d])[1] for d, names in scenario.expect.items()):
             await asyncio.sleep(0.05)
         for device, names in scenario.expect.items():
             count, met = _match(names, seen[device])
+            name = f"events at {device}"
             if met:
                 out(f"{device}: met")
+                outcomes.append(Outcome(name, time.monotonic() - waited))
             else:
                 after = names[count - 1] if count else "the start"
-                out(f"{device}: MISSED: expected {names[count]} after {after}, got [{', '.join(seen[device])}]")
-                ok = False
-        return ok
+                failure = f"expected {names[count]} after {after}, got [{', '.join(seen[device])}]"
+                out(f"{device}: MISSED: {failure}")
+                outcomes.append(Outcome(name, time.monotonic() - waited, failure))
+        return all(o.failure is None for o in outcomes)
     finally:
         for task in readers:
             task.cancel()
         for client in clients:
             await client.close()
+        undo.undo(out)
 
 
 def run_scenario(scenario: Scenario, run_dir: str | Path | None = None, speed: float = 1.0,
-                 out: Callable[[str], None] = print) -> bool:
+                 out: Callable[[str], None] = print, outcomes: list[Outcome] | None = None) -> bool:
+    """True when every expectation was met. `outcomes`: a list to append each expectation's Outcome to."""
     if not speed > 0:
         raise ValueError(f"speed must be above 0, not {speed}")
+    outcomes = [] if outcomes is None else outcomes
     if run_dir is not None:
         running = RunningExchange(Cluster(Path(run_dir)))
         try:
-            return asyncio.run(_run(scenario, running, speed, out))
+            return asyncio.run(_run(scenario, running, speed, out, outcomes))
         finally:
             running.close_client()
     out("starting an exchange ...")
     with running_exchange(Path(scenario.topology) if scenario.topology else None, prefix="mxone-scenario-",
                           free_ports=True, log=out) as running:
-        return asyncio.run(_run(scenario, running, speed, out))
+        return asyncio.run(_run(scenario, running, speed, out, outcomes))
 
 
 def run_scenario_file(path: str | Path, run_dir: str | Path | None = None, speed: float = 1.0,
-                      out: Callable[[str], None] = print) -> bool:
+                      out: Callable[[str], None] = print, outcomes: list[Outcome] | None = None) -> bool:
     """Load, validate (ValueError before anything starts) and run a scenario file."""
-    return run_scenario(load_scenario(path), run_dir, speed, out)
+    return run_scenario(load_scenario(path), run_dir, speed, out, outcomes)

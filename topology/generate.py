@@ -8,14 +8,15 @@ from __future__ import annotations
 from topology.model import EXTENSION_TYPES
 
 TRUNK_PREFIX = "0"
-MAX_LIMS = 255 * 250  # LIM n gets 127.0.{1 + (n-1) // 250}.{1 + (n-1) % 250}; the third octet stops at 255
+MAX_LIMS = 255 * 250  # LIM n gets PREFIX.{1 + (n-1) // 250}.{1 + (n-1) % 250}; the third octet stops at 255
 # After the two logged-on ip extensions every LIM starts with, the rest of a block is split over these.
 _OTHER_TYPES = tuple(t for t in EXTENSION_TYPES if t != "ip")
 
 
 def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int | None = None,
                       csta: bool = True, broker_ports: tuple[int, int, int] = (7800, 7801, 7802),
-                      heartbeat_ms: int = 100) -> str:
+                      heartbeat_ms: int = 100, lim_addresses: str = "127.0", broker_address: str = "127.0.0.1",
+                      csta_port: int = 8882, live_view_port: int | None = 8890) -> str:
     """YAML text of a topology with `lims` LIMs of `extensions_per_lim` extensions each.
 
     LIM n's block starts at first_number + (n-1) * stride, stride being the power of ten that fits a
@@ -25,6 +26,11 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
     `heartbeat_ms`: the bus heartbeat interval, a member being dead after six missed (100 ms and
     600 ms by default). Every process beats, so an idle exchange's CPU grows with its LIMs: a large
     one may trade slower failure detection for less idle work (docs/benchmarks.md, Scale).
+
+    Where it listens, so that two generated exchanges can run side by side: LIM n on
+    `{lim_addresses}.{1 + (n-1) // 250}.{1 + (n-1) % 250}` (two octets, e.g. "127.1"), its CSTA server
+    on `csta_port` there, the broker on `broker_address`, the live view on `live_view_port` of the
+    broker's address (None: no live view).
     """
     if lims < 1 or lims > MAX_LIMS:
         raise ValueError(f"lims must be from 1 to {MAX_LIMS}, got {lims}")
@@ -32,6 +38,14 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
         raise ValueError(f"extensions_per_lim must be at least 1, got {extensions_per_lim}")
     if len(set(broker_ports)) != 3 or not all(1 <= p <= 65535 for p in broker_ports):
         raise ValueError(f"broker ports must be three distinct ports from 1 to 65535, got {broker_ports}")
+    octets = lim_addresses.split(".")
+    if len(octets) != 2 or not all(o.isdigit() and int(o) <= 255 for o in octets):
+        raise ValueError(f"lim_addresses must be two octets such as 127.1, got {lim_addresses!r}")
+    for what, port in (("csta_port", csta_port), ("live_view_port", live_view_port)):
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"{what} must be from 1 to 65535, got {port}")
+    if live_view_port is not None and broker_address == "127.0.0.1" and live_view_port in broker_ports:
+        raise ValueError(f"live_view_port {live_view_port} is one of the broker's ports")
     if not 10 <= heartbeat_ms <= 10_000:
         raise ValueError(f"heartbeat_ms must be from 10 to 10000, got {heartbeat_ms}")
     if first_number is not None and first_number < 1:
@@ -54,7 +68,7 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
         "# ip (logged on), the rest are split over the other types. The groups follow the last LIM's block.",
         f"name: generated-{lims}x{extensions_per_lim}",
         "broker:",
-        "  address: 127.0.0.1",
+        f"  address: {broker_address}",
         f"  router_port: {broker_ports[0]}",
         f"  pub_port: {broker_ports[1]}",
         f"  sub_port: {broker_ports[2]}",
@@ -65,9 +79,9 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
         "lims:",
     ]
     for n in range(1, lims + 1):
-        lines += [f"  - number: {n}", f"    address: {lim_address(n)}"]
+        lines += [f"  - number: {n}", f"    address: {lim_address(n, lim_addresses)}"]
         if csta:
-            lines.append("    csta: {server_type: XML, port: 8882}")
+            lines.append(f"    csta: {{server_type: XML, port: {csta_port}}}")
         lines.append("    extensions:")
         for first, last, kind in _entries(block(n), extensions_per_lim):
             numbers = str(first) if first == last else f"{first}-{last}"
@@ -86,12 +100,16 @@ def generate_topology(lims: int, extensions_per_lim: int, *, first_number: int |
         "trunks:",
         f'  - {{name: pstn, prefix: "{TRUNK_PREFIX}", lim: 1, channels: 30, answer_after_s: null}}',
     ]
+    if live_view_port is None:
+        lines += ["live_view:", "  enabled: false"]
+    else:
+        lines += ["live_view:", f"  address: {broker_address}", f"  port: {live_view_port}"]
     return "\n".join(lines) + "\n"
 
 
-def lim_address(n: int) -> str:
-    """A loopback address of its own for LIM n, never .0 or .255 in the last octet."""
-    return f"127.0.{1 + (n - 1) // 250}.{1 + (n - 1) % 250}"
+def lim_address(n: int, prefix: str = "127.0") -> str:
+    """An address of its own for LIM n under a two-octet prefix, never .0 or .255 in the last octet."""
+    return f"{prefix}.{1 + (n - 1) // 250}.{1 + (n - 1) % 250}"
 
 
 def _entries(start: int, count: int) -> list[tuple[int, int, str]]:

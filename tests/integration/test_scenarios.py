@@ -102,3 +102,61 @@ def test_mxone_scenario_run_command(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cli.main", "scenario", "run", str(broken)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("mxone: scenario: ") and "juggle" in bad.stderr
+
+
+def test_a_failed_scenario_leaves_nothing_behind(running, tmp_path):
+    """A caller queued at an ACD group with no agent, forwarding and an agent log-on changed, then a
+    missed expectation: the run fails, and the exchange is as it was before it."""
+    before = {d: running.exchange.phone(d).features() for d in ("1006", "2006")}
+    left = tmp_path / "left.yaml"
+    left.write_text("""
+name: leaves things behind
+monitors: [{device: 1006}]
+steps:
+  - {at: 0, device: 1006, action: forward, args: [busy, "1007"]}
+  - {at: 0, device: 2006, action: agent, args: [login, "46", "5000"]}
+  - {after: 0.5, device: 2006, action: agent, args: [notready]}
+  - {after: 0.5, device: "0709999999", action: dial, number: "5000"}
+  - {after: 0.5, device: 1006, action: dial, number: "2005"}
+expect:
+  1006: [Transferred]
+""")
+    lines: list[str] = []
+    assert run_scenario_file(left, run_dir=running.run_dir, speed=10, out=lines.append) is False
+    assert any(line.startswith("clean-up: 2 call(s) cleared") for line in lines), lines
+    assert not running.calls(), "the scenario left calls behind"
+    assert {d: running.exchange.phone(d).features() for d in ("1006", "2006")} == before
+
+
+def test_junit_report_of_each_expectation(running, tmp_path):
+    """`--junit`: read back with junitparser, as a CI server reads it: one case per step and per device."""
+    import subprocess
+    import sys
+    from junitparser import Failure, JUnitXml
+
+    scenario = tmp_path / "half.yaml"
+    scenario.write_text("""
+name: one met, one missed
+monitors: [{device: 1004}, {device: 2004}]
+steps:
+  - {at: 0, device: 1004, action: dial, number: 2004}
+  - {after: 1, device: 2004, action: answer}
+  - {after: 1, device: 1004, action: hangup}
+expect:
+  1004: [Originated, Delivered, Established, ConnectionCleared]
+  2004: [Delivered, Conferenced]
+""")
+    report = tmp_path / "report.xml"
+    run = subprocess.run([sys.executable, "-m", "cli.main", "scenario", "run", str(scenario), "--speed", "10",
+                          "--junit", str(report), "--run-dir", str(running.run_dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    (suite,) = list(JUnitXml.fromfile(str(report)))
+    assert (suite.name, suite.tests, suite.failures, suite.errors) == ("half", 5, 1, 0)
+    cases = {case.name: case for case in suite}
+    assert list(cases) == ["step 1: 1004 dial 2004", "step 2: 2004 answer", "step 3: 1004 hangup",
+                           "events at 1004", "events at 2004"]
+    assert all(case.is_passed for name, case in cases.items() if name != "events at 2004")
+    (failure,) = cases["events at 2004"].result
+    assert isinstance(failure, Failure) and failure.message.startswith("expected Conferenced after Delivered")
+    assert not running.calls()
