@@ -400,7 +400,11 @@ def set_agent_state(call: ServiceCall) -> None:
         body["agent_id"] = call.request.text("agentID")
         plan = call.front.directory
         body["group"] = device_number(call.request.text("group"), plan) or device_number(call.request.text("acdGroup"), plan)
-    call.ask(device_address(number), Kind.AGENT, body, empty_response(call))
+    def done(reply: dict) -> None:
+        # ECMA-269: a state asked for while the agent is busy on a call is pending until it ends.
+        pending = reply.get("pending_agent_state")
+        call.respond(call.E.SetAgentStateResponse(*([call.E.pendingAgentState(pending)] if pending else [])))
+    call.ask(device_address(number), Kind.AGENT, body, done)
 
 
 AGENT_STATES = {"agentNull": "agentNull", "agentReady": "agentReady", "agentNotReady": "agentNotReady",
@@ -418,6 +422,8 @@ def get_agent_state(call: ServiceCall) -> None:
         entry.append(E.loggedOnState(_flag(f["agent_state"] != "agentNull")))
         info = [E.acdGroup(f["agent_group"])] if f.get("agent_group") else []
         info.append(E.agentState(AGENT_STATES[f["agent_state"]]))
+        if f.get("agent_pending"):
+            info.append(E.pendingAgentState(f["agent_pending"]))
         entry.append(E.agentInfo(E.agentInfoItem(*info)))
         call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*entry))))
     call.ask(device_address(number), Kind.FEATURE_GET, {}, done)
