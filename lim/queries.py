@@ -63,6 +63,6 @@ class Queries:
                  "queues": {g: list(q.queue) for g, q in self.state.queues.items()},
                  "logged_off": [n for n, d in self.state.devices.items() if not d.logged_on],  # the live view
                  "calls": [{"call_id": c.call_id, "controller": c.controller,
-                            "connections": [{"device": d, "state": str(p.state), "lim": p.lim}
+                            "connections": [{"device": d, "state": str(p.state), "lim": p.lim, "hunt": p.hunt}
                                             for d, p in c.parties.items()]}
                            for c in self.state.calls.values() if c.controller == self.state.lim]})

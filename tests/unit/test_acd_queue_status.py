@@ -5,10 +5,18 @@ device including this one, callsInFront those ahead of it; a state asked for whi
 busy on a call is its pending agent state, taken when the call ends."""
 from __future__ import annotations
 
+import pytest
+
 from broker.protocol import Kind, device_address
 from lim.acd import AcdQueue
-from tests.unit.test_lim_features import last, make_topology, net  # noqa: F401  (the fixture)
+from tests.fakes import FakeNetwork
+from tests.unit.test_lim_features import last, make_topology
 from topology.model import AcdGroup
+
+
+@pytest.fixture
+def net() -> FakeNetwork:
+    return FakeNetwork(make_topology())
 
 
 def queued_events(net, device="5000") -> list[dict]:

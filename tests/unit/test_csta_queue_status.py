@@ -144,3 +144,26 @@ def test_set_agent_state_when_idle_has_nothing_pending(net, client):
     frame = client.ask(5, f'<SetAgentState xmlns="{ED4}"><device>1005</device>'
                           f'<requestedAgentState>notReady</requestedAgentState></SetAgentState>')
     same(frame.xml, f'<SetAgentStateResponse xmlns="{ED4}"/>')
+
+
+def test_snapshot_of_a_hunt_group_lists_the_calls_ringing_at_its_members(net, client):
+    front = client.front
+    first = net.phone("1000", "dial", digits="6002")["call_id"]    # parallel: 1008, 2008, 3008 ring
+    second = net.phone("2000", "dial", digits="6000")["call_id"]   # linear: 1006 rings
+    net.phone("3000", "dial", digits="1001")                       # no group: not listed
+    relay(net, front, "6002", Kind.DEVICE_GET)
+    for lim in (1, 2, 3):
+        reply = net.request(f"lim-{lim}", Kind.LIM_STATUS)
+        front.bus.answer(f"lim-{lim}", Kind.LIM_STATUS, reply)
+    frame = client.ask(3, f'<SnapshotDevice xmlns="{ED4}"><snapshotObject>6002</snapshotObject></SnapshotDevice>')
+    same(frame.xml, f'<SnapshotDeviceResponse xmlns="{ED4}"><crossRefIDorSnapshotData><snapshotData>'
+                    f'<snapshotDeviceResponseInfo><connectionIdentifier><callID>{first}</callID>'
+                    f'<deviceID>6002</deviceID></connectionIdentifier><localCallState><compoundCallState>'
+                    f'<localConnectionState>alerting</localConnectionState></compoundCallState></localCallState>'
+                    f'</snapshotDeviceResponseInfo></snapshotData></crossRefIDorSnapshotData></SnapshotDeviceResponse>')
+    assert second != first
+    # A LIM that does not answer has nothing to show; the others still do.
+    front.bus.answer("lim-3", Kind.LIM_STATUS, {"ok": False, "error": "lim_down", "message": "LIM 3 is down"})
+    relay(net, front, "6000", Kind.DEVICE_GET)
+    frame = client.ask(4, f'<SnapshotDevice xmlns="{ED4}"><snapshotObject>6000</snapshotObject></SnapshotDevice>')
+    assert [e.text for e in etree.fromstring(frame.xml).iter(f"{{{ED4}}}callID")] == [second]
