@@ -1,4 +1,4 @@
-"""`mxone up`, `down`, `status`, `kill`: start, stop and inspect the exchange's processes."""
+"""`mxone up`, `down`, `status`, `kill`: start, stop and inspect the exchange's processes (status: its groups too)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ from typing import Any
 from broker.client import BusClient, BusError
 from broker.protocol import Kind, csta_node
 from cli.common import CliError, plural, run_dir_of
+from cli.groups import describe, group_status
 from cluster.control import Cluster
 from cluster.exchange import launch
 from lim.phone import Exchange
@@ -112,6 +113,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
             calls = exchange.calls()
         except BusError:
             broker_reachable = False
+        groups = _groups(exchange, topology, members) if broker_reachable else []
         if topology.broker.backup is not None:
             brokers = exchange.client.broker_states()
     csta = []
@@ -140,10 +142,27 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         "lims": lims,
         "csta": [{k: v for k, v in c.items() if k != "ok"} for c in csta],
         "live_view": live_view_status(topology, pids),
+        "groups": groups,
         "calls": [{"call_id": c["call_id"], "controller": c["controller"],
                    "connections": [{"device": x["device"], "state": x["state"], "lim": x["lim"]}
                                    for x in c["connections"]]} for c in calls],
     }
+
+
+def _groups(exchange: Exchange, topology, members: dict[int, dict]) -> list[dict[str, Any]]:
+    """Each ACD group's queue and agents and each hunt group's members, from the group's LIM; a
+    group whose LIM is not up is listed with the reason."""
+    out = []
+    for group in (*topology.acd_groups, *topology.hunt_groups):
+        member = members.get(group.lim)
+        if member is None or member["state"] != "up":
+            out.append({"number": group.number, "lim": group.lim, "error": f"LIM {group.lim} is not up"})
+            continue
+        try:
+            out.append(group_status(exchange, group.number))
+        except BusError as exc:
+            out.append({"number": group.number, "lim": group.lim, "error": exc.message})
+    return out
 
 
 def live_view_status(topology, pids: dict) -> dict[str, Any] | None:
@@ -181,6 +200,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     view = status["live_view"]
     if view is not None:
         print(f"Live view: {view['url']}" + ("" if view["listening"] else " (NOT listening: see logs/view.log)"))
+    for group in status["groups"]:
+        if "error" in group:
+            print(f"Group {group['number']} (LIM {group['lim']}): not answering ({group['error']})")
+        else:
+            print("\n".join(describe(group)))
     print(f"Calls in progress: {len(status['calls'])}")
     for call in status["calls"]:
         parties = ", ".join(f"{c['device']} {c['state']} (LIM {c['lim']})" for c in call["connections"])

@@ -167,8 +167,7 @@ BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
     "Diverted": lambda E, b, m: [_conn(E, "connection", b), device_el(E, "divertingDevice", b.get("device")),
                                  device_el(E, "newDestination", b.get("diverted_to")), *_parties(E, b)],
     "Queued": lambda E, b, m: [_conn(E, "queuedConnection", b), device_el(E, "queue", b.get("queued")),
-                               *_parties(E, b),
-                               *([E.numberQueued(str(b["queue_position"]))] if b.get("queue_position") else [])],
+                               *_parties(E, b), *_queue_counts(E, b)],
     "DigitsGenerated": lambda E, b, m: [_conn(E, "connection", b), E.digitGeneratedList(b.get("digits", ""))],
     "DoNotDisturb": lambda E, b, m: [device_el(E, "device", b["device"]),
                                      E.doNotDisturbOn("true" if b.get("do_not_disturb") else "false")],
@@ -183,12 +182,34 @@ BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
 }
 
 
+def _queue_counts(E: ElementMaker, b: Body) -> list:
+    """ECMA-269: numberQueued counts the calls in the queue including this one, callsInFront those
+    ahead of it. Older bodies carry only the position, which is numberQueued for a call that joined
+    at the end of the queue."""
+    number = b.get("number_queued") or b.get("queue_position")
+    parts = [E.numberQueued(str(number))] if number else []
+    if b.get("calls_in_front") is not None:
+        parts.append(E.callsInFront(str(b["calls_in_front"])))
+    return parts
+
+
+# The pending agent state (ECMA-269: the state an agent takes when its call ends) as each event
+# spells it: AgentBusyEvent uses the PendingAgentState enumeration, AgentWorkingAfterCallEvent its
+# own (notReady, ready, null).
+WAC_PENDING = {"agentNotReady": "notReady", "agentReady": "ready", "agentNull": "null"}
+
+
 def _agent(E: ElementMaker, b: Body, m: str | None) -> list:
     parts = [device_el(E, "agentDevice", b["device"])]
     if b.get("agent_id"):
         parts.append(E.agentID(b["agent_id"]))
     if b.get("group"):
         parts.append(E.acdGroup(b["group"]))  # a plain DeviceID in ECMA-323's agent events
+    pending = b.get("pending_agent_state")
+    if pending and b["event"] == "AgentBusy":
+        parts.append(E.pendingAgentState(pending))
+    elif pending in WAC_PENDING and b["event"] == "AgentWorkingAfterCall":
+        parts.append(E.pendingAgentState(WAC_PENDING[pending]))
     return parts
 
 

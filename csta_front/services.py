@@ -400,7 +400,11 @@ def set_agent_state(call: ServiceCall) -> None:
         body["agent_id"] = call.request.text("agentID")
         plan = call.front.directory
         body["group"] = device_number(call.request.text("group"), plan) or device_number(call.request.text("acdGroup"), plan)
-    call.ask(device_address(number), Kind.AGENT, body, empty_response(call))
+    def done(reply: dict) -> None:
+        # ECMA-269: a state asked for while the agent is busy on a call is pending until it ends.
+        pending = reply.get("pending_agent_state")
+        call.respond(call.E.SetAgentStateResponse(*([call.E.pendingAgentState(pending)] if pending else [])))
+    call.ask(device_address(number), Kind.AGENT, body, done)
 
 
 AGENT_STATES = {"agentNull": "agentNull", "agentReady": "agentReady", "agentNotReady": "agentNotReady",
@@ -418,6 +422,8 @@ def get_agent_state(call: ServiceCall) -> None:
         entry.append(E.loggedOnState(_flag(f["agent_state"] != "agentNull")))
         info = [E.acdGroup(f["agent_group"])] if f.get("agent_group") else []
         info.append(E.agentState(AGENT_STATES[f["agent_state"]]))
+        if f.get("agent_pending"):
+            info.append(E.pendingAgentState(f["agent_pending"]))
         entry.append(E.agentInfo(E.agentInfoItem(*info)))
         call.respond(E.GetAgentStateResponse(E.agentStateList(E.agentStateEntry(*entry))))
     call.ask(device_address(number), Kind.FEATURE_GET, {}, done)
@@ -429,12 +435,39 @@ def snapshot_device(call: ServiceCall) -> None:
     number = call.device("snapshotObject")
     E = call.E
 
-    def done(d: dict) -> None:
+    def respond(calls: list[dict]) -> None:
+        # An ACD group's calls come in queue order (first = next to be served): the schema's
+        # SnapshotDeviceResponseInfo has no position element, so the order carries it.
         items = [E.snapshotDeviceResponseInfo(connection_el(E, "connectionIdentifier", c["call_id"], call.name(number)),
                                               E.localCallState(E.compoundCallState(E.localConnectionState(c["state"]))))
-                 for c in d.get("calls", [])]
+                 for c in calls]
         call.respond(E.SnapshotDeviceResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
+
+    def done(d: dict) -> None:
+        if d.get("type") == "hunt":
+            _hunt_group_calls(call, number, respond)
+        else:
+            respond(d.get("calls", []))
     call.ask(device_address(number), Kind.DEVICE_GET, {}, done)
+
+
+def _hunt_group_calls(call: ServiceCall, group: str, respond: Callable[[list[dict]], None]) -> None:
+    """The calls ringing at a hunt group's members. The group's LIM keeps no call (each call's
+    controller rings the members, tagging them with the group), so every LIM is asked for the
+    calls it controls; a LIM that does not answer has none to show."""
+    lims = [lim.number for lim in call.front.topology.lims]
+    found: dict[str, str] = {}
+    left = [len(lims)]
+
+    def reply(answer: dict) -> None:
+        for c in answer.get("calls", []) if answer.get("ok") else []:
+            if any(x.get("hunt") == group and x.get("state") == "alerting" for x in c.get("connections", [])):
+                found[c["call_id"]] = "alerting"
+        left[0] -= 1
+        if left[0] == 0:
+            respond([{"call_id": c, "state": s} for c, s in sorted(found.items())])  # call IDs: oldest first per LIM
+    for lim in lims:
+        call.front.bus.request(lim_node(lim), Kind.LIM_STATUS, {}, reply)
 
 
 @service("SnapshotCall")

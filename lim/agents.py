@@ -2,8 +2,10 @@
 
 Agent side (the LIM of the agent's extension): log on with an agent ID to a group the extension
 belongs to, ready / not ready / working after call, busy while in a call and working after call
-for the group's wrap-up time afterwards. The state is persisted with the device's features, and
-every change is reported to the group's LIM (`acd.agent`).
+for the group's wrap-up time afterwards. A state asked for while the agent is busy on a call is
+pending (ECMA-269's pending agent state): the agent stays busy, AgentBusy says what is pending,
+and the state is taken, with its event, when the call ends. The state is persisted with the
+device's features, and every change is reported to the group's LIM (`acd.agent`).
 
 Group side (the group's LIM): the queue (lim/acd.py). A queued call goes to the longest-ready
 agent through the call's controller (`call.op` distribute); a call that waits longer than the
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 AGENT_ID = re.compile(r"^[0-9A-Za-z]{1,16}$")
 AGENT_ACTIONS = ("login", "logout", "ready", "notready", "wrapup")
+REQUESTED = {"logout": AGENT_NULL, "ready": AGENT_READY, "notready": AGENT_NOT_READY,
+             "wrapup": AGENT_WORKING_AFTER_CALL}
 
 
 class Agents:
@@ -60,19 +64,36 @@ class Agents:
             self._agent_login(number, str(env.body.get("agent_id") or ""), str(env.body.get("group") or ""))
         elif features.agent_state == AGENT_NULL:
             raise Refused(Refusal.NOT_LOGGED_ON, f"no agent is logged on at {number}")
+        elif features.agent_state == AGENT_BUSY and self.state.calls_of.get(number):
+            self._agent_pending(number, REQUESTED[action])
         elif action == "logout":
-            group, agent_id = features.agent_group, features.agent_id
-            self._agent_state(number, AGENT_NULL)
-            features.agent_group = features.agent_id = None
-            self.state.save_features(number)
-            self.state.emit_device(number, "AgentLoggedOff", also=[group], group=group, agent_id=agent_id)
+            self._agent_logout(number)
         else:
-            wanted = {"ready": AGENT_READY, "notready": AGENT_NOT_READY, "wrapup": AGENT_WORKING_AFTER_CALL}[action]
+            wanted = REQUESTED[action]
             if wanted == AGENT_READY and self.state.calls_of.get(number):
                 wanted = AGENT_BUSY  # ready, but on a call: busy until it ends
             self._agent_state(number, wanted)
         respond({"ok": True, "device": number, "agent_state": features.agent_state,
-                 "agent_id": features.agent_id, "group": features.agent_group})
+                 "agent_id": features.agent_id, "group": features.agent_group,
+                 "pending_agent_state": features.agent_pending})
+
+    def _agent_logout(self, number: str) -> None:
+        features = self.state.features[number]
+        group, agent_id = features.agent_group, features.agent_id
+        self._agent_state(number, AGENT_NULL)
+        features.agent_group = features.agent_id = None
+        self.state.save_features(number)
+        self.state.emit_device(number, "AgentLoggedOff", also=[group], group=group, agent_id=agent_id)
+
+    def _agent_pending(self, number: str, wanted: str) -> None:
+        """A busy agent asked for another state: it stays busy, and AgentBusy says what is pending."""
+        features = self.state.features[number]
+        features.agent_pending = wanted
+        self.state.save_features(number)
+        group = features.agent_group
+        self.state.emit_device(number, "AgentBusy", also=[group] if group else [], agent_id=features.agent_id,
+                               group=group, agent_state=AGENT_BUSY, pending_agent_state=wanted)
+        self._agent_report(number, group)
 
     def _agent_login(self, number: str, agent_id: str, group_number: str) -> None:
         features = self.state.features[number]
@@ -97,6 +118,7 @@ class Agents:
         if timer:
             timer.cancel()
         features.agent_state = state
+        features.agent_pending = None  # a state taken settles what was pending
         self.state.save_features(number)
         group = features.agent_group
         if state in AGENT_EVENTS:
@@ -120,7 +142,7 @@ class Agents:
             return
         features = self.state.features[number]
         body = {"group": group, "device": number, "agent_id": features.agent_id, "lim": self.state.lim,
-                "state": features.agent_state, "since": self.state.timers.now()}
+                "state": features.agent_state, "since": self.state.timers.now(), "pending": features.agent_pending}
         if self.state.directory.owner(group) == self.state.lim:
             self._acd_agent(body)
         else:
@@ -133,8 +155,14 @@ class Agents:
 
     def calls_ended(self, number: str) -> None:
         features = self.state.features.get(number)
-        if features and features.agent_state == AGENT_BUSY:
-            self._agent_state(number, AGENT_WORKING_AFTER_CALL)
+        if not features or features.agent_state != AGENT_BUSY:
+            return
+        pending = features.agent_pending
+        if pending == AGENT_NULL:
+            self._agent_logout(number)
+        else:
+            # A pending state replaces the wrap-up: the agent asked for it during the call.
+            self._agent_state(number, pending or AGENT_WORKING_AFTER_CALL)
 
     def report_to(self, lim: int) -> None:
         """A LIM came up: tell it (again) about our agents in its groups. Its queue starts empty
@@ -152,7 +180,8 @@ class Agents:
         queue = self.state.queues.get(body["group"])
         if queue is None:
             return
-        queue.agent_update(body["device"], body["lim"], body.get("agent_id"), body["state"], body["since"])
+        queue.agent_update(body["device"], body["lim"], body.get("agent_id"), body["state"], body["since"],
+                           body.get("pending"))
         self.distribute(body["group"])
 
     def distribute(self, group: str) -> None:

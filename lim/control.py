@@ -86,7 +86,8 @@ class Controller:
                 self.state.emit(call, "NetworkReached", number, Cause.NETWORK_SIGNAL, **redirect)
             if queued:
                 self.state.emit(call, "Queued", number, Cause.ENTERING_DISTRIBUTION, queued=number,
-                                queue_position=reply.get("position"), **redirect)
+                                queue_position=reply.get("position"), number_queued=reply.get("number_queued"),
+                                calls_in_front=reply.get("calls_in_front"), **redirect)
             else:
                 self.state.emit(call, "Delivered", number, cause, alerting=number, extra=via, **redirect)
                 forward = reply.get("no_answer")

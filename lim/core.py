@@ -194,6 +194,7 @@ class LimCore:
         self.state.calls_of.clear()
         for queue in self.state.queues.values():
             queue.queue.clear()
+            queue.entered.clear()
             queue.agents.clear()
         self.state.devices = {n: d for n, d in self.state.devices.items() if d.type != "external"}
         self.state.incarnation = self.state.store.next_incarnation()

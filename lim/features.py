@@ -34,6 +34,7 @@ class Features:
     agent_group: str | None = None   # the ACD group an agent is logged on to
     agent_id: str | None = None
     agent_state: str = AGENT_NULL
+    agent_pending: str | None = None  # ECMA-269 pending agent state, asked for during a call
 
     def to_store(self) -> dict[str, Any]:
         return asdict(self)

@@ -104,16 +104,17 @@ class Offers:
     def _enqueue(self, number: str, body: dict[str, Any]) -> dict[str, Any]:
         queue = self.state.queues[number]
         call_id = body["call_id"]
+        now = self.state.timers.now()
         if body.get("front"):
-            queue.requeue_first(call_id)
-        position = queue.enqueue(call_id)
+            queue.requeue_first(call_id, now)
+        position = queue.enqueue(call_id, now)
         self._join_mirror(body, number, ConnState.QUEUED)
         group = queue.group
         if group.overflow_to and not body.get("front"):  # a requeued call keeps its first deadline
             self.state.timers.call_later(group.queue_timeout_s, lambda: self.agents.overflow(number, call_id))
         # Later, not now: the controller records the queued party when this reply reaches it.
         self.state.timers.call_later(0, lambda: self.agents.distribute(number))
-        return {"ok": True, "lim": self.state.lim, "queued": True, "position": position}
+        return {"ok": True, "lim": self.state.lim, "queued": True, "position": position, **queue.counts(call_id)}
 
     def _auto_answer(self, number: str, call_id: str) -> None:
         call = self.state.calls.get(call_id)

@@ -21,9 +21,9 @@ class Queries:
         queue = self.state.queues.get(number)
         if queue is not None:
             respond({"ok": True, "device": number, "type": "acd", "lim": self.state.lim,
-                     "queue": list(queue.queue),
-                     "agents": [{"device": a.device, "agent_id": a.agent_id, "state": a.state, "lim": a.lim}
-                                for a in queue.agents.values()]})
+                     "queue": list(queue.queue), "calls": self._queued_calls(number),
+                     "agents": [{"device": a.device, "agent_id": a.agent_id, "state": a.state, "lim": a.lim,
+                                 "pending": a.pending} for a in queue.agents.values()]})
             return
         if number in self.state.hunt_groups:
             group = self.state.hunt_groups[number]
@@ -39,6 +39,18 @@ class Queries:
                  "calls": [{"call_id": c.call_id, "state": str(c.state_of(number)),
                             "connections": c.connections()} for c in self.state.calls_for(number)]})
 
+    def _queued_calls(self, group: str) -> list[dict]:
+        """The calls waiting at an ACD group, next to be served first: what SnapshotDevice lists."""
+        now = self.state.timers.now()
+        calls = []
+        for waiting in self.state.queues[group].waiting():
+            call = self.state.calls.get(waiting.call_id)  # the group's LIM mirrors each queued call
+            calls.append({"call_id": waiting.call_id, "state": "queued", "position": waiting.position,
+                          "waiting_s": round(max(0.0, now - waiting.since), 3),
+                          "calling": call.calling if call else None,
+                          "connections": call.connections() if call else []})
+        return calls
+
     def on_call_get(self, env: Envelope, respond: Reply) -> None:
         call = self.state.calls.get(env.body["call_id"])
         if call is None or call.controller != self.state.lim:
@@ -51,6 +63,6 @@ class Queries:
                  "queues": {g: list(q.queue) for g, q in self.state.queues.items()},
                  "logged_off": [n for n, d in self.state.devices.items() if not d.logged_on],  # the live view
                  "calls": [{"call_id": c.call_id, "controller": c.controller,
-                            "connections": [{"device": d, "state": str(p.state), "lim": p.lim}
+                            "connections": [{"device": d, "state": str(p.state), "lim": p.lim, "hunt": p.hunt}
                                             for d, p in c.parties.items()]}
                            for c in self.state.calls.values() if c.controller == self.state.lim]})
