@@ -449,7 +449,9 @@ def snapshot_call(call: ServiceCall) -> None:
                                             connection_el(E, "callIdentifier", c["call_id"], call.name(device)),
                                             E.localConnectionInfo(state))
                  for device, state, _lim, _hunt in c["parties"]]
-        call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
+        correlator = (c.get("data") or {}).get("correlator")  # the schema's one place for call data here
+        call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items)),
+                                            *([E.correlatorData(E.string(correlator))] if correlator else [])))
     # The call ID names the LIM that controls the call (its first three digits).
     call.ask(lim_node(int(call_id[:3])), Kind.CALL_GET, {"call_id": call_id}, done,
              errors={Refusal.UNREACHABLE: ("operation", "invalidCallID"), Refusal.LIM_DOWN: ("operation", "invalidCallID")})

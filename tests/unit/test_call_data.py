@@ -247,3 +247,19 @@ def test_associate_data_on_a_call_the_device_is_not_in():
     front.bus.answer("dev:2005", "call.data", {"ok": False, "error": "no_such_connection", "message": "no"})
     root = associate(FakeClient(front), "<authCode>01</authCode>")
     assert "invalidConnectionID" in etree.tostring(root).decode()
+
+
+@pytest.mark.parametrize("ns", [ED3, ED4, ED6])
+def test_snapshot_call_reports_the_correlator_data(ns):
+    call_id = "001000001000000000000001"
+    front = FakeFront()
+    front.bus.answer("lim-1", "call.get", {"ok": True, "call_id": call_id, "controller": 1, "calling": "1000",
+                                           "called": "2000", "cleared": False,
+                                           "parties": [["1000", "connected", 1, None], ["2000", "alerting", 2, None]],
+                                           "data": {"correlator": "C0FFEE01", "user": "0A"}})
+    frame = FakeClient(front).ask(4, f'<SnapshotCall xmlns="{ns}"><snapshotObject><callID>{call_id}</callID>'
+                                     '</snapshotObject></SnapshotCall>')
+    assert validate(frame.xml) == []
+    root = etree.fromstring(frame.xml)
+    assert root.find(f"{{{ns}}}correlatorData/{{{ns}}}string").text == "C0FFEE01"
+    assert b"userData" not in frame.xml  # SnapshotCallResponse has no place for it
