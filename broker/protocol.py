@@ -32,6 +32,7 @@ class Kind(StrEnum):
     # Requests a LIM serves (addressed to a device, `dev:<number>`, or to the LIM, `lim-<n>`).
     PHONE = "phone"              # an action at a phone (PHYSICAL_ACTIONS)
     CALL_CLEAR = "call.clear"    # clear a whole call, asked through one of its devices
+    CALL_DATA = "call.data"      # attach call data (AssociateData, an IVR), asked through one of its devices
     FEATURE = "feature"          # set do-not-disturb, message waiting, forwarding
     FEATURE_GET = "feature.get"  # read them
     AGENT = "agent"              # an ACD agent's state (login, ready, ...)
@@ -161,6 +162,11 @@ def view_node(pid: int) -> str:
 # out; the CLI, the live view and the CSTA front end send them). Action -> does it take a number
 # (or DTMF digits, for `digits`) in the `digits` field?
 MAX_CONFERENCE_PARTIES = 8  # the exchange's limit; CSTA capability exchange reports it too
+
+# A `call.data` request's items (the call's data: ECMA-269 correlator data, user data, account and
+# authorisation codes), each an octet string in hex, and the most octets each may hold (ECMA-269
+# bounds correlator data at 32 octets).
+CALL_DATA_OCTETS = {"correlator": 32, "user": 256, "account": 32, "auth": 32}
 
 PHYSICAL_ACTIONS = {
     "offhook": False, "onhook": False, "dial": True, "answer": False, "hangup": False,

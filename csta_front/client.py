@@ -228,6 +228,15 @@ class CstaClient:
         await self.request(E.GenerateDigits(self._conn("connectionToSendDigits", call_id, device),
                                             E.charactersToSend(digits)))
 
+    async def associate_data(self, call_id: str | None, device: str, *, correlator: str | None = None,
+                             account: str | None = None, auth: str | None = None) -> None:
+        """AssociateData: attach data (octet strings in hex) to the call; every later event carries it."""
+        E = self.E
+        parts = [E.accountCode(account)] if account else []
+        parts += [E.authCode(auth)] if auth else []
+        parts += [E.correlatorData(E.string(correlator))] if correlator else []
+        await self.request(E.AssociateData(self._conn("existingCall", call_id, device), *parts))
+
     async def set_do_not_disturb(self, device: str, on: bool) -> None:
         E = self.E
         await self.request(E.SetDoNotDisturb(E.device(device), E.doNotDisturbOn("true" if on else "false")))

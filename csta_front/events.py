@@ -31,7 +31,19 @@ EVENT_NAMES = {name: f"{name}Event" for name in (
     "ConnectionCleared", "CallCleared", "Transferred", "Conferenced", "Diverted", "Failed", "Queued",
     "NetworkReached", "DigitsGenerated", "DoNotDisturb", "Forwarding", "AgentLoggedOn", "AgentLoggedOff",
     "AgentReady", "AgentNotReady", "AgentBusy", "AgentWorkingAfterCall", "MessageWaiting",
-    "OutOfService", "BackInService")} | {"Transferred": "TransferedEvent"}
+    "OutOfService", "BackInService", "CallInformation")} | {"Transferred": "TransferedEvent"}
+
+# Where each event carries a call's data (lim/calls.py DATA_FIELDS): (correlatorData,
+# userData), as each event type of the schema has them, both right after localConnectionInfo
+# and before cause. CallInformation places its items itself; events not listed have no place.
+BOTH, CORRELATOR = (True, True), (True, False)
+DATA_PLACES: dict[str, tuple[bool, bool]] = {
+    "Delivered": BOTH, "Established": BOTH, "ConnectionCleared": BOTH, "CallCleared": BOTH,
+    "Transferred": BOTH, "Conferenced": BOTH, "Diverted": BOTH, "Failed": BOTH, "Queued": BOTH,
+    "NetworkReached": BOTH, "ServiceInitiated": CORRELATOR, "Originated": CORRELATOR,
+    "Held": CORRELATOR, "Retrieved": CORRELATOR}
+# Events with no localConnectionInfo in the schema.
+NO_LOCAL = frozenset({"CallCleared", "DigitsGenerated", "CallInformation"})
 
 # The body fields that hold a device number, and those that hold a list of them.
 DEVICE_FIELDS = ("device", "calling", "called", "alerting", "answering", "dropped", "failing", "holding",
@@ -50,11 +62,42 @@ def local_state(body: Body, monitored: str | None) -> str:
 
 
 def _has_local(body: Body, monitored: str | None) -> bool:
-    return monitored is not None and bool(body.get("call_id")) and body["event"] not in ("CallCleared", "DigitsGenerated")
+    return monitored is not None and bool(body.get("call_id")) and body["event"] not in NO_LOCAL
 
 
 def _cause(E, body: Body) -> list:
     return [E.cause(body["cause"])] if body.get("cause") and body["event"] != "DigitsGenerated" else []
+
+
+def _tail(E, body: Body) -> list:
+    """What follows localConnectionInfo: the call's data where the event has a place for it, and
+    the cause. Once per bus event; a call without data pays one dict lookup."""
+    data = body.get("data")
+    if not data:
+        return _cause(E, body)
+    correlator, user = DATA_PLACES.get(body["event"], (False, False))
+    parts = []
+    if correlator and data.get("correlator"):
+        parts.append(E.correlatorData(E.string(data["correlator"])))
+    if user and data.get("user"):
+        parts.append(E.userData(E.string(data["user"])))
+    return parts + _cause(E, body)
+
+
+def _call_information(E: ElementMaker, b: Body, m: str | None) -> list:
+    """ECMA-269 CallInformation: the data just associated with the call, all of it, in the
+    schema's order (accountInfo, authCode, correlatorData, userData)."""
+    data = b.get("data") or {}
+    parts = [_conn(E, "connection", b), device_el(E, "device", b.get("device")),
+             device_el(E, "callingDevice", b.get("calling"))]
+    for key, name in (("account", "accountInfo"), ("auth", "authCode")):
+        if data.get(key):
+            parts.append(E(name, data[key]))
+    if data.get("correlator"):
+        parts.append(E.correlatorData(E.string(data["correlator"])))
+    if data.get("user"):
+        parts.append(E.userData(E.string(data["user"])))
+    return parts
 
 
 def renamed(body: Body, name: Callable[[str], str]) -> Body:
@@ -81,7 +124,7 @@ def event_xml_lxml(ns: str, body: Body, xref: str, monitored: str | None, naming
     parts = build(E, renamed(body, naming.name) if naming is not None else body, monitored)
     if _has_local(body, monitored):
         parts.append(E.localConnectionInfo(local_state(body, monitored)))
-    return to_bytes(E(EVENT_NAMES[body["event"]], E.monitorCrossRefID(xref), *parts, *_cause(E, body)))
+    return to_bytes(E(EVENT_NAMES[body["event"]], E.monitorCrossRefID(xref), *parts, *_tail(E, body)))
 
 
 def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dict | None = None,
@@ -98,7 +141,7 @@ def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dic
     if common is None:
         # The builders ignore `monitored`: what depends on it is added below.
         source = body if naming is None else renamed(body, naming.name)
-        common = (Markup("".join(build(MAKER, source, monitored))), Markup("".join(_cause(MAKER, body))))
+        common = (Markup("".join(build(MAKER, source, monitored))), Markup("".join(_tail(MAKER, body))))
         if shared is not None:
             shared[key] = common
     parts, cause = common
@@ -179,6 +222,7 @@ BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
                                        E.messageWaitingOn("true" if b.get("message_waiting") else "false")],
     "OutOfService": lambda E, b, m: [device_el(E, "device", b["device"])],
     "BackInService": lambda E, b, m: [device_el(E, "device", b["device"])],
+    "CallInformation": _call_information,
 }
 
 

@@ -36,7 +36,7 @@ SERVICE_GROUPS: dict[str, dict[str, str]] = {
         "AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall", "ConsultationCall",
         "DeflectCall", "HoldCall", "MakeCall", "ReconnectCall", "RetrieveCall")}
     | {"singleStepTransfer": "SingleStepTransferCall", "transferCall": "TransferCall"},
-    "callAssociatedServList": {"generateDigits": "GenerateDigits"},
+    "callAssociatedServList": {"associateData": "AssociateData", "generateDigits": "GenerateDigits"},
     "physDevServList": {"getMessageWaitingIndicator": "GetMessageWaitingIndicator",
                         "setMessageWaitingIndicator": "SetMessageWaitingIndicator"},
     "logicalServList": {name[0].lower() + name[1:]: name for name in (
@@ -49,7 +49,7 @@ EVENT_GROUPS: dict[str, dict[str, str]] = {
                             "held": "Held", "netwReached": "NetworkReached", "originated": "Originated",
                             "queued": "Queued", "retrieved": "Retrieved", "serviceInitiated": "ServiceInitiated",
                             "transferred": "Transferred"},
-    "callAssociatedEvtsList": {"digitsGenerated": "DigitsGenerated"},
+    "callAssociatedEvtsList": {"callInformation": "CallInformation", "digitsGenerated": "DigitsGenerated"},
     "physDevEvtsList": {"messageWaiting": "MessageWaiting"},
     "logicalEvtsList": {name[0].lower() + name[1:]: name for name in (
         "AgentBusy", "AgentLoggedOff", "AgentLoggedOn", "AgentNotReady", "AgentReady", "AgentWorkingAfterCall",
@@ -482,7 +482,9 @@ def snapshot_call(call: ServiceCall) -> None:
                                             connection_el(E, "callIdentifier", c["call_id"], call.name(device)),
                                             E.localConnectionInfo(state))
                  for device, state, _lim, _hunt in c["parties"]]
-        call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items))))
+        correlator = (c.get("data") or {}).get("correlator")  # the schema's one place for call data here
+        call.respond(E.SnapshotCallResponse(E.crossRefIDorSnapshotData(E.snapshotData(*items)),
+                                            *([E.correlatorData(E.string(correlator))] if correlator else [])))
     # The call ID names the LIM that controls the call (its first three digits).
     call.ask(lim_node(int(call_id[:3])), Kind.CALL_GET, {"call_id": call_id}, done,
              errors={Refusal.UNREACHABLE: ("operation", "invalidCallID"), Refusal.LIM_DOWN: ("operation", "invalidCallID")})
@@ -642,7 +644,7 @@ FILTER_ITEMS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                      ("held", "Held"), ("networkReached", "NetworkReached"), ("originated", "Originated"),
                      ("queued", "Queued"), ("retrieved", "Retrieved"), ("serviceInitiated", "ServiceInitiated"),
                      ("transferred", "Transferred"))),
-    ("callAssociated", (("digitsGenerated", "DigitsGenerated"),)),
+    ("callAssociated", (("callInformation", "CallInformation"), ("digitsGenerated", "DigitsGenerated"))),
     ("physicalDeviceFeature", (("messageWaiting", "MessageWaiting"),)),
     ("logicalDeviceFeature", (("agentBusy", "AgentBusy"), ("agentLoggedOn", "AgentLoggedOn"),
                               ("agentLoggedOff", "AgentLoggedOff"), ("agentNotReady", "AgentNotReady"),
@@ -791,13 +793,13 @@ def get_logical_device_information(call: ServiceCall) -> None:
                   E.maxDevicesInConf(str(MAX_CONFERENCE_PARTIES)),
                   _bools(E, "transAndConfSetup", ("consultationCall", "alternateCall")),
                   E.logDevServList(_caps(E, "callControlServList", _STATION_SERVICES),
-                                   _caps(E, "callAssociatedServList", ("generateDigits",)),
+                                   _caps(E, "callAssociatedServList", ("associateData", "generateDigits")),
                                    _caps(E, "logicalServList", ("getAgentState", "getDoNotDisturb", "getForwarding",
                                                                  "setAgentState", "setDoNotDisturb", "setForwarding")
                                           if agent_of else ("getDoNotDisturb", "getForwarding", "setDoNotDisturb",
                                                             "setForwarding"))),
                   E.logDevEvtsList(_caps(E, "callControlEvtsList", _CALL_EVENTS),
-                                   _caps(E, "callAssociatedEvtsList", ("digitsGenerated",)),
+                                   _caps(E, "callAssociatedEvtsList", ("callInformation", "digitsGenerated")),
                                    _caps(E, "logicalEvtsList", (*(_AGENT_EVENTS if agent_of else ()),
                                                                  "doNotDisturb", "forwarding"))),
                   E.deviceMaintEvtsList(E.backInService(), E.outOfService())]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from broker.protocol import CALL_DATA_OCTETS
+
 
 class ConnState(StrEnum):
     NULL = "null"
@@ -49,6 +51,35 @@ class Cause:
     DTMF = "dTMFDigitDetected"
 
 
+# What a call's data may hold (broker/protocol.py CALL_DATA_OCTETS), each an octet string kept as hex.
+DATA_FIELDS = tuple(CALL_DATA_OCTETS)
+DATA_MAX_OCTETS = CALL_DATA_OCTETS
+HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def checked_data(data: Any) -> dict[str, str]:
+    """Call data as a request gives it, checked: known items, each an octet string in hex (kept in
+    upper case, xs:hexBinary's canonical form) within its bound. ValueError says what is wrong."""
+    if not isinstance(data, dict) or not data:
+        raise ValueError("call data needs at least one of " + ", ".join(DATA_FIELDS))
+    out = {}
+    for key, value in data.items():
+        if key not in DATA_MAX_OCTETS:
+            raise ValueError(f"{key!r} is not call data; use {', '.join(DATA_FIELDS)}")
+        if not isinstance(value, str) or len(value) % 2 or any(c not in HEX for c in value):
+            raise ValueError(f"{key} must be an octet string in hex (an even number of 0-9, A-F)")
+        if len(value) // 2 > DATA_MAX_OCTETS[key]:
+            raise ValueError(f"{key} holds at most {DATA_MAX_OCTETS[key]} octets")
+        out[key] = value.upper()
+    return out
+
+
+def merged_data(kept: dict[str, str], other: dict[str, str]) -> dict[str, str]:
+    """The data of two calls joined into `kept`'s call: `kept`'s items win, `other` fills the gaps
+    (the customer's held call keeps its correlator when the consultation call brought another)."""
+    return {**other, **kept}
+
+
 @dataclass
 class Party:
     state: ConnState
@@ -66,6 +97,8 @@ class Call:
     cleared: bool = False
     timers: list = field(default_factory=list)  # the controller's timers for this call
     offers: int = 0                   # offers still travelling (hunting waits for all of them)
+    # Call data (AssociateData, an IVR): `DATA_FIELDS` -> hex string; every later event carries it.
+    data: dict[str, str] = field(default_factory=dict)
 
     def state_of(self, device: str) -> ConnState:
         party = self.parties.get(device)
@@ -80,12 +113,14 @@ class Call:
     def to_wire(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "controller": self.controller, "calling": self.calling,
                 "called": self.called, "cleared": self.cleared,
-                "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in self.parties.items()]}
+                "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in self.parties.items()],
+                "data": self.data}
 
     @classmethod
     def from_wire(cls, body: dict[str, Any]) -> "Call":
         call = cls(call_id=body["call_id"], controller=body["controller"], calling=body["calling"],
-                   called=body.get("called"), cleared=bool(body.get("cleared")))
+                   called=body.get("called"), cleared=bool(body.get("cleared")),
+                   data=dict(body.get("data") or {}))
         for device, state, lim, hunt in body["parties"]:
             call.parties[device] = Party(ConnState(state), lim, hunt)
         return call

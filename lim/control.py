@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from broker.envelope import Envelope
 from broker.protocol import MAX_CONFERENCE_PARTIES, Kind, Refusal, device_address, lim_node
-from lim.calls import Call, Cause, ConnState, Party
+from lim.calls import Call, Cause, ConnState, Party, checked_data, merged_data
 from lim.errors import Refused
 from lim.features import MAX_FORWARD_HOPS
 from lim.state import LimState, Reply
@@ -43,9 +43,10 @@ class Controller:
         self.agents = agents
 
     # -- creating and offering --------------------------------------------------------------------------
-    def new_call(self, number: str, cause: str = Cause.NEW_CALL) -> Call:
+    def new_call(self, number: str, cause: str = Cause.NEW_CALL, data: dict[str, str] | None = None) -> Call:
+        """`data`: call data the call starts with (a consultation call inherits the held call's)."""
         call_id = f"{self.state.lim:03d}{self.state.incarnation % 1_000_000:06d}{next(self.state.call_numbers):015d}"
-        call = Call(call_id=call_id, controller=self.state.lim, calling=number)
+        call = Call(call_id=call_id, controller=self.state.lim, calling=number, data=dict(data or {}))
         call.parties[number] = Party(ConnState.INITIATED, self.state.lim)
         self.state.calls[call_id] = call
         self.index.add(call, number)
@@ -297,6 +298,20 @@ class Controller:
         self.state.emit(call, "DigitsGenerated", device, Cause.DTMF, digits=body["digits"])
         self._ok(respond, call, device)
 
+    def _op_associate(self, call: Call, device: str, body: dict, respond: Reply) -> None:
+        """AssociateData: the call keeps the items given (replacing earlier values of the same
+        items) and reports them in a CallInformation event; every later event carries them."""
+        if device not in call.parties:
+            raise Refused(Refusal.NO_SUCH_CONNECTION, f"{device} is not in call {call.call_id}")
+        try:
+            data = checked_data(body.get("data"))
+        except ValueError as exc:
+            raise Refused(Refusal.BAD_REQUEST, str(exc)) from None
+        call.data = {**call.data, **data}
+        self.state.emit(call, "CallInformation", device, None)
+        self._sync(call)
+        self._ok(respond, call, device)
+
     def _op_deflect(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         self._require(call, device, ConnState.ALERTING, "alerting")
         to = body["to"]
@@ -343,8 +358,9 @@ class Controller:
             other = self.state.calls.get(other_id)
             if other is None or other.controller != self.state.lim or device not in other.parties:
                 raise Refused(Refusal.NO_SUCH_CALL, f"call {other_id} is not in progress")
+            data = other.data
             parties = self._hand_over(other, device, held.call_id, self.state.lim)
-            self._merge(held, device, other_id, parties, conference, respond)
+            self._merge(held, device, other_id, parties, conference, respond, data)
             return
 
         def handed(reply: dict) -> None:
@@ -355,7 +371,7 @@ class Controller:
                 respond({"ok": False, "error": Refusal.NO_SUCH_CALL, "message": f"call {held.call_id} changed meanwhile"})
                 return
             parties = [(d, Party(ConnState(s), lim, hunt)) for d, s, lim, hunt in reply["parties"]]
-            self._merge(held, device, other_id, parties, conference, respond)
+            self._merge(held, device, other_id, parties, conference, respond, reply.get("data") or {})
         self.state.bus.request(lim_node(body['other_controller']), Kind.CALL_HANDOVER,
                          {"call_id": other_id, "into": held.call_id, "controller": self.state.lim, "device": device},
                                handed)
@@ -369,7 +385,7 @@ class Controller:
         if call.state_of(body["device"]) != ConnState.CONNECTED:
             raise Refused(Refusal.NOT_CONNECTED, f"{body['device']} is not connected in call {call.call_id}")
         parties = self._hand_over(call, body["device"], body["into"], body["controller"])
-        respond({"ok": True, "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in parties]})
+        respond({"ok": True, "parties": [[d, str(p.state), p.lim, p.hunt] for d, p in parties], "data": call.data})
 
     def _hand_over(self, call: Call, device: str, into: str, controller: int) -> list[tuple[str, Party]]:
         """Give up control of `call`, whose parties join call `into` (controlled by `controller`).
@@ -392,7 +408,9 @@ class Controller:
         return parties
 
     def _merge(self, held: Call, device: str, other_id: str, parties: list[tuple[str, Party]],
-               conference: bool, respond: Reply) -> None:
+               conference: bool, respond: Reply, other_data: dict[str, str]) -> None:
+        if other_data:
+            held.data = merged_data(held.data, other_data)
         added = []
         for number, party in parties:
             if number == device:

@@ -156,6 +156,7 @@ class LimCore:
         return {
             Kind.PHONE: self.phone.on_phone,
             Kind.CALL_CLEAR: self.phone.on_call_clear,
+            Kind.CALL_DATA: self.phone.on_call_data,
             Kind.FEATURE: self.device_features.on_feature,
             Kind.FEATURE_GET: self.device_features.on_feature_get,
             Kind.AGENT: self.agents.on_agent,

@@ -89,6 +89,11 @@ class Phone:
         return self._act("digits", digits=str(dtmf))
 
     # -- features and agents ------------------------------------------------------------------------
+    def attach(self, call_id: str | None = None, **data: str) -> dict[str, Any]:
+        """Attach data to this phone's call (its newest, or `call_id`), as an IVR does: items
+        correlator, user, account, auth, each an octet string in hex. Every later event carries it."""
+        return self.client.request(device_address(self.number), Kind.CALL_DATA, {"call_id": call_id, "data": data})
+
     def _feature(self, feature: str, **fields: Any) -> dict[str, Any]:
         return self.client.request(device_address(self.number), Kind.FEATURE, {"feature": feature, **fields})
 

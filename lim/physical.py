@@ -71,6 +71,16 @@ class PhoneActions:
             raise Refused(Refusal.IDLE, f"{number} is not in {'call ' + call_id if call_id else 'a call'}")
         self.controller.request_op(calls[-1], "clear", number, respond)
 
+    def on_call_data(self, env: Envelope, respond: Reply) -> None:
+        """Attach call data to a call (CSTA AssociateData, an IVR), asked through one of its
+        devices; the call's controller checks and keeps it."""
+        number = self.state.target(env)
+        call_id = env.body.get("call_id")
+        calls = [c for c in self.state.calls_for(number) if call_id in (None, c.call_id)]
+        if not calls:
+            raise Refused(Refusal.NO_SUCH_CONNECTION, f"{number} is not in {'call ' + call_id if call_id else 'a call'}")
+        self.controller.request_op(calls[-1], "associate", number, respond, data=env.body.get("data"))
+
     # -- helpers -------------------------------------------------------------------------------------
     def _check_in_service(self, device) -> None:
         if not device.logged_on:
@@ -109,12 +119,13 @@ class PhoneActions:
         call = self.controller.new_call(device.number)
         respond({"ok": True, "device": device.number, "call_id": call.call_id, "state": "initiated"})
 
-    def _phone_dial(self, device, digits: str, respond: Reply, cause: str = Cause.NEW_CALL) -> None:
+    def _phone_dial(self, device, digits: str, respond: Reply, cause: str = Cause.NEW_CALL,
+                    data: dict[str, str] | None = None) -> None:
         self.state.check_number(digits)
         self._check_in_service(device)
         pending = [c for c in self.state.calls_for(device.number) if c.state_of(device.number) != ConnState.HOLD]
         if not pending:
-            call = self.controller.new_call(device.number, cause)  # off hook first (or a new call beside a held one)
+            call = self.controller.new_call(device.number, cause, data)  # off hook first (or a new call beside a held one)
         elif len(pending) == 1 and pending[0].state_of(device.number) == ConnState.INITIATED:
             call = pending[0]
         else:
@@ -178,8 +189,11 @@ class PhoneActions:
             raise Refused(Refusal.BUSY, f"{device.number} already has a held call")
 
         def dial(_: dict) -> None:
+            # The consultation call starts with the held call's data: the consulted party's
+            # screen pops with the customer's data (our mirror of it is current: hold just synced).
+            held = self.state.calls.get(active.call_id, active)
             try:
-                self._phone_dial(device, number, respond, cause=Cause.CONSULTATION)
+                self._phone_dial(device, number, respond, cause=Cause.CONSULTATION, data=held.data)
             except Refused as refusal:
                 respond(refusal.reply())
         self.controller.request_op(active, "hold", device.number, then(respond, dial), cause=Cause.CONSULTATION)

@@ -171,6 +171,8 @@ class LimState:
         body = {"event": event, "call_id": call.call_id, "device": device, "cause": cause,
                 "calling": call.calling, "called": call.called, "connections": call.connections(),
                 "lim": self.lim, "time": self.wall_clock(), **fields}
+        if call.data:  # a call without data costs one test here and nothing on the way to clients
+            body["data"] = dict(call.data)
         devices = list(call.parties) + [d for d in extra if d not in call.parties]
         if device is not None and device not in devices:
             devices.append(device)

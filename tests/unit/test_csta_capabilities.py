@@ -77,7 +77,7 @@ def test_an_extension_with_a_terminal(client, number, model):
     assert (value(logical, "maxActiveCalls"), value(logical, "maxHeldCalls"), value(logical, "maxFwdSettings"),
             value(logical, "maxDevicesInConf")) == ("1", "1", "3", "8")
     assert "makeCall" in true_items(logical, "logDevServList", "callControlServList")
-    assert true_items(logical, "logDevServList", "callAssociatedServList") == ["generateDigits"]
+    assert true_items(logical, "logDevServList", "callAssociatedServList") == ["associateData", "generateDigits"]
     assert true_items(logical, "deviceMaintEvtsList") == ["backInService", "outOfService"]
 
     physical = ask(client, "GetPhysicalDeviceInformation", number)

@@ -170,7 +170,7 @@ def test_change_monitor_filter_answers_the_filter_applied_and_filters_from_then_
         f'<established>{f}</established><failed>{f}</failed><held>{f}</held><networkReached>{f}</networkReached>'
         f'<originated>{f}</originated><queued>{f}</queued><retrieved>{f}</retrieved>'
         f'<serviceInitiated>{f}</serviceInitiated><transferred>{f}</transferred></callcontrol>'
-        f'<callAssociated><digitsGenerated>{f}</digitsGenerated></callAssociated>'
+        f'<callAssociated><callInformation>{f}</callInformation><digitsGenerated>{f}</digitsGenerated></callAssociated>'
         f'<physicalDeviceFeature><messageWaiting>{f}</messageWaiting></physicalDeviceFeature>'
         f'<logicalDeviceFeature><agentBusy>{f}</agentBusy><agentLoggedOn>{f}</agentLoggedOn>'
         f'<agentLoggedOff>{f}</agentLoggedOff><agentNotReady>{f}</agentNotReady><agentReady>{f}</agentReady>'
