@@ -45,6 +45,9 @@ class Kind(StrEnum):
     CALL_HANDOVER = "call.handover"  # controller -> controller: take over the parties of a call you control
                                      # (they join one of mine: a transfer or conference across LIMs)
     CALL_UPDATE = "call.update"  # one-way, controller -> LIMs in the call: its new connections
+    CALL_PREDICTIVE = "call.predictive"  # -> the calling device's LIM: dial the called number first
+                                         # (CSTA MakePredictiveCall), connect the caller on its answer
+    NETWORK = "network"          # -> a trunk's LIM: script how the public network's numbers behave
     # Requests a CSTA server serves (addressed to `csta-<n>`).
     CSTA_STATUS = "csta.status"  # sessions, monitors, settings
     CSTA_RECORD = "csta.record"  # start/stop recording its CSTA traffic (`mxone record`)

@@ -32,6 +32,14 @@ def add_parsers(sub, with_run_dir) -> None:
     feature.add_argument("feature", choices=["dnd", "forward", "mwi", "show"])
     feature.add_argument("values", nargs="*", help="on|off, or for forward: TYPE NUMBER|off")
     feature.add_argument("--after", type=float, default=None, help="forward noanswer: seconds of ringing first")
+    network = with_run_dir(sub.add_parser(
+        "network", help="script the public network: behave NUMBER answer|machine|busy|noanswer|invalid|default, "
+                        "mix BEHAVIOUR=SHARE,..., clear, show"))
+    network.add_argument("action", choices=["behave", "mix", "clear", "show"])
+    network.add_argument("values", nargs="*", help="behave: NUMBER BEHAVIOUR; mix: answer=70,busy=10,... or off")
+    network.add_argument("--after", type=float, default=None, help="answer, machine: seconds of ringing first")
+    network.add_argument("--seed", type=int, default=None, help="mix: the seed that makes a run repeat")
+    network.set_defaults(handler=cmd_network)
     phone.set_defaults(handler=cmd_phone)
     agent.set_defaults(handler=cmd_agent)
     feature.set_defaults(handler=cmd_feature)
@@ -104,4 +112,45 @@ def cmd_feature(args: argparse.Namespace) -> int:
              if features.get("agent_group") else "no agent")
     print(f"{args.extension}: dnd {'on' if features['dnd'] else 'off'}; forwarding {fwd or 'off'}; "
           f"message waiting {'on' if features['mwi'] else 'off'}; {agent}")
+    return 0
+
+
+def _shares(text: str) -> dict[str, float]:
+    if text == "off":
+        return {}
+    shares = {}
+    for item in text.split(","):
+        kind, sep, weight = item.partition("=")
+        try:
+            shares[kind.strip()] = float(weight)
+        except ValueError:
+            raise CliError(f"network: mix takes BEHAVIOUR=SHARE,... (not {item!r})", 2) from None
+        if not sep:
+            raise CliError(f"network: mix takes BEHAVIOUR=SHARE,... (not {item!r})", 2)
+    return shares
+
+
+def cmd_network(args: argparse.Namespace) -> int:
+    if args.action == "behave" and len(args.values) != 2:
+        raise CliError("network: behave takes a number and a behaviour", 2)
+    if args.action == "mix" and len(args.values) != 1:
+        raise CliError("network: mix takes BEHAVIOUR=SHARE,... or off", 2)
+    if args.action in ("clear", "show") and args.values:
+        raise CliError(f"network: {args.action} takes nothing more", 2)
+    shares = _shares(args.values[0]) if args.action == "mix" else None
+    with exchange_of(args) as exchange:
+        if args.action == "behave":
+            number, behaviour = args.values
+            reply = exchange.phone(number).behave(None if behaviour == "default" else behaviour, args.after)
+            after = f" after {reply['after_s']:g} s" if reply.get("behaviour") in ("answer", "machine") else ""
+            print(f"{number}: {reply.get('behaviour') or 'as unscripted numbers'}{after}")
+            return 0
+        scripts = (exchange.network_mix(shares, args.seed, args.after) if args.action == "mix"
+                   else exchange.network_clear() if args.action == "clear" else exchange.network())
+    for script in scripts:
+        numbers = ", ".join(f"{n} {b['behaviour']}" + (f" after {b['after_s']:g} s" if b['behaviour'] in ("answer", "machine") else "")
+                            for n, b in script["numbers"].items()) or "none"
+        mix = ", ".join(f"{k} {v:.0%}" for k, v in script["mix"].items())
+        print(f"LIM {script['lim']}: scripted numbers: {numbers}; mix: "
+              + (f"{mix} (seed {script['seed']}, answer after {script['mix_after_s']:g} s)" if mix else "off"))
     return 0

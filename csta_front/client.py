@@ -177,6 +177,25 @@ class CstaClient:
                                              E.autoOriginate("doNotPrompt")))
         return text(root, "callingDevice", "callID")
 
+    async def make_predictive_call(self, calling: str, called: str, *, condition: str | None = None,
+                                   detection: dict[str, str] | None = None, alert_time: int | None = None) -> str:
+        """MakePredictiveCall: the exchange dials `called`, then connects `calling` (a device or a
+        group) when `called` answers (`condition` callEstablished) or alerts (callDelivered);
+        `detection` maps destination conditions (answeringMachine, ...) to detection actions."""
+        E = self.E
+        parts = [E.callingDevice(calling), E.calledDirectoryNumber(called)]
+        if condition or detection:
+            parts.append(E.signallingDetection(
+                E.signallingCondition(condition or "callEstablished"),
+                E.signallingConditionsAction("destinationDetection" if detection else "remainConnected")))
+        if detection:
+            parts.append(E.destinationDetection(*(
+                E.detectionItem(E.destinationCondition(c), E.detectionAction(a)) for c, a in detection.items())))
+        if alert_time is not None:
+            parts.append(E.alertTime(str(alert_time)))
+        root = await self.request(E.MakePredictiveCall(*parts))
+        return text(root, "initiatedCall", "callID")
+
     async def answer_call(self, call_id: str, device: str) -> None:
         await self.request(self.E.AnswerCall(self._conn("callToBeAnswered", call_id, device)))
 

@@ -34,7 +34,7 @@ SERVICE_GROUPS: dict[str, dict[str, str]] = {
     "snapshotServList": {"snapshotCall": "SnapshotCall", "snapshotDevice": "SnapshotDevice"},
     "callControlServList": {name[0].lower() + name[1:]: name for name in (
         "AlternateCall", "AnswerCall", "ClearCall", "ClearConnection", "ConferenceCall", "ConsultationCall",
-        "DeflectCall", "HoldCall", "MakeCall", "ReconnectCall", "RetrieveCall")}
+        "DeflectCall", "HoldCall", "MakeCall", "MakePredictiveCall", "ReconnectCall", "RetrieveCall")}
     | {"singleStepTransfer": "SingleStepTransferCall", "transferCall": "TransferCall"},
     "callAssociatedServList": {"associateData": "AssociateData", "generateDigits": "GenerateDigits"},
     "physDevServList": {"getMessageWaitingIndicator": "GetMessageWaitingIndicator",

@@ -19,6 +19,7 @@ from csta_front.codec import ACSE_NS, CSTA_NS_PREFIX, DEFAULT_NS, EDITIONS, Code
 from csta_front.events import event_xml
 from csta_front.framing import EVENT_INVOKE_ID, FrameDecoder, FramingError, encode_frame
 from csta_front import services_calldata  # noqa: F401  (registers AssociateData)
+from csta_front import services_predictive  # noqa: F401  (registers MakePredictiveCall)
 from csta_front.services import SERVICES, ServiceCall
 from csta_front.settings import check_password
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Callable
 
 from broker.protocol import CALL_DATA_OCTETS
 
@@ -49,6 +49,9 @@ class Cause:
     ALTERNATE = "alternate"
     KEY_OPERATION = "keyOperation"               # hold / retrieve at the phone or by request
     DTMF = "dTMFDigitDetected"
+    MAKE_PREDICTIVE_CALL = "makePredictiveCall"  # the exchange placed the call (CSTA MakePredictiveCall)
+    DEST_DETECTED = "destDetected"               # destination detection: an answering machine answered
+    NUMBER_UNALLOCATED = "numberUnallocated"     # the public network does not know the number
 
 
 # What a call's data may hold (broker/protocol.py CALL_DATA_OCTETS), each an octet string kept as hex.
@@ -99,6 +102,10 @@ class Call:
     offers: int = 0                   # offers still travelling (hunting waits for all of them)
     # Call data (AssociateData, an IVR): `DATA_FIELDS` -> hex string; every later event carries it.
     data: dict[str, str] = field(default_factory=dict)
+    # Devices that follow every event of the call without being in it: the originator of a
+    # predictive call, whose monitors see the call from its first event (controller only).
+    observers: list[str] = field(default_factory=list)
+    on_answer: Callable[[str, bool], None] | None = None  # hears each answer (device, by a machine?)
 
     def state_of(self, device: str) -> ConnState:
         party = self.parties.get(device)

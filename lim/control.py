@@ -43,15 +43,38 @@ class Controller:
         self.agents = agents
 
     # -- creating and offering --------------------------------------------------------------------------
-    def new_call(self, number: str, cause: str = Cause.NEW_CALL, data: dict[str, str] | None = None) -> Call:
-        """`data`: call data the call starts with (a consultation call inherits the held call's)."""
+    def new_call(self, number: str, cause: str = Cause.NEW_CALL, data: dict[str, str] | None = None, *,
+                 join: bool = True) -> Call:
+        """A new call from `number`. `data`: call data the call starts with (a consultation call
+        inherits the held call's). `join=False`: the exchange places it for `number`, which is not in
+        it yet (MakePredictiveCall) and follows it as an observer."""
         call_id = f"{self.state.lim:03d}{self.state.incarnation % 1_000_000:06d}{next(self.state.call_numbers):015d}"
         call = Call(call_id=call_id, controller=self.state.lim, calling=number, data=dict(data or {}))
-        call.parties[number] = Party(ConnState.INITIATED, self.state.lim)
         self.state.calls[call_id] = call
+        if not join:
+            call.observers.append(number)
+            return call
+        call.parties[number] = Party(ConnState.INITIATED, self.state.lim)
         self.index.add(call, number)
         self.state.emit(call, "ServiceInitiated", number, cause)
         return call
+
+    def fail_placed_call(self, call: Call, number: str, cause: str) -> None:
+        """A call the exchange placed (no party yet) that `number` refused: the called connection
+        fails (Failed), and the call ends (ConnectionCleared, CallCleared)."""
+        call.parties[number] = Party(ConnState.FAIL, self.state.lim)
+        self.state.emit(call, "Failed", number, cause, failing=number)
+        call.parties.pop(number)
+        self.state.emit(call, "ConnectionCleared", number, cause, dropped=number, extra=[number])
+        call.cleared = True
+        call.cancel_timers()
+        self.state.emit(call, "CallCleared", None, cause)
+        self.state.calls.pop(call.call_id, None)
+
+    def release(self, call: Call, number: str, cause: str) -> None:
+        """Clear `number`'s connection of a call controlled here, if it is still there."""
+        if not call.cleared and number in call.parties:
+            self._release(call, number, cause)
 
     def offer(self, call: Call, number: str, cause: str = Cause.NEW_CALL, *,
               diverted_from: list[str] = (), last_redirection: str | None = None,
@@ -268,9 +291,13 @@ class Controller:
                 self._drop(call, other, Cause.NORMAL)
         if not any(p.state == ConnState.ALERTING for p in call.parties.values()):
             call.cancel_timers()
-        self.state.emit(call, "Established", device, Cause.NEW_CALL, answering=device)
+        machine = bool(body.get("machine"))  # the public network's answering machine took the call
+        self.state.emit(call, "Established", device, Cause.DEST_DETECTED if machine else Cause.NEW_CALL,
+                        answering=device)
         self._sync(call)
         self._ok(respond, call, device)
+        if call.on_answer is not None:
+            call.on_answer(device, machine)
 
     def _op_release(self, call: Call, device: str, body: dict, respond: Reply) -> None:
         if device not in call.parties:

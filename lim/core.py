@@ -25,6 +25,8 @@ from one part to another reads `self.<part>.<method>(...)`:
   agents           lim/agents.py           agent, acd.agent                   controller
   device_features  lim/device_features.py  feature, feature.get               (none)
   queries          lim/queries.py          device.get, call.get, lim.status   (none)
+  predictive       lim/predictive.py       call.predictive                    controller
+  network          lim/network.py          network                            (none)
 
   - controller: the calls begun on this LIM (connection states, events, updates to other LIMs,
     hunting, transfer and conference joins, the failure of another LIM); `request_op` is the
@@ -63,7 +65,9 @@ from lim.errors import Refused
 from lim.features import Features
 from lim.index import CallIndex
 from lim.offers import Offers
+from lim.network import Network
 from lim.physical import PhoneActions
+from lim.predictive import Predictive
 from lim.queries import Queries
 from lim.state import Bus, Device, LimState, Reply
 from lim.store import Store
@@ -80,6 +84,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     "agents": ("controller",),
     "device_features": (),
     "queries": (),
+    "predictive": ("controller",),
+    "network": (),
 }
 
 
@@ -94,6 +100,8 @@ class LimCore:
         self.agents = Agents(self.state)
         self.device_features = DeviceFeatures(self.state)
         self.queries = Queries(self.state)
+        self.predictive = Predictive(self.state)
+        self.network = Network(self.state)
         self.controller.connect(index=self.index, offers=self.offers, agents=self.agents)
         self.offers.connect(index=self.index, agents=self.agents, controller=self.controller)
         self.phone.connect(controller=self.controller)
@@ -101,6 +109,8 @@ class LimCore:
         self.agents.connect(controller=self.controller)
         self.device_features.connect()
         self.queries.connect()
+        self.predictive.connect(controller=self.controller)
+        self.network.connect()
         self._handler_table = self._handlers()  # built once: every bus request looks it up
 
     # -- what the process and the tests read --------------------------------------------------------
@@ -168,6 +178,8 @@ class LimCore:
             Kind.CALL_OP: self.controller.on_call_op,
             Kind.CALL_HANDOVER: self.controller.on_handover,
             Kind.CALL_UPDATE: self.index.on_update,
+            Kind.CALL_PREDICTIVE: self.predictive.on_predictive,
+            Kind.NETWORK: self.network.on_network,
         }
 
     # -- membership --------------------------------------------------------------------------------

@@ -46,8 +46,12 @@ class Offers:
             return {"ok": False, "hunt": self._hunt_spec(number)}
         if number in self.state.queues:
             return self._enqueue(number, body)
-        external = False
+        external, behaviour = False, None
         if number not in self.state.devices:
+            # The public network's script decides first: a busy or unknown number takes no channel.
+            behaviour = self.state.pstn.behaviour(number) if self.state.trunk_for(number) else None
+            if behaviour is not None and behaviour.kind in ("busy", "invalid"):
+                return {"ok": False, "cause": Cause.BUSY if behaviour.kind == "busy" else Cause.NUMBER_UNALLOCATED}
             try:
                 self.state.device(number, create_external=True)
             except Refused as refusal:
@@ -71,8 +75,12 @@ class Offers:
         if busy:
             return {"ok": False, "cause": Cause.BUSY}
         self._join_mirror(body, number, ConnState.ALERTING)
-        if device.trunk is not None and device.trunk.answer_after_s is not None:
-            call_id = body["call_id"]
+        call_id = body["call_id"]
+        if behaviour is not None:
+            if behaviour.kind in ("answer", "machine"):
+                machine = behaviour.kind == "machine"
+                self.state.timers.call_later(behaviour.after_s, lambda: self._auto_answer(number, call_id, machine))
+        elif device.trunk is not None and device.trunk.answer_after_s is not None:
             self.state.timers.call_later(device.trunk.answer_after_s, lambda: self._auto_answer(number, call_id))
         reply: dict[str, Any] = {"ok": True, "lim": self.state.lim, "external": external}
         if features and features.forward_noanswer and not body.get("hunt") \
@@ -116,7 +124,8 @@ class Offers:
         self.state.timers.call_later(0, lambda: self.agents.distribute(number))
         return {"ok": True, "lim": self.state.lim, "queued": True, "position": position, **queue.counts(call_id)}
 
-    def _auto_answer(self, number: str, call_id: str) -> None:
+    def _auto_answer(self, number: str, call_id: str, machine: bool = False) -> None:
         call = self.state.calls.get(call_id)
         if call is not None and call.state_of(number) == ConnState.ALERTING and number in self.state.devices:
-            self.controller.request_op(call, "answer", number, lambda reply: None)
+            self.controller.request_op(call, "answer", number, lambda reply: None,
+                                       **({"machine": True} if machine else {}))

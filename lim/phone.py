@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.client import BusClient, BusError
-from broker.protocol import BROKER, Kind, device_address
+from broker.protocol import BROKER, Kind, device_address, lim_node
 from topology.loader import load_topology
 from topology.model import Topology
 
@@ -118,6 +118,13 @@ class Phone:
     def state(self) -> dict[str, Any]:
         return self.client.request(device_address(self.number), Kind.DEVICE_GET)
 
+    # -- the public network ------------------------------------------------------------------------
+    def behave(self, behaviour: str | None, after_s: float | None = None) -> dict[str, Any]:
+        """How this number of the public network takes calls from now on: answer or machine (after
+        `after_s` of ringing), busy, noanswer, invalid; None: as unscripted numbers do."""
+        return self.client.request(device_address(self.number), Kind.NETWORK,
+                                   {"action": "script", "behaviour": behaviour, "after_s": after_s})
+
 
 class Exchange:
     """A handle on a running exchange, reached through its broker."""
@@ -136,6 +143,25 @@ class Exchange:
 
     def phone(self, number: str) -> Phone:
         return Phone(self.client, str(number))
+
+    def network_mix(self, shares: dict[str, float] | None, seed: int | None = None,
+                    after_s: float | None = None) -> list[dict[str, Any]]:
+        """A seeded mix for numbers of the public network with no script of their own, e.g.
+        {"answer": 70, "busy": 10, "noanswer": 10, "invalid": 5, "machine": 5}; None switches it off.
+        Set on every LIM that holds a trunk; returns each one's script."""
+        return [self.client.request(lim_node(lim), Kind.NETWORK, {"action": "mix", "shares": shares or {},
+                                                                 "seed": seed, "after_s": after_s})
+                for lim in self._trunk_lims()]
+
+    def network_clear(self) -> list[dict[str, Any]]:
+        return [self.client.request(lim_node(lim), Kind.NETWORK, {"action": "clear"}) for lim in self._trunk_lims()]
+
+    def network(self) -> list[dict[str, Any]]:
+        """The public network's script on each LIM that holds a trunk."""
+        return [self.client.request(lim_node(lim), Kind.NETWORK, {"action": "show"}) for lim in self._trunk_lims()]
+
+    def _trunk_lims(self) -> list[int]:
+        return sorted({trunk.lim for trunk in self.topology.trunks})
 
     def members(self) -> list[dict[str, Any]]:
         return self.client.request(BROKER, Kind.STATUS)["members"]

@@ -22,6 +22,7 @@ from lim.acd import AcdQueue
 from lim.calls import Call
 from lim.errors import Refused
 from lim.features import Features
+from lim.pstn import NetworkScript
 from lim.store import Store
 from topology.model import Topology, TrunkRoute
 
@@ -80,6 +81,7 @@ class LimState:
                    facade empties them on rejoin.
       hunt_next    offers (circular hunting).
       agent_timers agents (wrap-up).
+      pstn         the public network's script: network (`network` requests); offers draw from it.
       call_numbers the controller (new call IDs).
       lim_states, incarnation   the facade (membership, rejoin).
     Configuration (topology, lim, directory, groups, no_answer_s) and the injected bus,
@@ -114,6 +116,7 @@ class LimState:
         self.lim_states: dict[int, str] = {}
         self.call_numbers = itertools.count(1)
         self.agent_timers: dict[str, Any] = {}
+        self.pstn = NetworkScript()               # the public network behind our trunks, as scripted
 
     # -- requests ------------------------------------------------------------------------------
     def target(self, env: Envelope) -> str:
@@ -153,6 +156,9 @@ class LimState:
         trunk = self.directory.trunk_for(number)
         return trunk if trunk is not None and trunk.lim == self.lim else None
 
+    def topology_trunks_here(self) -> bool:
+        return any(t.lim == self.lim for t in self.topology.trunks)
+
     def channels_in_use(self, trunk: TrunkRoute) -> int:
         return sum(1 for d in self.devices.values() if d.trunk is trunk)
 
@@ -173,7 +179,10 @@ class LimState:
                 "lim": self.lim, "time": self.wall_clock(), **fields}
         if call.data:  # a call without data costs one test here and nothing on the way to clients
             body["data"] = dict(call.data)
-        devices = list(call.parties) + [d for d in extra if d not in call.parties]
+        # Observers (a predictive call's originator) follow the call's events; CallCleared, like
+        # every call's, goes to the call's topic only.
+        observers = call.observers if device is not None else ()
+        devices = list(dict.fromkeys([*call.parties, *extra, *observers]))
         if device is not None and device not in devices:
             devices.append(device)
         self.bus.publish([device_topic(d) for d in devices] + [call_topic(call.call_id)], Kind.EVENT, body)
