@@ -44,6 +44,9 @@ class Kind(StrEnum):
     CALL_HANDOVER = "call.handover"  # controller -> controller: take over the parties of a call you control
                                      # (they join one of mine: a transfer or conference across LIMs)
     CALL_UPDATE = "call.update"  # one-way, controller -> LIMs in the call: its new connections
+    ROUTE = "route"              # a CSTA server -> a route point's LIM: register, cancel, select, end (op)
+    ROUTE_DIALOGUE = "route.dialogue"  # a route point's LIM -> the registrant's CSTA server: request,
+                                       # reroute (requests), used, end (one-way) (msg)
     # Requests a CSTA server serves (addressed to `csta-<n>`).
     CSTA_STATUS = "csta.status"  # sessions, monitors, settings
     CSTA_RECORD = "csta.record"  # start/stop recording its CSTA traffic (`mxone record`)
@@ -78,6 +81,8 @@ class Refusal(StrEnum):
     BAD_AGENT_ID = "bad_agent_id"
     ALREADY_LOGGED_ON = "already_logged_on"
     NOT_LOGGED_ON = "not_logged_on"
+    NOT_A_ROUTE_POINT = "not_a_route_point"
+    NO_SUCH_ROUTE = "no_such_route"      # no routeing dialogue (or registration) by that ID awaits it
     # The state of a device or call.
     BUSY = "busy"
     NOT_ALERTING = "not_alerting"

@@ -19,10 +19,11 @@ from one part to another reads `self.<part>.<method>(...)`:
 
   part             module                  answers                            may call
   controller       lim/control.py          call.op, call.handover             index, offers, agents
-  offers           lim/offers.py           call.offer                         index, agents, controller
+  offers           lim/offers.py           call.offer                         index, agents, controller, routes
   phone            lim/physical.py         phone, call.clear                  controller
-  index            lim/index.py            call.update                        agents
+  index            lim/index.py            call.update                        agents, routes
   agents           lim/agents.py           agent, acd.agent                   controller
+  routes           lim/routes.py           route                              controller
   device_features  lim/device_features.py  feature, feature.get               (none)
   queries          lim/queries.py          device.get, call.get, lim.status   (none)
 
@@ -34,13 +35,15 @@ from one part to another reads `self.<part>.<method>(...)`:
   - index: `calls_of` (which calls each device is in) and the mirrors of calls controlled
     elsewhere; a device's first call starting and last call ending is news for its agent;
   - agents: ACD agents of this LIM's extensions, and the queues of its ACD groups;
+  - routes: the route points of this LIM: applications registered (from any LIM's CSTA server)
+    and routeing dialogues; a call offered to a route point waits there while one is asked;
   - device_features: do not disturb, forwarding, message waiting;
   - queries: read-only answers.
 
-The cycles among controller, offers, agents and index are one LIM talking to itself: where the
+The cycles among controller, offers, agents, routes and index are one LIM talking to itself: where the
 other side of a request is this LIM, the part calls the other part at once instead of sending a
 message (an offer to our own number, a call operation on a call we control, an agent report to
-our own group), or a timer set by one part fires in another. No other cycle exists, and
+our own group, a route point handing on a call we control), or a timer set by one part fires in another. No other cycle exists, and
 `PARTS` below is the whole graph; tests/unit/test_lim_parts.py checks the code against it.
 
 The facade builds the parts, dispatches each bus request by kind to one part, keeps the LIM's
@@ -65,6 +68,7 @@ from lim.index import CallIndex
 from lim.offers import Offers
 from lim.physical import PhoneActions
 from lim.queries import Queries
+from lim.routes import Routes
 from lim.state import Bus, Device, LimState, Reply
 from lim.store import Store
 from topology.model import Topology
@@ -74,10 +78,11 @@ log = logging.getLogger("lim")
 # part -> the parts it may call (the keyword arguments of its `connect`).
 PARTS: dict[str, tuple[str, ...]] = {
     "controller": ("index", "offers", "agents"),
-    "offers": ("index", "agents", "controller"),
+    "offers": ("index", "agents", "controller", "routes"),
     "phone": ("controller",),
-    "index": ("agents",),
+    "index": ("agents", "routes"),
     "agents": ("controller",),
+    "routes": ("controller",),
     "device_features": (),
     "queries": (),
 }
@@ -94,11 +99,13 @@ class LimCore:
         self.agents = Agents(self.state)
         self.device_features = DeviceFeatures(self.state)
         self.queries = Queries(self.state)
+        self.routes = Routes(self.state)
         self.controller.connect(index=self.index, offers=self.offers, agents=self.agents)
-        self.offers.connect(index=self.index, agents=self.agents, controller=self.controller)
+        self.offers.connect(index=self.index, agents=self.agents, controller=self.controller, routes=self.routes)
         self.phone.connect(controller=self.controller)
-        self.index.connect(agents=self.agents)
+        self.index.connect(agents=self.agents, routes=self.routes)
         self.agents.connect(controller=self.controller)
+        self.routes.connect(controller=self.controller)
         self.device_features.connect()
         self.queries.connect()
         self._handler_table = self._handlers()  # built once: every bus request looks it up
@@ -167,6 +174,7 @@ class LimCore:
             Kind.CALL_OP: self.controller.on_call_op,
             Kind.CALL_HANDOVER: self.controller.on_handover,
             Kind.CALL_UPDATE: self.index.on_update,
+            Kind.ROUTE: self.routes.on_route,
         }
 
     # -- membership --------------------------------------------------------------------------------
@@ -195,6 +203,7 @@ class LimCore:
         for queue in self.state.queues.values():
             queue.queue.clear()
             queue.agents.clear()
+        self.routes.drop()
         self.state.devices = {n: d for n, d in self.state.devices.items() if d.type != "external"}
         self.state.incarnation = self.state.store.next_incarnation()
         return self.state.incarnation
