@@ -68,9 +68,10 @@ class Routes:
             if dialogue is None or dialogue.registration is None or dialogue.registration.node != env.src \
                     or dialogue.state != "asking":
                 raise Refused(Refusal.NO_SUCH_ROUTE, f"no routeing dialogue {body.get('xref')!r} awaits an answer")
+            destination = str(body["destination"]) if op == "select" else None
             respond({"ok": True})
-            if op == "select":
-                self._select(dialogue, str(body["destination"]), bool(body.get("route_used_req")))
+            if destination is not None:
+                self._select(dialogue, destination, bool(body.get("route_used_req")))
             else:
                 self._to_default(dialogue, None)  # the application gave up: no RouteEnd back
         else:
