@@ -95,8 +95,6 @@ LIM_ERRORS: dict[str, tuple[str, str]] = {
     Refusal.BAD_AGENT_ID: ("operation", "invalidAgentIdentifier"),
     Refusal.ALREADY_LOGGED_ON: ("operation", "invalidAgentState"),
     Refusal.NOT_LOGGED_ON: ("operation", "invalidAgentState"),
-    Refusal.NOT_A_ROUTE_POINT: ("operation", "requestIncompatibleWithObject"),
-    Refusal.NO_SUCH_ROUTE: ("operation", "invalidRouteingCrossRefID"),
     Refusal.BUSY: ("stateIncompatibility", "invalidObjectState"),
     Refusal.NOT_ALERTING: ("stateIncompatibility", "noCallToAnswer"),
     Refusal.IDLE: ("stateIncompatibility", "noConnectionToClear"),
