@@ -48,6 +48,9 @@ class Kind(StrEnum):
     CALL_PREDICTIVE = "call.predictive"  # -> the calling device's LIM: dial the called number first
                                          # (CSTA MakePredictiveCall), connect the caller on its answer
     NETWORK = "network"          # -> a trunk's LIM: script how the public network's numbers behave
+    ROUTE = "route"              # a CSTA server -> a route point's LIM: register, cancel, select, end (op)
+    ROUTE_DIALOGUE = "route.dialogue"  # a route point's LIM -> the registrant's CSTA server: request,
+                                       # reroute (requests), used, end (one-way) (msg)
     # Requests a CSTA server serves (addressed to `csta-<n>`).
     CSTA_STATUS = "csta.status"  # sessions, monitors, settings
     CSTA_RECORD = "csta.record"  # start/stop recording its CSTA traffic (`mxone record`)
@@ -82,6 +85,8 @@ class Refusal(StrEnum):
     BAD_AGENT_ID = "bad_agent_id"
     ALREADY_LOGGED_ON = "already_logged_on"
     NOT_LOGGED_ON = "not_logged_on"
+    NOT_A_ROUTE_POINT = "not_a_route_point"
+    NO_SUCH_ROUTE = "no_such_route"      # no routeing dialogue (or registration) by that ID awaits it
     # The state of a device or call.
     BUSY = "busy"
     NOT_ALERTING = "not_alerting"

@@ -24,6 +24,7 @@ from csta_front.guard import AuthGuard
 from csta_front.monitors import Monitors
 from csta_front.faults import Faults, parse_fault
 from csta_front.recorder import Recorder
+from csta_front.routeing import Routeing
 from csta_front.session import CstaSession
 from csta_front.settings import AuthSettings, CstaStore
 from csta_front.sniff import sniff
@@ -161,6 +162,7 @@ class FrontEnd(netio.Loop):
         self.settings = settings
         self.monitors = Monitors(bus.subscribe, bus.unsubscribe, settings.max_monitors)
         self.sessions: set[CstaSession] = set()
+        self.routeing = Routeing(self)  # route registrations of this server's sessions
         # Other protocols on the same TCP ports, by what sniff() calls them: kind -> factory
         # (front, connection) -> handler with data_received(bytes) and connection_lost().
         self.stream_handlers: dict[str, Callable[["FrontEnd", Connection], Any]] = {}
@@ -316,6 +318,8 @@ class FrontEnd(netio.Loop):
             self.bus.reply(env, self._record(env.body))
         elif env.kind == Kind.CSTA_FAULT:
             self.bus.reply(env, self._fault(env.body))
+        elif env.kind == Kind.ROUTE_DIALOGUE:  # a route point's LIM, for one of our route registrations
+            self.bus.reply(env, self.routeing.on_dialogue(env))
         else:
             self.bus.reply(env, {"ok": False, "error": Refusal.UNKNOWN_REQUEST,
                                  "message": f"{csta_node(self.lim)} does not serve {env.kind!r}"})

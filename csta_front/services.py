@@ -37,6 +37,9 @@ SERVICE_GROUPS: dict[str, dict[str, str]] = {
         "DeflectCall", "HoldCall", "MakeCall", "MakePredictiveCall", "ReconnectCall", "RetrieveCall")}
     | {"singleStepTransfer": "SingleStepTransferCall", "transferCall": "TransferCall"},
     "callAssociatedServList": {"associateData": "AssociateData", "generateDigits": "GenerateDigits"},
+    "routeingServList": {"routeRegister": "RouteRegister", "routeRegisterCancel": "RouteRegisterCancel",
+                         "reRoute": "ReRoute", "routeEnd": "RouteEnd", "routeRequest": "RouteRequest",
+                         "routeSelect": "RouteSelect", "routeUsed": "RouteUsed"},
     "physDevServList": {"getMessageWaitingIndicator": "GetMessageWaitingIndicator",
                         "setMessageWaitingIndicator": "SetMessageWaitingIndicator"},
     "logicalServList": {name[0].lower() + name[1:]: name for name in (
@@ -56,6 +59,11 @@ EVENT_GROUPS: dict[str, dict[str, str]] = {
         "DoNotDisturb", "Forwarding")},
     "deviceMaintEvtsList": {"backInService": "BackInService", "outOfService": "OutOfService"},
 }
+
+
+# Services the switching function invokes (the client only receives them): supported, though no
+# handler of a client's request serves them.
+SWITCHING_FUNCTION_SERVICES = frozenset({"ReRoute", "RouteRequest", "RouteUsed"})
 
 
 def service(name: str):
@@ -627,7 +635,8 @@ def get_switching_function_devices(call: ServiceCall) -> None:
 def get_csta_features(call: ServiceCall) -> None:
     """Each supported service and event appears, by its capability element, in its list."""
     E = call.E
-    services = [E(group, *[E(cap) for cap, name in caps.items() if name in SERVICES])
+    services = [E(group, *[E(cap) for cap, name in caps.items()
+                           if name in SERVICES or name in SWITCHING_FUNCTION_SERVICES])
                 for group, caps in SERVICE_GROUPS.items()]
     events = [E(group, *[E(cap) for cap in caps]) for group, caps in EVENT_GROUPS.items()]
     call.respond(E.GetCSTAFeaturesResponse(E.supportedServices(*services), E.supportedEvents(*events)))

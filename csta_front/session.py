@@ -20,6 +20,7 @@ from csta_front.events import event_xml
 from csta_front.framing import EVENT_INVOKE_ID, FrameDecoder, FramingError, encode_frame
 from csta_front import services_calldata  # noqa: F401  (registers AssociateData)
 from csta_front import services_predictive  # noqa: F401  (registers MakePredictiveCall)
+from csta_front import services_routeing  # noqa: F401  (registers the routeing services)
 from csta_front.services import SERVICES, ServiceCall
 from csta_front.settings import check_password
 
@@ -119,6 +120,12 @@ class CstaSession:
         for monitor in self.front.monitors.of_session(self):
             self.monitor_ended(monitor)
             self.front.monitors.stop(monitor.xref)
+
+    def invoke(self, element) -> None:
+        """A request of the switching function's own (RouteRequest, ReRoute, RouteUsed, RouteEnd):
+        sent on a server invoke ID; ECMA-323 defines no answer to them."""
+        if not self.closed:
+            self._send_document(self._server_invoke_id(), to_bytes(element))
 
     def _server_invoke_id(self) -> int:
         return SERVER_INVOKE_IDS + next(self._server_invoke) % (9999 - SERVER_INVOKE_IDS)
@@ -331,4 +338,7 @@ class CstaSession:
         if self.app_timer:
             self.app_timer.cancel()
         self.front.monitors.stop_session(self)
+        routeing = getattr(self.front, "routeing", None)
+        if routeing is not None:
+            routeing.session_closed(self)  # its calls waiting at route points go to the defaults
         self._close()

@@ -18,6 +18,7 @@ from lxml import etree
 
 from csta_front.safexml import local_name
 from csta_front.session import CLIENT_ANSWERS
+from csta_front.services_routeing import ONE_WAY_SERVICES
 from csta_front.soap_session import SessionPort
 from csta_front.soap_envelope import (MAX_BODY, SUBSCRIPTION_HEADER, WS_NS, SoapFault, csta_error_fault, envelope,
                                       fault_envelope, own_document, parse_envelope)
@@ -257,7 +258,9 @@ class HttpHandler(HttpDriver):
             return
         port = sub.port if sub is not None else self._connection_port(user)
         xml = etree.tostring(element, encoding="UTF-8")
-        if local_name(element) in CLIENT_ANSWERS:  # an answer to the server (SystemStatusResponse)
+        if local_name(element) in CLIENT_ANSWERS | ONE_WAY_SERVICES:
+            # An answer to the server (SystemStatusResponse), or a request ECMA-323 answers only
+            # on failure (RouteSelect): accepted; an error goes where the session's documents go.
             port.session.frame_received(0, xml)
             self._soap_response(202, b"")
             return

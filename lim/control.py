@@ -2,7 +2,8 @@
 is published as its ECMA-269 event and sent to every other LIM in the call.
 
 Operations (`call.op` with `op`) arrive from the LIM of the device acting: answer, release, hold,
-retrieve, deflect, sst, digits, transfer, conference, and distribute (from an ACD group's LIM).
+retrieve, deflect, sst, digits, transfer, conference, and distribute (from an ACD group's or a
+route point's LIM).
 Offers go out to the LIM of the number offered (lim/offers.py decides there); its answer may be
 to ring, to queue, to forward elsewhere, to hunt through a group, or a refusal with a cause.
 """
@@ -217,8 +218,9 @@ class Controller:
                         if failure else {"ok": True, "call_id": call.call_id, "to": to})
                 return
             respond({"ok": False, "error": Refusal.REFUSED, "message": f"{to} did not take the call ({failure})"})
-            if cause == Cause.DISTRIBUTED:
-                self.offer(call, group, Cause.ENTERING_DISTRIBUTION, front=True)  # back to the head of the queue
+            if cause == Cause.DISTRIBUTED or body.get("back"):
+                # Back to the head of the queue (a route point: its application is asked again).
+                self.offer(call, group, Cause.ENTERING_DISTRIBUTION, front=True)
             else:
                 self._offer_failed(call, to, failure)
         self.offer(call, to, cause, last_redirection=group, hunt=group if cause == Cause.DISTRIBUTED else None,

@@ -19,10 +19,11 @@ from one part to another reads `self.<part>.<method>(...)`:
 
   part             module                  answers                            may call
   controller       lim/control.py          call.op, call.handover             index, offers, agents
-  offers           lim/offers.py           call.offer                         index, agents, controller
+  offers           lim/offers.py           call.offer                         index, agents, controller, routes
   phone            lim/physical.py         phone, call.clear                  controller
-  index            lim/index.py            call.update                        agents
+  index            lim/index.py            call.update                        agents, routes
   agents           lim/agents.py           agent, acd.agent                   controller
+  routes           lim/routes.py           route                              controller
   device_features  lim/device_features.py  feature, feature.get               (none)
   queries          lim/queries.py          device.get, call.get, lim.status   (none)
   predictive       lim/predictive.py       call.predictive                    controller
@@ -36,13 +37,15 @@ from one part to another reads `self.<part>.<method>(...)`:
   - index: `calls_of` (which calls each device is in) and the mirrors of calls controlled
     elsewhere; a device's first call starting and last call ending is news for its agent;
   - agents: ACD agents of this LIM's extensions, and the queues of its ACD groups;
+  - routes: the route points of this LIM: applications registered (from any LIM's CSTA server)
+    and routeing dialogues; a call offered to a route point waits there while one is asked;
   - device_features: do not disturb, forwarding, message waiting;
   - queries: read-only answers.
 
-The cycles among controller, offers, agents and index are one LIM talking to itself: where the
+The cycles among controller, offers, agents, routes and index are one LIM talking to itself: where the
 other side of a request is this LIM, the part calls the other part at once instead of sending a
 message (an offer to our own number, a call operation on a call we control, an agent report to
-our own group), or a timer set by one part fires in another. No other cycle exists, and
+our own group, a route point handing on a call we control), or a timer set by one part fires in another. No other cycle exists, and
 `PARTS` below is the whole graph; tests/unit/test_lim_parts.py checks the code against it.
 
 The facade builds the parts, dispatches each bus request by kind to one part, keeps the LIM's
@@ -69,6 +72,7 @@ from lim.network import Network
 from lim.physical import PhoneActions
 from lim.predictive import Predictive
 from lim.queries import Queries
+from lim.routes import Routes
 from lim.state import Bus, Device, LimState, Reply
 from lim.store import Store
 from topology.model import Topology
@@ -78,10 +82,11 @@ log = logging.getLogger("lim")
 # part -> the parts it may call (the keyword arguments of its `connect`).
 PARTS: dict[str, tuple[str, ...]] = {
     "controller": ("index", "offers", "agents"),
-    "offers": ("index", "agents", "controller"),
+    "offers": ("index", "agents", "controller", "routes"),
     "phone": ("controller",),
-    "index": ("agents",),
+    "index": ("agents", "routes"),
     "agents": ("controller",),
+    "routes": ("controller",),
     "device_features": (),
     "queries": (),
     "predictive": ("controller",),
@@ -102,11 +107,13 @@ class LimCore:
         self.queries = Queries(self.state)
         self.predictive = Predictive(self.state)
         self.network = Network(self.state)
+        self.routes = Routes(self.state)
         self.controller.connect(index=self.index, offers=self.offers, agents=self.agents)
-        self.offers.connect(index=self.index, agents=self.agents, controller=self.controller)
+        self.offers.connect(index=self.index, agents=self.agents, controller=self.controller, routes=self.routes)
         self.phone.connect(controller=self.controller)
-        self.index.connect(agents=self.agents)
+        self.index.connect(agents=self.agents, routes=self.routes)
         self.agents.connect(controller=self.controller)
+        self.routes.connect(controller=self.controller)
         self.device_features.connect()
         self.queries.connect()
         self.predictive.connect(controller=self.controller)
@@ -180,6 +187,7 @@ class LimCore:
             Kind.CALL_UPDATE: self.index.on_update,
             Kind.CALL_PREDICTIVE: self.predictive.on_predictive,
             Kind.NETWORK: self.network.on_network,
+            Kind.ROUTE: self.routes.on_route,
         }
 
     # -- membership --------------------------------------------------------------------------------
@@ -209,6 +217,7 @@ class LimCore:
             queue.queue.clear()
             queue.entered.clear()
             queue.agents.clear()
+        self.routes.drop()
         self.state.devices = {n: d for n, d in self.state.devices.items() if d.type != "external"}
         self.state.incarnation = self.state.store.next_incarnation()
         return self.state.incarnation

@@ -2,7 +2,8 @@
 
 `calls_of` says which calls each device (or group) of this LIM is in, oldest first: a device with
 no entry is idle. Only this part changes it. A device entering its first call or leaving its last
-one is news for its ACD agent (lim/agents.py). Mirrors are refreshed by `call.update` messages
+one is news for its ACD agent (lim/agents.py); a route point leaving a call is news for its
+routeing dialogue (lim/routes.py). Mirrors are refreshed by `call.update` messages
 from the controller of the call.
 """
 from __future__ import annotations
@@ -15,14 +16,16 @@ from lim.state import LimState, Reply
 
 if TYPE_CHECKING:
     from lim.agents import Agents
+    from lim.routes import Routes
 
 
 class CallIndex:
     def __init__(self, state: LimState):
         self.state = state
 
-    def connect(self, *, agents: Agents) -> None:
+    def connect(self, *, agents: Agents, routes: Routes) -> None:
         self.agents = agents
+        self.routes = routes
 
     def add(self, call: Call, number: str) -> None:
         ids = self.state.calls_of.setdefault(number, [])
@@ -37,6 +40,8 @@ class CallIndex:
         queue = self.state.queues.get(number)
         if queue is not None:
             queue.remove(call_id)
+        if number in self.state.route_points:
+            self.routes.call_left(number, call_id)
         if not ids:
             self.state.calls_of.pop(number, None)
             device = self.state.devices.get(number)

@@ -1,7 +1,7 @@
 """May a number of this LIM take a call? The answer to `call.offer`, decided where the number lives.
 
 The reply tells the controller what happens: the device rings (`ok`, perhaps with a no-answer
-forward to arm), an ACD group queues the call (`ok`, `queued`), the call is forwarded (`forward`:
+forward to arm), an ACD group or a route point queues the call (`ok`, `queued`), the call is forwarded (`forward`:
 number and cause), a hunt group's members are to be rung (`hunt`), or a refusal with its ECMA-269
 cause (busy, doNotDisturb, destNotObtainable, trunksBusy).
 """
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from lim.agents import Agents
     from lim.control import Controller
     from lim.index import CallIndex
+    from lim.routes import Routes
 
 
 class Offers:
@@ -27,15 +28,17 @@ class Offers:
 
     Changes `hunt_next`, the ACD queues of this LIM (a call enqueued) and the first mirror of a
     call offered here, indexed through `index`. Sets timers that call `agents` (distribute a
-    queued call, overflow) and the `controller` (an external party answers by itself)."""
+    queued call, overflow) and the `controller` (an external party answers by itself). A call
+    offered to a route point waits there while `routes` asks an application."""
 
     def __init__(self, state: LimState):
         self.state = state
 
-    def connect(self, *, index: CallIndex, agents: Agents, controller: Controller) -> None:
+    def connect(self, *, index: CallIndex, agents: Agents, controller: Controller, routes: Routes) -> None:
         self.index = index
         self.agents = agents
         self.controller = controller
+        self.routes = routes
 
     def on_offer(self, env: Envelope, respond) -> None:
         respond(self.accept(env.body))
@@ -46,6 +49,9 @@ class Offers:
             return {"ok": False, "hunt": self._hunt_spec(number)}
         if number in self.state.queues:
             return self._enqueue(number, body)
+        if number in self.state.route_points:
+            self._join_mirror(body, number, ConnState.QUEUED)
+            return self.routes.arrive(body)
         external, behaviour = False, None
         if number not in self.state.devices:
             # The public network's script decides first: a busy or unknown number takes no channel.

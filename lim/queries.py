@@ -30,6 +30,12 @@ class Queries:
             respond({"ok": True, "device": number, "type": "hunt", "mode": group.mode, "lim": self.state.lim,
                      "members": list(group.all_members())})
             return
+        if number in self.state.route_points:  # a route point: the calls waiting there
+            point = self.state.route_points[number]
+            respond({"ok": True, "device": number, "type": "route", "lim": self.state.lim, "default": point.default,
+                     "calls": [{"call_id": c.call_id, "state": str(c.state_of(number)),
+                                "connections": c.connections()} for c in self.state.calls_for(number)]})
+            return
         device = self.state.devices.get(number)
         if device is None:
             raise Refused(Refusal.UNKNOWN_NUMBER, f"{number} is not a device of LIM {self.state.lim}")

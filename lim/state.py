@@ -23,6 +23,7 @@ from lim.calls import Call
 from lim.errors import Refused
 from lim.features import Features
 from lim.pstn import NetworkScript
+from lim.route_table import RouteTable
 from lim.store import Store
 from topology.model import Topology, TrunkRoute
 
@@ -55,6 +56,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "calls_of": ("index", "core"),
     "hunt_next": ("offers",),
     "agent_timers": ("agents",),
+    "route_table": ("routes",),
     "lim_states": ("core",),
     "incarnation": ("core",),
 }
@@ -79,12 +81,14 @@ class LimState:
                    agents and take calls out to hand them over; the index takes a call out when
                    the group leaves it; the controller forgets the agents of a failed LIM; the
                    facade empties them on rejoin.
+      route_table  routes (registrations, routeing dialogues; the facade has it drop the
+                   dialogues on rejoin).
       hunt_next    offers (circular hunting).
       agent_timers agents (wrap-up).
       pstn         the public network's script: network (`network` requests); offers draw from it.
       call_numbers the controller (new call IDs).
       lim_states, incarnation   the facade (membership, rejoin).
-    Configuration (topology, lim, directory, groups, no_answer_s) and the injected bus,
+    Configuration (topology, lim, directory, groups, route points, no_answer_s) and the injected bus,
     timers, store and wall clock are never replaced. The helpers below read the state, check a
     request or publish an event; none of them calls a part. `WRITES` lists the direct writes.
     """
@@ -110,6 +114,9 @@ class LimState:
         self.hunt_groups = {g.number: g for g in topology.hunt_groups if g.lim == lim}
         self.acd_groups = {g.number: g for g in topology.acd_groups}  # every LIM: agents log on to them
         self.queues = {g.number: AcdQueue(g) for g in topology.acd_groups if g.lim == lim}
+        self.route_points = {r.number: r for r in topology.route_points if r.lim == lim}
+        self.all_route_points = frozenset(r.number for r in topology.route_points)
+        self.route_table = RouteTable()           # applications registered here, routeing dialogues
         self.hunt_next: dict[str, int] = {}       # circular hunting: where the next call starts
         self.calls: dict[str, Call] = {}          # controlled here, or mirrors of our devices' calls
         self.calls_of: dict[str, list[str]] = {}  # our device (or group) -> calls it is in, oldest first
@@ -135,7 +142,7 @@ class LimState:
         device = self.devices.get(number)
         if device is not None:
             return device
-        if number in self.hunt_groups or number in self.queues:
+        if number in self.hunt_groups or number in self.queues or number in self.route_points:
             raise Refused(Refusal.NOT_A_PHONE, f"{number} is a group, not a phone")
         trunk = self.trunk_for(number)
         if trunk is None:

@@ -63,6 +63,7 @@ class FakeNetwork:
         self.ports: dict[str, FakePort] = {}
         self.cores: dict[int, LimCore] = {}
         self.down: set[str] = set()
+        self.nodes: dict[str, Callable[[Envelope], None]] = {}  # other nodes a test plays (a CSTA server)
         self.wall = itertools.count(1)
         for lim in topology.lims:
             self.start_lim(lim.number)
@@ -103,9 +104,13 @@ class FakeNetwork:
                 self._bounce(env, Refusal.LIM_DOWN)
                 continue
             if env.reply_to:
-                handler = self.ports[dst].pending.pop(env.reply_to, None)
+                port = self.ports.get(dst)
+                handler = port.pending.pop(env.reply_to, None) if port else None
                 if handler:
                     handler(env.body)
+                continue
+            if dst in self.nodes:
+                self.nodes[dst](env)
                 continue
             self.cores[lim_number_of(dst)].handle(env)
 

@@ -33,10 +33,13 @@ from topology.model import (
     HuntGroup,
     Lim,
     LiveView,
+    RoutePoint,
     Timers,
     Topology,
     TrunkRoute,
 )
+
+GROUP_KINDS = ("acd", "hunt", "route")
 
 __all__ = ["TopologyError", "load_topology", "parse_topology", "default_topology_path",
            "load_default_topology"]
@@ -190,7 +193,7 @@ class _Group:
 class _Internal:
     """A span of the internal number plan and what owns it, for the checks across the plan."""
     span: _Span
-    kind: str  # "extension", "ACD group" or "hunt group"
+    kind: str  # "extension", "ACD group", "hunt group" or "route point"
 
 
 class _Fields:
@@ -393,11 +396,13 @@ class _Builder:
             extensions.extend(exts)
         trunks = [self.trunk(node) for node in top.items("trunks")]
         acd, hunt = self.groups(top.node("groups"))
+        routes = self.route_points(top.node("groups"))
         live_view = self.live_view(top.node("live_view"))
         ddi = tuple(self.ddi_prefix(node) for node in top.items("ddi"))
         self.check_number_plan(trunks)
         self.check_members(extensions, acd + hunt, trunks)
-        return Topology(live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
+        self.check_route_defaults(routes, extensions, acd + hunt, trunks)
+        return Topology(route_points=tuple(r.model for r in routes), live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
                         acd_groups=tuple(g.model for g in acd), hunt_groups=tuple(g.model for g in hunt),
                         trunks=tuple(t for t, _ in trunks), timers=timers, ddi=ddi, source=self.source)
 
@@ -507,8 +512,21 @@ class _Builder:
     def groups(self, node: yaml.Node | None) -> tuple[list[_Group], list[_Group]]:
         if node is None:
             return [], []
-        fields = _Fields(self, node, "groups", ("acd", "hunt"))
+        fields = _Fields(self, node, "groups", GROUP_KINDS)
         return ([self.acd_group(n) for n in fields.items("acd")], [self.hunt_group(n) for n in fields.items("hunt")])
+
+    def route_points(self, node: yaml.Node | None) -> list[_Group]:
+        """CTI route points (groups: route): number, lim, default destination, route timeout."""
+        if node is None:
+            return []
+        routes = []
+        for item in _Fields(self, node, "groups", GROUP_KINDS).items("route"):
+            fields = _Fields(self, item, "route point", ("number", "lim", "default", "timeout_s"))
+            number = self.group_number(fields, "route point")
+            model = RoutePoint(number=number, lim=fields.get("lim", self.lim_ref), default=fields.get("default", self.digits),
+                               **fields.given({"timeout_s": self.seconds(positive=True)}))
+            routes.append(_Group(model, fields, []))
+        return routes
 
     def group_number(self, fields: _Fields, kind: str) -> str:
         number = fields.get("number", self.digits)
@@ -553,6 +571,21 @@ class _Builder:
                                                           f"'members' list")
             model = HuntGroup(number=number, lim=lim, mode=mode, members=_expand(spans), step_timeout_s=step_timeout)
         return _Group(model, fields, spans)
+
+    def check_route_defaults(self, routes: list[_Group], extensions: list[Extension], groups: list[_Group],
+                             trunks: list[tuple[TrunkRoute, int]]) -> None:
+        """A route point's default destination is a number the exchange can offer a call to, and
+        not a route point (two route points defaulting to each other would pass a call round)."""
+        internal = {e.number for e in extensions} | {g.model.number for g in groups}
+        points = {r.model.number for r in routes}
+        for route in routes:
+            target, line = route.model.default, route.fields.line_of("default")
+            if target in points:
+                raise _Problem(line, f"{route.fields.what}: default {target} is a route point; the default "
+                                     f"must be an extension, a group or an external number")
+            if target not in internal and not any(target.startswith(t.prefix) for t, _ in trunks):
+                raise _Problem(line, f"{route.fields.what}: default {target} is neither an internal number "
+                                     f"nor starts with a trunk prefix")
 
     # -- checks across the number plan ---------------------------------------------------------------
     def check_number_plan(self, trunks: list[tuple[TrunkRoute, int]]) -> None:

@@ -73,6 +73,17 @@ class HuntGroup:
 
 
 @dataclass(frozen=True)
+class RoutePoint:
+    """A CTI route point: a call to it waits there while a CSTA application chooses where it goes
+    (ECMA-269 routeing); with no application, or none answering within `timeout_s`, the call goes
+    to `default`."""
+    number: str
+    lim: int
+    default: str
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class TrunkRoute:
     """A prefix that leaves the exchange to the simulated public network (which can also call in)."""
     name: str
@@ -133,6 +144,7 @@ class Topology:
     acd_groups: tuple[AcdGroup, ...] = ()
     hunt_groups: tuple[HuntGroup, ...] = ()
     trunks: tuple[TrunkRoute, ...] = ()
+    route_points: tuple[RoutePoint, ...] = ()
     timers: Timers = field(default_factory=Timers)
     live_view: LiveView | None = field(default_factory=LiveView)  # None: no live view process
     # E.164 prefixes ("+468757") that make a global number prefix + internal number name that
@@ -154,4 +166,5 @@ class Topology:
         owners = {e.number: e.lim for e in self.extensions}
         owners.update({g.number: g.lim for g in self.acd_groups})
         owners.update({g.number: g.lim for g in self.hunt_groups})
+        owners.update({r.number: r.lim for r in self.route_points})
         return owners

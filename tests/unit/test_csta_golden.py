@@ -29,7 +29,8 @@ from lxml import etree
 from csta_front.codec import ACSE_NS
 from csta_front.events import EVENT_NAMES, event_xml
 from csta_front.framing import EVENT_INVOKE_ID, encode_frame
-from csta_front.services import DEVICES_PER_SEGMENT, EVENT_GROUPS, LIM_ERRORS, SERVICE_GROUPS, SERVICES
+from csta_front.services import DEVICES_PER_SEGMENT, EVENT_GROUPS, LIM_ERRORS, SERVICE_GROUPS, SERVICES, \
+    SWITCHING_FUNCTION_SERVICES
 from tests.csta_fakes import FakeClient, FakeFront, canon
 from tests.ecma323_validator import describe, validate
 from topology.model import CstaSettings
@@ -476,14 +477,25 @@ GOLDEN: list[Golden] = [
                   <deflectCall/>
                   <holdCall/>
                   <makeCall/>
+                  <makePredictiveCall/>
                   <reconnectCall/>
                   <retrieveCall/>
                   <singleStepTransfer/>
                   <transferCall/>
                 </callControlServList>
                 <callAssociatedServList>
+                  <associateData/>
                   <generateDigits/>
                 </callAssociatedServList>
+                <routeingServList>
+                  <routeRegister/>
+                  <routeRegisterCancel/>
+                  <reRoute/>
+                  <routeEnd/>
+                  <routeRequest/>
+                  <routeSelect/>
+                  <routeUsed/>
+                </routeingServList>
                 <physDevServList>
                   <getMessageWaitingIndicator/>
                   <setMessageWaitingIndicator/>
@@ -515,6 +527,7 @@ GOLDEN: list[Golden] = [
                   <transferred/>
                 </callControlEvtsList>
                 <callAssociatedEvtsList>
+                  <callInformation/>
                   <digitsGenerated/>
                 </callAssociatedEvtsList>
                 <physDevEvtsList>
@@ -546,6 +559,12 @@ GOLDEN_ELSEWHERE = {
     "GetSwitchingFunctionCaps": "tests/unit/test_csta_capabilities.py",
     "GetLogicalDeviceInformation": "tests/unit/test_csta_capabilities.py",
     "GetPhysicalDeviceInformation": "tests/unit/test_csta_capabilities.py",
+    "AssociateData": "tests/unit/test_call_data.py",
+    "MakePredictiveCall": "tests/unit/test_csta_predictive.py",
+    "RouteRegister": "tests/unit/test_csta_routeing.py",
+    "RouteRegisterCancel": "tests/unit/test_csta_routeing.py",
+    "RouteSelect": "tests/unit/test_csta_routeing.py",
+    "RouteEnd": "tests/unit/test_csta_routeing.py",
 }
 
 
@@ -560,7 +579,8 @@ def test_every_service_has_a_golden():
 def test_every_service_is_in_a_capability_list():
     """GetCSTAFeatures reports a service only through its SERVICE_GROUPS list."""
     grouped = [name for caps in SERVICE_GROUPS.values() for name in caps.values()]
-    assert sorted(grouped) == sorted(SERVICES)
+    # ... and the switching function's own requests of routeing (RouteRequest, ReRoute, RouteUsed).
+    assert sorted(grouped) == sorted(set(SERVICES) | SWITCHING_FUNCTION_SERVICES)
 
 
 def test_every_event_is_in_a_capability_list():
@@ -756,6 +776,18 @@ NOT_REQUIRED = "<notRequired/>"  # ECMA-269: the call was never redirected
 
 # (bus event, monitored device or None for a call monitor, expected event document). xref is "7".
 EVENTS = [
+    pytest.param(
+        {"event": "CallInformation", "call_id": C1, "device": "1000", "cause": None, "calling": "1000",
+         "called": "2000", "connections": [["1000", "connected"]], "data": {"correlator": "C0FFEE01", "account": "4711"}},
+        "1000",
+        f"""<CallInformationEvent xmlns="{ED4}">
+              <monitorCrossRefID>7</monitorCrossRefID>
+              <connection>{conn("1000")}</connection>
+              <device>{dev("1000")}</device>
+              <callingDevice>{dev("1000")}</callingDevice>
+              <accountInfo>4711</accountInfo>
+              <correlatorData><string>C0FFEE01</string></correlatorData>
+            </CallInformationEvent>""", id="CallInformation"),
     pytest.param(
         call_event("ServiceInitiated", "1000", "newCall", [["1000", "initiated"]], called=None),
         "1000",
