@@ -143,8 +143,8 @@ def test_a_call_placed_elsewhere_shows_and_a_click_answers_it(view):
         assert status == 200 and reply["ok"] and reply["call_id"] == call_id
         stream.wait(lambda p: any(parties(c) == [("1000", "connected", 1), ("2000", "connected", 2)]
                                   for c in p.get("calls", [])))
-        assert [c["connections"] for c in ex.calls()] == [[{"device": "1000", "state": "connected", "lim": 1},
-                                                          {"device": "2000", "state": "connected", "lim": 2}]]
+        assert [c["connections"] for c in ex.calls()] == [[{"device": "1000", "state": "connected", "lim": 1, "hunt": None},
+                                                          {"device": "2000", "state": "connected", "lim": 2, "hunt": None}]]
         status, reply = act(address, {"device": "1000", "action": "hangup"})
         assert status == 200
         stream.wait(lambda p: p.get("calls") == [])
