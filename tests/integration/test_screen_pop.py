@@ -58,17 +58,17 @@ async def connect(running, lim: int) -> CstaClient:
     return await CstaClient.connect(running.topology.lim(lim).address, running.topology.lim(lim).csta.port)
 
 
-async def delivered(csta: CstaClient, xref: str, timeout: float = 10.0):
-    """The first DeliveredEvent of monitor `xref`; agent state events may come before it (they are
+async def delivered(csta: CstaClient, xref: str, timeout: float = 10.0, wanted: str = "DeliveredEvent"):
+    """The next `wanted` event of monitor `xref`; agent state events may come before it (they are
     device events, in no order with the call's), nothing else may."""
     deadline = time.monotonic() + timeout
     while True:
         event = await csta.next_event(timeout=max(0.01, deadline - time.monotonic()))
         name = local_name(event)
         assert field(event, "monitorCrossRefID") == xref, f"an event of another monitor: {name}"
-        if name == "DeliveredEvent":
+        if name == wanted:
             return event
-        assert name.startswith("Agent"), f"{name} before the DeliveredEvent"
+        assert name.startswith("Agent"), f"{name} before the {wanted}"
 
 
 async def route_to(csta: CstaClient, register_id: str, destination: str) -> None:
@@ -137,9 +137,82 @@ def test_the_agent_sees_who_calls_what_was_dialled_and_where_the_call_came_from(
                 assert field(event, "localConnectionInfo") == "alerting"
                 assert field(event, "cause") == cause
 
+            # The agent answers: the Established names the same caller, number dialled and
+            # redirecting device (ECMA-269 gives its fields the Delivered's meaning).
+            ex.phone(ringing).answer()
+            for csta, xref in zip((on_1, on_2), xrefs):
+                event = await delivered(csta, xref, wanted="EstablishedEvent")
+                assert field(event, "establishedConnection", "callID") == call_id
+                assert device_field(event, "answeringDevice") == ringing
+                assert device_field(event, "callingDevice") == caller
+                calling_id = event.find("{*}callingDevice/{*}deviceIdentifier")
+                assert calling_id.get("typeOfNumber") == ("implicitPublic" if origin == "public" else None)
+                assert device_field(event, "calledDevice") == dialled
+                assert field(event, "lastRedirectionDevice", "numberDialed") == dialled
+                assert field(event, "localConnectionInfo") == "connected"
+
     try:
         run(scenario())
     finally:
         idle(running, caller, ringing)
         if agent:
             ex.phone(ringing).agent("logout")
+
+
+async def pop(running, monitored: str, act) -> list:
+    """The DeliveredEvent at `monitored` seen through each LIM's server after `act()`."""
+    async with await connect(running, 1) as on_1, await connect(running, 2) as on_2:
+        xrefs = [await on_1.monitor_start(monitored), await on_2.monitor_start(monitored)]
+        act()
+        return [await delivered(on_1, xrefs[0]), await delivered(on_2, xrefs[1])]
+
+
+def check(events: list, *, alerting: str, calling: str, called: str, redirected_from: str, cause: str) -> None:
+    for event in events:
+        assert device_field(event, "alertingDevice") == alerting
+        assert device_field(event, "callingDevice") == calling
+        assert device_field(event, "calledDevice") == called
+        assert field(event, "lastRedirectionDevice", "numberDialed") == redirected_from
+        assert field(event, "cause") == cause
+
+
+def test_a_queued_call_pops_up_when_an_agent_becomes_ready(running):
+    """The call waits in the queue (nobody ready), then the group hands it to the agent who logs on."""
+    ex = running.exchange
+
+    def act():
+        ex.phone(PUBLIC).dial("5000")
+        wait_for(lambda: ex.phone("5000").state().get("calls"), what="the call queued")
+        ex.phone("2005").agent("login", agent_id="25", group="5000")
+
+    try:
+        events = run(pop(running, "2005", act))
+        check(events, alerting="2005", calling=PUBLIC, called="5000", redirected_from="5000", cause="distributed")
+    finally:
+        idle(running, PUBLIC, "2005")
+        ex.phone("2005").agent("logout")
+
+
+def test_a_route_point_with_no_application_pops_the_dialled_number_and_the_group_it_went_through(running):
+    """No application is registered for 7000: the call goes to its default, ACD group 5000, whose
+    agent gets it. The number dialled is still the route point; the call last came from the group."""
+    ex = running.exchange
+    ex.phone("1005").agent("login", agent_id="15", group="5000")
+    try:
+        events = run(pop(running, "1005", lambda: ex.phone("2001").dial("7000")))
+        check(events, alerting="1005", calling="2001", called="7000", redirected_from="5000", cause="distributed")
+    finally:
+        idle(running, "2001", "1005")
+        ex.phone("1005").agent("logout")
+
+
+def test_a_cascade_group_pops_its_number_at_a_later_step(running):
+    """The first step's member (2004) is busy: the second step rings 1004 (and 1008) at once."""
+    ex = running.exchange
+    ex.phone("2004").offhook()
+    try:
+        events = run(pop(running, "1004", lambda: ex.phone("2002").dial("6100")))
+        check(events, alerting="1004", calling="2002", called="6100", redirected_from="6100", cause="distributed")
+    finally:
+        idle(running, "2002", "1004", "1008")
+        ex.phone("2004").onhook()

@@ -134,3 +134,33 @@ def test_the_lim_leaves_an_extension_unmarked(net, caller):
     net.run()
     assert any(e["event"] == "Delivered" for e in net.events("1002"))
     assert not any("calling_public" in e for e in net.events(caller) + net.events("1002"))
+
+
+# -- the answered call still says where it came from (ECMA-269 Established's lastRedirectionDevice) --
+def test_an_answered_group_call_names_the_group_it_came_through(net):
+    call_id = net.phone("2001", "dial", digits="6000")["call_id"]
+    net.phone("1002", "answer")
+    established = [e for e in net.events("1002") if e["event"] == "Established"]
+    assert len(established) == 1 and established[0]["call_id"] == call_id
+    assert (established[0]["answering"], established[0]["called"], established[0]["last_redirection"]) == \
+        ("1002", "6000", "6000")
+    assert_xml(event_xml(ED4, established[0], "7", "1002"),
+               f"""<EstablishedEvent xmlns="{ED4}">
+                     <monitorCrossRefID>7</monitorCrossRefID>
+                     <establishedConnection>{conn("1002", call_id)}</establishedConnection>
+                     <answeringDevice>{dev("1002")}</answeringDevice>
+                     <callingDevice>{dev("2001")}</callingDevice>
+                     <calledDevice>{dev("6000")}</calledDevice>
+                     <lastRedirectionDevice><numberDialed>6000</numberDialed></lastRedirectionDevice>
+                     <localConnectionInfo>connected</localConnectionInfo>
+                     <cause>newCall</cause>
+                   </EstablishedEvent>""")
+
+
+def test_an_answered_direct_call_was_never_redirected(net):
+    net.phone("2001", "dial", digits="1002")
+    net.phone("1002", "answer")
+    established = next(e for e in net.events("1002") if e["event"] == "Established")
+    assert "last_redirection" not in established
+    wire = etree.fromstring(event_xml(ED4, established, "7", "1002"))
+    assert wire.find("{*}lastRedirectionDevice/{*}notRequired") is not None
