@@ -117,9 +117,12 @@ def error_response(ns: str, category: str, value: str) -> bytes:
     return to_bytes(E.CSTAErrorCode(E(category, value)))
 
 
-def device_el(E: ElementMaker, name: str, number: str | None):
-    """<name><deviceIdentifier>1000</deviceIdentifier></name>, or <name><notKnown/></name>."""
+def device_el(E: ElementMaker, name: str, number: str | None, type_of_number: str | None = None):
+    """<name><deviceIdentifier>1000</deviceIdentifier></name>, or <name><notKnown/></name>.
+    `type_of_number`: the DeviceID's typeOfNumber attribute (ECMA-323's DeviceIDTypeOfNumber)."""
     if number:
+        if type_of_number:
+            return E(name, E.deviceIdentifier(str(number), typeOfNumber=type_of_number))
         return E(name, E.deviceIdentifier(str(number)))
     return E(name, E.notKnown())
 

@@ -88,8 +88,7 @@ def _call_information(E: ElementMaker, b: Body, m: str | None) -> list:
     """ECMA-269 CallInformation: the data just associated with the call, all of it, in the
     schema's order (accountInfo, authCode, correlatorData, userData)."""
     data = b.get("data") or {}
-    parts = [_conn(E, "connection", b), device_el(E, "device", b.get("device")),
-             device_el(E, "callingDevice", b.get("calling"))]
+    parts = [_conn(E, "connection", b), device_el(E, "device", b.get("device")), _calling(E, b)]
     for key, name in (("account", "accountInfo"), ("auth", "authCode")):
         if data.get(key):
             parts.append(E(name, data[key]))
@@ -101,8 +100,11 @@ def _call_information(E: ElementMaker, b: Body, m: str | None) -> list:
 
 
 def renamed(body: Body, name: Callable[[str], str]) -> Body:
-    """A copy of `body` with every device number replaced by `name(number)`."""
+    """A copy of `body` with every device number replaced by `name(number)`. A tel: URI says what
+    kind of number it is itself (a global `+` number, or one with a phone-context), so the renamed
+    body drops the type of number."""
     out = dict(body)
+    out.pop("calling_public", None)
     for key in DEVICE_FIELDS:
         value = out.get(key)
         if value:
@@ -153,8 +155,19 @@ def _conn(E: ElementMaker, name: str, body: Body, device: str | None = None):
     return connection_el(E, name, body.get("call_id"), device if device is not None else body.get("device"))
 
 
+# ECMA-269's type of number for a caller on the public network: its number as the exchange writes
+# it starts with the trunk prefix, whose digits imply the type (national, international).
+PUBLIC_NUMBER = "implicitPublic"
+
+
+def _calling(E: ElementMaker, body: Body):
+    """callingDevice, typed when the LIM says the caller is on the public network (`calling_public`);
+    an extension's number stays plain, as before."""
+    return device_el(E, "callingDevice", body.get("calling"), PUBLIC_NUMBER if body.get("calling_public") else None)
+
+
 def _parties(E: ElementMaker, body: Body, with_redirection: bool = True) -> list:
-    parts = [device_el(E, "callingDevice", body.get("calling")), device_el(E, "calledDevice", body.get("called"))]
+    parts = [_calling(E, body), device_el(E, "calledDevice", body.get("called"))]
     if with_redirection:
         redirected = body.get("last_redirection")
         # ECMA-269: notRequired when the call was never redirected (notKnown would mean it was,

@@ -13,6 +13,8 @@ What lxml does, and so what this does:
   - characters XML cannot carry (NUL and the other C0 controls but tab, newline and carriage
     return; U+FFFE, U+FFFF) raise ValueError, lone surrogates raise UnicodeEncodeError when
     the document is encoded, a child that is neither text nor an element raises TypeError;
+  - attributes (keyword arguments, as ElementMaker takes them) are written in the order given,
+    `name="value"`, the value escaping `&`, `<`, `>`, `"`, tab, newline and carriage return;
   - the document starts `<?xml version='1.0' encoding='UTF-8'?>` and a newline, and its root
     element declares the namespace as the default one (taken from lxml itself, once per name
     and namespace).
@@ -27,6 +29,8 @@ from lxml.builder import ElementMaker
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ESCAPE_ATTRIBUTE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;",
+                                   "\n": "&#10;", "\t": "&#9;"})
 _SPLIT = "@@split@@"
 
 
@@ -68,7 +72,9 @@ class StringMaker:
             raise AttributeError(name)
         start, end, empty = f"<{name}>", f"</{name}>", Markup(f"<{name}/>")
 
-        def make(*children) -> Markup:
+        def make(*children, **attributes: str) -> Markup:
+            if attributes:  # rare (a DeviceID's typeOfNumber): the plain path stays as it was
+                return _with_attributes(name, children, attributes)
             if not children:
                 return empty
             if len(children) == 1 and type(children[0]) is str:  # the common case: one text
@@ -76,6 +82,16 @@ class StringMaker:
             return Markup(start + _content(children) + end)
         setattr(self, name, make)  # made once per element name
         return make
+
+
+def _with_attributes(name: str, children: tuple, attributes: dict[str, str]) -> Markup:
+    for value in attributes.values():
+        if _NOT_XML.search(value):
+            raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+    start = f"<{name}" + "".join(f' {key}="{value.translate(_ESCAPE_ATTRIBUTE)}"' for key, value in attributes.items())
+    if not children:
+        return Markup(start + "/>")
+    return Markup(f"{start}>{_content(children)}</{name}>")
 
 
 MAKER = StringMaker()

@@ -88,6 +88,9 @@ class Party:
     state: ConnState
     lim: int
     hunt: str | None = None  # the group this party was offered the call for (siblings ring together)
+    # The device or group the call last came from when it was offered to this party (ECMA-269's
+    # lastRedirectionDevice of its Delivered and Established). The controller's copy only.
+    redirected_from: str | None = None
 
 
 @dataclass

@@ -102,7 +102,8 @@ class Controller:
             return
         if reply.get("ok"):
             queued = bool(reply.get("queued"))
-            call.parties[number] = Party(ConnState.QUEUED if queued else ConnState.ALERTING, reply["lim"], hunt)
+            call.parties[number] = Party(ConnState.QUEUED if queued else ConnState.ALERTING, reply["lim"], hunt,
+                                         last_redirection)
             if reply["lim"] == self.state.lim:
                 self.index.add(call, number)
             redirect = {"last_redirection": last_redirection} if last_redirection else {}
@@ -294,8 +295,11 @@ class Controller:
         if not any(p.state == ConnState.ALERTING for p in call.parties.values()):
             call.cancel_timers()
         machine = bool(body.get("machine"))  # the public network's answering machine took the call
+        # ECMA-269: the answered call still names the device it was last redirected from (a
+        # screen pop on answer shows the group or route point as the Delivered did).
+        redirect = {"last_redirection": party.redirected_from} if party.redirected_from else {}
         self.state.emit(call, "Established", device, Cause.DEST_DETECTED if machine else Cause.NEW_CALL,
-                        answering=device)
+                        answering=device, **redirect)
         self._sync(call)
         self._ok(respond, call, device)
         if call.on_answer is not None:

@@ -184,6 +184,8 @@ class LimState:
         body = {"event": event, "call_id": call.call_id, "device": device, "cause": cause,
                 "calling": call.calling, "called": call.called, "connections": call.connections(),
                 "lim": self.lim, "time": self.wall_clock(), **fields}
+        if call.calling and self.directory.is_external(call.calling):
+            body["calling_public"] = True  # the CSTA servers type the caller's number (implicitPublic)
         if call.data:  # a call without data costs one test here and nothing on the way to clients
             body["data"] = dict(call.data)
         # Observers (a predictive call's originator) follow the call's events; CallCleared, like
