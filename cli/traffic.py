@@ -29,6 +29,9 @@ def add_parsers(sub, with_run_dir) -> None:
     traffic.add_argument("--arrivals", default="poisson", help="poisson (default) or even")
     traffic.add_argument("--group", default=None, help="callcentre: the ACD group (default: the first)")
     traffic.add_argument("--trunk", default=None, help="callcentre: the trunk callers come in on (default: the first)")
+    traffic.add_argument("--route-point", default=None,
+                         help="callcentre: callers dial this route point (e.g. 7000); a routeing application "
+                              "registered for it routes the calls, else its default ACD group takes them")
     traffic.add_argument("--drain", default=None, help="seconds calls in progress may take after the arrivals (60)")
     traffic.add_argument("--topology", type=Path, default=None,
                          help="start an exchange from this file for the run (default: the running one)")

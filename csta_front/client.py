@@ -132,6 +132,21 @@ class CstaClient:
         self.writer.write(encode_frame(invoke_id, to_bytes(element)))
         await self.writer.drain()
 
+    async def next_server_request(self, timeout: float | None = 5.0) -> tuple[int, object]:
+        """The next document the server sent that is neither an event nor an answer of ours:
+        its own requests (RouteRequest, ReRoute, RouteUsed, RouteEnd, SystemStatus), and the
+        CSTAErrorCode refusing a one-way request (RouteSelect); (invoke ID, root element)."""
+        item = await asyncio.wait_for(self.server_requests.get(), timeout)
+        return item
+
+    async def send_one_way(self, element) -> int:
+        """A request ECMA-323 has no response to (RouteSelect, RouteEnd): sent, not waited for. A
+        refusal comes back as a CSTAErrorCode with the returned invoke ID (next_server_request)."""
+        invoke_id = next(self._invoke)
+        self.writer.write(encode_frame(invoke_id, to_bytes(element)))
+        await self.writer.drain()
+        return invoke_id
+
     async def next_event(self, timeout: float = 5.0):
         event = await asyncio.wait_for(self.events.get(), timeout)
         if event is None:
@@ -255,6 +270,33 @@ class CstaClient:
         parts += [E.authCode(auth)] if auth else []
         parts += [E.correlatorData(E.string(correlator))] if correlator else []
         await self.request(E.AssociateData(self._conn("existingCall", call_id, device), *parts))
+
+    async def route_register(self, device: str | None = None) -> str:
+        """RouteRegister for one route point (or, without one, every route point): the exchange
+        then sends RouteRequest for each call reaching it. Returns the routeRegisterReqID."""
+        E = self.E
+        root = await self.request(E.RouteRegister(*([E.routeingDevice(device)] if device else [])))
+        return text(root, "routeRegisterReqID")
+
+    async def route_register_cancel(self, register_id: str) -> None:
+        await self.request(self.E.RouteRegisterCancel(self.E.routeRegisterReqID(register_id)))
+
+    async def route_select(self, xref: str, destination: str, *, register_id: str | None = None,
+                           route_used_req: bool = False) -> int:
+        """RouteSelect: the destination of the call in routeing dialogue `xref` (RouteRequest's
+        crossRefIdentifier). One-way: returns its invoke ID; a bad destination comes back as ReRoute."""
+        E = self.E
+        parts = [E.crossRefIdentifier(xref)]
+        parts += [E.routeRegisterReqID(register_id)] if register_id else []
+        parts += [E.routeSelected(destination)]
+        parts += [E.routeUsedReq("true")] if route_used_req else []
+        return await self.send_one_way(E.RouteSelect(*parts))
+
+    async def route_end(self, xref: str, *, register_id: str | None = None) -> int:
+        """RouteEnd from the application: no destination (the route point's default takes the call)."""
+        E = self.E
+        parts = [E.crossRefIdentifier(xref)] + ([E.routeRegisterReqID(register_id)] if register_id else [])
+        return await self.send_one_way(E.RouteEnd(*parts, E.errorValue(E.unspecified())))
 
     async def set_do_not_disturb(self, device: str, on: bool) -> None:
         E = self.E

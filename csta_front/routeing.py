@@ -27,6 +27,13 @@ class RouteRegistration:
     dialogues: dict[str, int] = field(default_factory=dict)  # xref -> the route point's LIM
 
 
+def _correlator(E, data: dict | None) -> list:
+    """The call's correlator data, where RouteRequest has it (after routedCall and the optional
+    elements we do not send); the other items of call data have no place in RouteRequest."""
+    correlator = (data or {}).get("correlator")
+    return [E.correlatorData(E.string(str(correlator)))] if correlator else []
+
+
 class Routeing:
     def __init__(self, front: Any):
         self.front = front
@@ -72,7 +79,8 @@ class Routeing:
                 *head, device_el(E, "currentRoute", name(str(body.get("called") or point))),
                 device_el(E, "callingDevice", name(str(body["calling"])) if body.get("calling") else None),
                 device_el(E, "routeingDevice", name(point)),
-                connection_el(E, "routedCall", str(body["call_id"]), name(point))))
+                connection_el(E, "routedCall", str(body["call_id"]), name(point)),
+                *_correlator(E, body.get("data"))))
         elif msg == "reroute":
             registration.dialogues[xref] = lim
             session.invoke(E.ReRoute(*head))

@@ -139,6 +139,8 @@ class Routes:
         body = {"msg": what, "xref": dialogue.xref, "register_id": registration.register_id,
                 "route_point": dialogue.route_point, "call_id": call.call_id, "calling": call.calling,
                 "called": call.called or dialogue.route_point}
+        if call.data:
+            body["data"] = dict(call.data)  # RouteRequest carries it (correlatorData)
 
         def delivered(reply: dict) -> None:
             if reply.get("ok") or dialogue.registration is not registration:

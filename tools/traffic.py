@@ -111,6 +111,7 @@ class TrafficOptions:
     transfer_share: float = 0.1       # office: calls the callee transfers to a third extension
     group: str | None = None          # callcentre: the ACD group (default: the first)
     trunk: str | None = None          # callcentre: the trunk callers come in on (default: the first)
+    route_point: str | None = None    # callcentre: callers dial this route point, not the group
     drain: float = 60.0               # after the arrivals, how long calls in progress may take
 
 
@@ -132,7 +133,8 @@ def make_options(profile: str = "callcentre", *, rate: float | None = None, bhca
                  talk: str | None = None, ring: str | None = None, wrapup: str | None = None,
                  abandon_share: float | None = None, cross_lim: float | None = None,
                  transfer_share: float | None = None, arrivals: str = "poisson",
-                 group: str | None = None, trunk: str | None = None, drain: float | None = None) -> TrafficOptions:
+                 group: str | None = None, trunk: str | None = None, drain: float | None = None,
+                 route_point: str | None = None) -> TrafficOptions:
     """Checked options with the profile's defaults filled in; ValueError (one line) if one is wrong."""
     if profile not in PROFILES:
         raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
@@ -150,6 +152,8 @@ def make_options(profile: str = "callcentre", *, rate: float | None = None, bhca
                         ("--transfer-share", transfer_share)):
         if share is not None and not 0 <= share <= 1:
             raise ValueError(f"{name} must be a share from 0 to 1, not {share:g}")
+    if route_point is not None and profile != "callcentre":
+        raise ValueError("--route-point is for the callcentre profile (its callers dial the route point)")
     if drain is not None and not 0 <= drain < math.inf:
         raise ValueError(f"--drain must be 0 or more seconds, not {drain:g}")
     if seed is None:
@@ -166,7 +170,7 @@ def make_options(profile: str = "callcentre", *, rate: float | None = None, bhca
         abandon_share=0.05 if abandon_share is None else abandon_share,
         cross_lim=0.5 if cross_lim is None else cross_lim,
         transfer_share=0.1 if transfer_share is None else transfer_share,
-        group=group, trunk=trunk, drain=60.0 if drain is None else drain)
+        group=group, trunk=trunk, drain=60.0 if drain is None else drain, route_point=route_point)
 
 
 # -- what the topology offers --------------------------------------------------------------------------
@@ -177,20 +181,24 @@ class Resources:
     group_wrapup_s: float = 0.0
     agents: tuple[str, ...] = ()
     trunk_prefix: str | None = None
+    dial: str | None = None           # callcentre: the number callers dial (the group, or a route point)
     phones: dict[int, tuple[str, ...]] = field(default_factory=dict)  # office: LIM -> extensions
 
 
 def resources_for(topology: Topology, options: TrafficOptions, exclude: frozenset[str] = frozenset()) -> Resources:
     """What the profile needs from the topology, or ValueError in one line saying what is missing."""
     if options.profile == "callcentre":
-        groups = [g for g in topology.acd_groups if options.group in (None, g.number)]
+        group_number = options.group
+        if options.route_point is not None:
+            group_number = _route_point_group(topology, options)
+        groups = [g for g in topology.acd_groups if group_number in (None, g.number)]
         trunks = [t for t in topology.trunks if options.trunk in (None, t.name)]
         logged_on = {e.number for e in topology.extensions if e.logged_on}
         missing = []
         if not trunks:
             missing.append(f"a trunk{' named ' + options.trunk if options.trunk else ''} (external callers come in on it)")
         if not groups:
-            missing.append(f"an ACD group{' ' + options.group if options.group else ''}")
+            missing.append(f"an ACD group{' ' + group_number if group_number else ''}")
         elif not [a for a in groups[0].agents if a in logged_on]:
             missing.append(f"agents with a terminal logged on in ACD group {groups[0].number}")
         if missing:
@@ -199,7 +207,7 @@ def resources_for(topology: Topology, options: TrafficOptions, exclude: frozense
         group = groups[0]
         return Resources(group=group.number, group_wrapup_s=group.wrapup_s,
                          agents=tuple(a for a in group.agents if a in logged_on and a not in exclude),
-                         trunk_prefix=trunks[0].prefix)
+                         trunk_prefix=trunks[0].prefix, dial=options.route_point or group.number)
     phones: dict[int, tuple[str, ...]] = {}
     for lim in topology.lims:
         usable = tuple(e.number for e in topology.extensions_on(lim.number)
@@ -210,6 +218,25 @@ def resources_for(topology: Topology, options: TrafficOptions, exclude: frozense
         raise ValueError(f"the office profile needs at least two extensions with a terminal logged on; "
                          f"topology {topology.name!r} ({topology.source}) has fewer")
     return Resources(phones=phones)
+
+
+def _route_point_group(topology: Topology, options: TrafficOptions) -> str:
+    """The ACD group whose agents answer the calls of a route point: its default destination.
+    Calls wait at the route point for a routeing application (a CSTA client: RouteRegister), or go
+    to the default at once when none is registered; either way the group's agents answer them."""
+    points = {r.number: r for r in topology.route_points}
+    point = points.get(str(options.route_point))
+    if point is None:
+        known = ", ".join(sorted(points)) or "none"
+        raise ValueError(f"--route-point: {options.route_point} is not a route point of topology "
+                         f"{topology.name!r} (route points: {known})")
+    if point.default not in {g.number for g in topology.acd_groups}:
+        raise ValueError(f"--route-point: the default destination of {point.number} is {point.default}, "
+                         f"not an ACD group: the call-centre profile needs its agents")
+    if options.group is not None and options.group != point.default:
+        raise ValueError(f"--route-point {point.number} sends its calls to ACD group {point.default}, "
+                         f"not --group {options.group}")
+    return point.default
 
 
 # -- the plan --------------------------------------------------------------------------------------------
@@ -353,7 +380,7 @@ class TrafficEngine:
         self._schedule_next()
         if self.options.profile == "callcentre":
             caller = f"{self.res.trunk_prefix}7{planned.index:08d}"  # one external number per call
-            record = CallRecord(planned, caller, self.res.group)
+            record = CallRecord(planned, caller, self.res.dial or self.res.group)
         else:
             chosen = self._choose_office(planned)
             if chosen is None:
@@ -646,7 +673,7 @@ class TrafficEngine:
         waits = sorted(r.answered_at - r.dialled_at for r in done if r.answered_at is not None)
         answered = [r for r in done if r.answered_at is not None]
         return {
-            "profile": self.options.profile, "seed": self.options.seed,
+            "profile": self.options.profile, "seed": self.options.seed, "route_point": self.options.route_point,
             "rate_asked": round(self.options.rate, 6), "arrival_phase_s": round(window, 3),
             "arrivals": len(self.records) + sum(self.skipped.values()),
             "attempted": len(self.records),

@@ -215,7 +215,8 @@ def format_summary(s: dict[str, Any]) -> str:
         return ", ".join(f"{k} x{v}" for k, v in d.items())
     limit = f"{s['arrival_phase_s']:.1f} s"
     rows = [
-        ("profile", f"{s['profile']} (seed {s['seed']}), {s['rate_asked']:g} calls/s asked, arrivals for {limit}"),
+        ("profile", f"{s['profile']} (seed {s['seed']}), {s['rate_asked']:g} calls/s asked, arrivals for {limit}"
+                    + (f", through route point {s['route_point']}" if s.get("route_point") else "")),
         ("attempted", f"{s['attempted']} ({s['calls_per_second']:.2f} calls/s achieved)"
                       + (f"; skipped {counts(s['skipped'])}" if s["skipped"] else "")),
         ("answered", f"{s['answered']} ({s['completed']} completed normally)"
@@ -245,7 +246,7 @@ def options_from_args(args) -> TrafficOptions:
         calls=number("--calls", int), seed=number("--seed", int), talk=args.talk_time, ring=args.ring_time,
         wrapup=args.wrapup, abandon_share=number("--abandon-share"), cross_lim=number("--cross-lim"),
         transfer_share=number("--transfer-share"), arrivals=args.arrivals, group=args.group, trunk=args.trunk,
-        drain=number("--drain"))
+        drain=number("--drain"), route_point=getattr(args, "route_point", None))
 
 
 def parse_number(text: str | None, option: str, kind: type = float):
