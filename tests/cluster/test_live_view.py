@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -35,7 +36,9 @@ def test_the_page_shows_a_call_and_a_click_answers_it(cluster, tmp_path):
     assert status(run_dir)["live_view"]["url"] == url and status(run_dir)["live_view"]["listening"]
 
     with chromium(tmp_path / "profile") as browser:
-        wait = WebDriverWait(browser, WAIT_S, poll_frequency=0.1)
+        # The page re-renders a call's rows as it changes: an element found in one poll may be gone
+        # by the next read of it (stale), which is a poll to repeat, not a failure.
+        wait = WebDriverWait(browser, WAIT_S, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException])
         browser.get(url)
 
         def tile(number: str):
