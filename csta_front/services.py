@@ -193,12 +193,19 @@ CALLED_NUMBER_ERRORS = {Refusal.UNKNOWN_NUMBER: ("operation", "invalidCalledDevi
                         Refusal.BAD_DIGITS: ("operation", "invalidCalledDeviceID")}
 
 
-@service("MakeCall")
-def make_call(call: ServiceCall) -> None:
+def calling_and_called(call: ServiceCall) -> tuple[str, str]:
+    """MakeCall's and MakePredictiveCall's two devices; a calling device the exchange does not
+    know is refused at once (the called number is judged by the exchange when it is dialled)."""
     calling = call.device("callingDevice")
     called = call.device("calledDirectoryNumber")
     if call.front.directory.owner(calling) is None:
-        raise CodecError("invalidCallingDeviceID", f"MakeCall: calling device {calling} is not allocated")
+        raise CodecError("invalidCallingDeviceID", f"{call.request.name}: calling device {calling} is not allocated")
+    return calling, called
+
+
+@service("MakeCall")
+def make_call(call: ServiceCall) -> None:
+    calling, called = calling_and_called(call)
     # The calling device goes off hook by itself (autoOriginate doNotPrompt, as Lync asks).
 
     def made(r: dict) -> None:

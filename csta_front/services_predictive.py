@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from broker.protocol import Kind, device_address
 from csta_front.codec import CodecError, children, connection_el, text
-from csta_front.services import CALLED_NUMBER_ERRORS, ServiceCall, service
+from csta_front.services import CALLED_NUMBER_ERRORS, ServiceCall, calling_and_called, service
 
 ALLOCATION = {"callDelivered": "delivered", "callEstablished": "established"}
 DETECTION_ACTIONS = ("clearCalledConnection", "remainConnected")
@@ -27,10 +27,7 @@ def _enum(call: ServiceCall, value: str | None, allowed, name: str) -> str | Non
 
 @service("MakePredictiveCall")
 def make_predictive_call(call: ServiceCall) -> None:
-    calling = call.device("callingDevice")
-    called = call.device("calledDirectoryNumber")
-    if call.front.directory.owner(calling) is None:
-        raise CodecError("invalidCallingDeviceID", f"MakePredictiveCall: calling device {calling} is not allocated")
+    calling, called = calling_and_called(call)
     condition = _enum(call, call.request.text("signallingDetection", "signallingCondition"), ALLOCATION,
                       "signallingCondition")
     action = _enum(call, call.request.text("signallingDetection", "signallingConditionsAction"),
