@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import CliError
+from cli.common import CliError, with_help
 
 DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64)  # mxone scale curve
 CURVE_DEFAULTS = {"total_extensions": 1280, "calls": 1500, "rate": 100.0, "workers": 8, "idle_s": 3.0}
@@ -60,6 +60,16 @@ def add_parsers(sub, with_run_dir) -> None:
     mon.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
     for p in (curve, startup, mon):
         p.add_argument("--json", action="store_true", help="print one JSON object")
+    with_help(bench, ["mxone bench --quick                       # 2 LIMs x 20 extensions, 100 calls",
+                      "mxone bench --lims 4 --calls 1000 --rate 200 --json"],
+              "0 every call completed, 1 a call did not complete or the exchange failed, 2 a bad option")
+    scale_status = "0 every size measured and checked, 1 a measurement failed, 2 a bad option"
+    with_help(scale_parser, ["mxone scale curve --sizes 1,2,4           # the same load on 1, 2 and 4 LIMs",
+                             "mxone scale startup --lims 8 --extensions-per-lim 100",
+                             "mxone scale monitors --devices 1000"], scale_status)
+    with_help(curve, ["mxone scale curve --sizes 1,2,4 --calls 300 --json"], scale_status)
+    with_help(startup, ["mxone scale startup --lims 8 --extensions-per-lim 100 --csta first"], scale_status)
+    with_help(mon, ["mxone scale monitors --devices 1000 --sessions 2"], scale_status)
     bench.set_defaults(handler=cmd_bench)
     scale_parser.set_defaults(handler=cmd_scale)
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from cluster.control import Cluster, ClusterError, default_run_dir
+from cli.common import with_help
 from cli.version import add_common_options
 from csta_front.certificates import (
     CertificateError,
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cn", default="mxone-sim", help="--create: the certificate's common name")
     parser.add_argument("--days", type=int, default=365, help="--create: days of validity (default 365)")
     parser.add_argument("--run-dir", type=Path, default=None, help="the cluster's run directory")
+    with_help(parser, ["mxone_certificate --create --cn pbx.lab --days 90   # self-signed, for every LIM address",
+                       "mxone_certificate --install server.crt server.key",
+                       "mxone_certificate --print"],
+              "0 done, 1 no usable certificate or run directory (the reason on standard error), 2 a bad command line")
     args = parser.parse_args(argv)
     run_dir = args.run_dir if args.run_dir is not None else default_run_dir()
     try:

@@ -28,3 +28,18 @@ def run_dir_of(args: argparse.Namespace) -> Path:
 def plural(count: int, noun: str) -> str:
     """`1 session`, `2 sessions`: for the counts the commands print."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# The exit status every `mxone` command shares (cli/main.py maps the errors to these).
+EXIT_STATUS = ("0 done, 1 the exchange refused or failed (the reason on standard error), "
+               "2 a bad command line or topology, 130 interrupted (Ctrl-C)")
+
+
+def with_help(parser: argparse.ArgumentParser, examples: list[str], exit_status: str = EXIT_STATUS
+              ) -> argparse.ArgumentParser:
+    """An epilog with examples (each `command  # what it does`) and the exit status, laid out as
+    written: `--help` should show how a command is used, not only what its options are."""
+    title = "example" if len(examples) == 1 else "examples"
+    parser.epilog = f"{title}:\n" + "\n".join(f"  {line}" for line in examples) + f"\n\nexit status: {exit_status}"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser

@@ -30,6 +30,7 @@ from csta_front.certificates import CertificateError, load_installed
 from csta_front.settings import AuthSettings, hash_password, validate_settings
 from topology.loader import TopologyError
 from topology.model import CSTA_SERVER_TYPES, CstaSettings
+from cli.common import with_help
 from cli.version import add_common_options
 
 
@@ -37,6 +38,9 @@ class AdminError(Exception):
     def __init__(self, message: str, status: int = 1):
         super().__init__(message)
         self.status = status
+
+ADMIN_STATUS = ("0 done, 1 the exchange refused or is not running (the reason on standard error), 2 a bad "
+                "command line, LIM or password (nothing changed), 130 cancelled (nothing changed)")
 
 
 def _run(prog: str, body: Callable[[], int]) -> int:
@@ -122,7 +126,10 @@ def csta_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="-p: print JSON")
     parser.add_argument("--run-dir", type=Path, default=None, help="the cluster's run directory")
     parser.set_defaults(**{option: NOT_GIVEN for option in SERVER_OPTIONS})
-    return parser
+    return with_help(parser, ["csta -i --lim 1 --type XML --port 8882     # initiate (or change) LIM 1's server",
+                              "csta -i --all --max-monitors 10000",
+                              "csta -p --lim 1 --json",
+                              "csta -e --lim 2                            # remove LIM 2's server"], ADMIN_STATUS)
 
 
 def csta_main(argv: list[str] | None = None) -> int:
@@ -322,7 +329,10 @@ def auth_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-duration", type=_positive, help="maximum session duration in seconds")
     parser.add_argument("--json", action="store_true", help="-p: print JSON")
     parser.add_argument("--run-dir", type=Path, default=None, help="the cluster's run directory")
-    return parser
+    return with_help(parser, ["csta_authentication -i --mandatory yes --application-id CallCenter --user alice",
+                              "csta_authentication -c --user bob          # add bob, or change his password",
+                              "csta_authentication -p                     # settings and user names, never passwords"],
+                     ADMIN_STATUS)
 
 
 def auth_main(argv: list[str] | None = None) -> int:

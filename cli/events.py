@@ -15,7 +15,7 @@ from typing import Any
 from broker.client import BusClient, BusError
 from broker.envelope import SYSTEM_TOPIC, device_topic
 from broker.protocol import BROKER, Kind, csta_node
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, run_dir_of, with_help
 from cluster.control import Cluster
 from csta_front.client import CstaClient, CstaError, describe_event
 from csta_front.codec import to_bytes
@@ -45,6 +45,16 @@ def add_parsers(sub, with_run_dir) -> None:
                         help="only this session (repeatable; `mxone status --json` lists them); default: all")
     record.add_argument("--file", type=Path, default=None, help="the log (default: RUN_DIR/logs/csta-N.record.log)")
     record.add_argument("--stop", action="store_true", help="stop recording")
+    with_help(events, ["mxone events                              # every event until Ctrl-C",
+                       "mxone events --device 2000 --count 5 --json",
+                       "mxone events --timeout 10                 # stop after 10 s"])
+    with_help(watch, ["mxone watch --lim 1 --device 2000         # the screen pop a CTI client of LIM 1 sees",
+                      "mxone watch --lim 2 --device 1000 --device 1001 --xml --count 3"],
+              "0 stopped (--count, --timeout or Ctrl-C), 1 the server refused (the CSTA error on standard "
+              "error) or is not reachable, 2 a bad command line")
+    with_help(record, ["mxone record --lim 1                      # to RUN_DIR/logs/csta-1.record.log",
+                       "mxone record --lim 1 --session 3          # one client only",
+                       "mxone record --lim 1 --stop               # says how many documents were written"])
     events.set_defaults(handler=cmd_events)
     watch.set_defaults(handler=cmd_watch)
     record.set_defaults(handler=cmd_record)

@@ -9,7 +9,7 @@ from typing import Any
 
 from broker.client import BusClient, BusError
 from broker.protocol import Kind, csta_node
-from cli.common import CliError, plural, run_dir_of
+from cli.common import CliError, plural, run_dir_of, with_help
 from cli.groups import describe, group_status
 from cluster.control import Cluster
 from cluster.exchange import launch
@@ -37,6 +37,16 @@ def add_parsers(sub, with_run_dir) -> None:
     kill = with_run_dir(sub.add_parser("kill", help="send a signal to one process of the cluster"))
     kill.add_argument("process", help="broker or lim-N")
     kill.add_argument("--signal", default="KILL", help="signal name (default KILL)")
+    with_help(up, ["mxone up --detach              # the built-in exchange; returns once every LIM has registered",
+                  "mxone up lab.yaml             # your topology, in the foreground (Ctrl-C stops it)",
+                  "mxone up lab.yaml --host beta --detach   # only host beta's share"])
+    with_help(down, ["mxone down                    # stop every process of ./run's exchange",
+                     "mxone down --run-dir /tmp/lab"])
+    with_help(status, ["mxone status                  # processes, LIMs, groups, calls, CSTA faults",
+                       "mxone status --json           # lims, groups, calls: for scripts"])
+    with_help(kill, ["mxone kill lim-2               # SIGKILL LIM 2; supervisord restarts it",
+                     "mxone kill broker --signal TERM"],
+              "0 signal sent, 1 no such process or the exchange is not running, 2 a bad command line")
     up.set_defaults(handler=cmd_up)
     down.set_defaults(handler=cmd_down)
     status.set_defaults(handler=cmd_status)

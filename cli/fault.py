@@ -5,7 +5,7 @@ import argparse
 
 from broker.client import BusClient
 from broker.protocol import Kind, csta_node
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, run_dir_of, with_help
 from cluster.control import Cluster
 
 
@@ -20,6 +20,9 @@ def add_parsers(sub, with_run_dir) -> None:
     fault.add_argument("--ms", type=int, default=None, help="delay, events: how long; burst: how often")
     fault.add_argument("--category", default=None, help="error: the CSTAErrorCode category (systemResourceAvailibility)")
     fault.add_argument("--value", default=None, help="error: the CSTAErrorCode value (resourceBusy)")
+    with_help(fault, ["mxone fault --lim 1 delay --ms 2000       # every response 2 s late",
+                      "mxone fault --lim 1 error --service MakeCall",
+                      "mxone fault --lim 1 off"])
     fault.set_defaults(handler=cmd_fault)
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from broker.client import BusError
-from cli.common import CliError
+from cli.common import CliError, with_help
 from cli.phones import exchange_of
 
 
@@ -15,6 +15,9 @@ def add_parsers(sub, with_run_dir) -> None:
     group = with_run_dir(sub.add_parser("group", help="an ACD group's queue and agents, or a hunt group's members"))
     group.add_argument("number", help="the group's number (e.g. 5000)")
     group.add_argument("--json", action="store_true", help="print one JSON object")
+    with_help(group, ["mxone group 5000                          # queue and agents of ACD group 5000",
+                      "mxone group 6000 --json                   # a hunt group's members"],
+              "0 done, 1 the exchange did not answer, 2 not a group of this exchange or a bad command line")
     group.set_defaults(handler=cmd_group)
 
 

@@ -11,19 +11,17 @@ import re
 import time
 from pathlib import Path
 
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, run_dir_of, with_help
 
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+")
 FOLLOW_INTERVAL_S = 0.2
 
 
 def add_parsers(sub, with_run_dir) -> None:
-    logs = with_run_dir(sub.add_parser(
-        "logs", help="print the cluster's logs (-f: and follow them)",
-        epilog="examples:\n  mxone logs               the last lines of every program, in time order\n"
-               "  mxone logs -f lim-2      LIM 2's log as it grows (Ctrl-C stops)\n\n"
-               "exit status: 0, or 1 when there are no logs or no such program",
-        formatter_class=argparse.RawDescriptionHelpFormatter))
+    logs = with_help(with_run_dir(sub.add_parser("logs", help="print the cluster's logs (-f: and follow them)")),
+                     ["mxone logs                                # the last lines of every program, in time order",
+                      "mxone logs -f lim-2                       # LIM 2's log as it grows (Ctrl-C stops)"],
+                     "0 done, 1 there are no logs or no such program, 2 a bad command line")
     logs.add_argument("program", nargs="?", help="one program (broker, lim-N, csta-N, view, supervisord)")
     logs.add_argument("-n", "--lines", type=int, default=20, help="lines from the end of each log (default 20)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing what the logs gain")

@@ -24,7 +24,7 @@ from cli import (
     topology_files,
     traffic,
 )
-from cli.common import CliError, with_run_dir
+from cli.common import EXIT_STATUS, CliError, with_help, with_run_dir
 from cluster.control import ClusterError
 from topology.loader import TopologyError
 from cli.version import add_common_options
@@ -36,6 +36,9 @@ COMMAND_GROUPS = (exchange, logs, phones, groups, events, bench, fault, scenario
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxone", description="A simulated MX-ONE exchange.")
     add_common_options(parser)
+    with_help(parser, ["mxone up --detach                       # start the built-in exchange, then:",
+                       "mxone phone 1000 dial 2000",
+                       "mxone status --help                     # each command's options, examples, exit status"], EXIT_STATUS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_parsers(sub, with_run_dir)

@@ -8,7 +8,7 @@ from broker.protocol import (  # PHYSICAL_ACTIONS: action -> takes a number
     Kind,
     device_address,
 )
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, run_dir_of, with_help
 from cluster.control import Cluster
 from lim.phone import Exchange
 
@@ -40,6 +40,21 @@ def add_parsers(sub, with_run_dir) -> None:
     network.add_argument("--after", type=float, default=None, help="answer, machine: seconds of ringing first")
     network.add_argument("--seed", type=int, default=None, help="mix: the seed that makes a run repeat")
     network.set_defaults(handler=cmd_network)
+    with_help(phone, ["mxone phone 1000 dial 2000                # 1000 goes off hook and calls 2000",
+                      "mxone phone 2000 answer",
+                      "mxone phone 1000 consult 1001             # hold the call, call 1001; then transfer",
+                      "mxone phone 0701234567 dial 5000          # a caller from the public network"],
+              "0 done, 1 the exchange refused (the reason, e.g. invalidObjectState, on standard error), "
+              "2 a bad command line, 130 interrupted")
+    with_help(agent, ["mxone agent 2005 login 42 5000            # agent 42 at 2005 joins ACD group 5000",
+                      "mxone agent 2005 ready"])
+    with_help(feature, ["mxone feature 2001 forward all 1003       # forward every call to 1003",
+                        "mxone feature 2001 forward noanswer 1003 --after 5",
+                        "mxone feature 2001 forward all off",
+                        "mxone feature 2001 show"])
+    with_help(network, ["mxone network behave 0701234567 answer --after 2",
+                        "mxone network mix answer=70,busy=30 --seed 7",
+                        "mxone network show"])
     phone.set_defaults(handler=cmd_phone)
     agent.set_defaults(handler=cmd_agent)
     feature.set_defaults(handler=cmd_feature)

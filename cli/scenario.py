@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, run_dir_of, with_help
 from cluster.control import Cluster
 
 
@@ -20,6 +20,8 @@ def add_parsers(sub, with_run_dir) -> None:
     scenario_run.epilog = ("example:\n  mxone scenario run basic_call.yaml --speed 5 --junit results.xml\n\n"
                            "exit status: 0 every expectation met, 1 one missed, 2 a broken file or option")
     scenario_run.formatter_class = argparse.RawDescriptionHelpFormatter
+    with_help(scenario, ["mxone scenario run tools/scenarios/basic_call.yaml --speed 5"],
+              "0 every expectation met, 1 one missed, 2 a broken file or option")
     scenario_run.set_defaults(handler=cmd_scenario)
 
 

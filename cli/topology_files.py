@@ -5,10 +5,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import CliError, plural
+from cli.common import CliError, plural, with_help
 from topology.describe import describe_topology
 from topology.generate import generate_topology
 from topology.loader import load_default_topology, load_topology
+
+TOPOLOGY_STATUS = "0 valid, 2 a broken topology (file, line and problem on standard error) or a bad option"
 
 
 def add_parsers(sub, with_run_dir) -> None:
@@ -39,6 +41,13 @@ def add_parsers(sub, with_run_dir) -> None:
                   "  mxone topology generate --lims 2 --extensions-per-lim 50 --lim-addresses 127.1 \\\n"
                   "      --broker-port 7900 --live-view-port 8891 -o b.yaml")
     gen.formatter_class = argparse.RawDescriptionHelpFormatter
+    with_help(topo, ["mxone topology validate lab.yaml          # names the file, line and problem",
+                     "mxone topology show                       # the built-in topology"],
+              TOPOLOGY_STATUS)
+    with_help(validate, ["mxone topology validate lab.yaml"], TOPOLOGY_STATUS)
+    with_help(show, ["mxone topology show                       # the built-in topology",
+                     "mxone topology show lab.yaml"], TOPOLOGY_STATUS)
+    gen.epilog += "\n\nexit status: 0 written, 2 a bad option"
     topo.set_defaults(handler=cmd_topology)
 
 

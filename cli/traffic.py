@@ -5,12 +5,13 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import CliError, run_dir_of
+from cli.common import CliError, run_dir_of, with_help
+from tools.traffic import ARRIVALS, PROFILES
 
 
 def add_parsers(sub, with_run_dir) -> None:
     traffic = with_run_dir(sub.add_parser("traffic", help="call-centre or office traffic at the phones, with a summary"))
-    traffic.add_argument("--profile", default="callcentre", help="callcentre (default) or office")
+    traffic.add_argument("--profile", default="callcentre", choices=PROFILES, help="callcentre (default) or office")
     traffic.add_argument("--rate", default=None, help="calls per second (callcentre 0.3, office 2)")
     traffic.add_argument("--bhca", default=None, help="busy-hour call attempts, instead of --rate")
     traffic.add_argument("--duration", default=None, help="seconds of arrivals (default 60)")
@@ -26,7 +27,7 @@ def add_parsers(sub, with_run_dir) -> None:
                                                                 "an answer (0.05)")
     traffic.add_argument("--cross-lim", default=None, help="office: share of calls to another LIM (0.5)")
     traffic.add_argument("--transfer-share", default=None, help="office: share of calls transferred (0.1)")
-    traffic.add_argument("--arrivals", default="poisson", help="poisson (default) or even")
+    traffic.add_argument("--arrivals", default="poisson", choices=ARRIVALS, help="poisson (default) or even")
     traffic.add_argument("--group", default=None, help="callcentre: the ACD group (default: the first)")
     traffic.add_argument("--trunk", default=None, help="callcentre: the trunk callers come in on (default: the first)")
     traffic.add_argument("--route-point", default=None,
@@ -51,6 +52,14 @@ def add_parsers(sub, with_run_dir) -> None:
     chaos.add_argument("--run-dir", type=Path, default=None,
                        help="the throwaway exchange's run directory, kept afterwards (default: a temporary one)")
     chaos.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    with_help(traffic, ["mxone traffic --calls 20 --seed 1          # call centre, 20 calls, repeatable",
+                        "mxone traffic --profile office --rate 5 --duration 30",
+                        "mxone traffic --topology lab.yaml --json  # on an exchange started for the run"],
+              "0 no call failed (abandoned calls are part of the profile), 1 a call failed or was left "
+              "in the exchange, 2 a bad option")
+    with_help(chaos, ["mxone chaos                               # 30 s of traffic, 3 kills",
+                      "mxone chaos --duration 60 --kills 8 --seed 2 --json"],
+              "0 nothing lost (every must-be-zero figure is zero), 1 something lost, 2 a bad option")
     traffic.set_defaults(handler=cmd_traffic)
     chaos.set_defaults(handler=cmd_chaos)
 

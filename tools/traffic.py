@@ -29,6 +29,7 @@ from broker.timers import TimerQueue
 from topology.model import Topology
 
 PROFILES = ("callcentre", "office")
+ARRIVALS = ("poisson", "even")  # Poisson arrivals, or evenly spaced ones
 EXP_CAP = 5.0          # an exponential draw is capped at 5x its mean, so that a run ends
 STALL_S = 10.0         # a call that waits this long (beyond its own timers) for an event is stalled
 FAILURE_CAUSE = "networkNotObtainable"  # a LIM holding a party failed
@@ -146,7 +147,7 @@ def make_options(profile: str = "callcentre", *, rate: float | None = None, bhca
         raise ValueError(f"--duration must be above 0 seconds, not {duration:g}")
     if calls is not None and calls < 1:
         raise ValueError(f"--calls must be at least 1, not {calls}")
-    if arrivals not in ("poisson", "even"):
+    if arrivals not in ARRIVALS:
         raise ValueError(f"--arrivals must be poisson or even, not {arrivals!r}")
     for name, share in (("--abandon-share", abandon_share), ("--cross-lim", cross_lim),
                         ("--transfer-share", transfer_share)):
