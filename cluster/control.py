@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -217,10 +218,9 @@ class Cluster:
     def supervisord_pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text().strip())
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if _alive(pid) else None  # a killed supervisord may linger as a zombie
 
     def is_running(self) -> bool:
         if self.supervisord_pid() is None or not self.sock.exists():
@@ -289,6 +289,89 @@ class Cluster:
             wait_for(lambda: not any(p["name"] in wanted and p["statename"] in ("STARTING", "RUNNING", "STOPPING")
                                      for p in rpc.supervisor.getAllProcessInfo()),
                      timeout, f"{len(wanted)} programs to stop")
+
+
+    # -- orphans -----------------------------------------------------------------------------------
+    def orphans(self) -> list[tuple[str, int]]:
+        """(program, pid) of each process of this run directory that no live supervisord runs: what
+        a killed supervisord leaves behind where netio/parent.py could not make its programs die
+        with it (not Linux, or a process stopped with SIGSTOP when its SIGTERM came)."""
+        try:
+            topology = self.topology()
+        except ClusterError:
+            return []
+        run = self.run_dir.resolve()
+        wanted = {p.args: p.name for p in programs(topology, run / "topology.yaml", run / "data")}
+        supervisord = self.supervisord_pid()
+        found = []
+        for pid, ppid, argv in _processes():
+            if ppid == supervisord and supervisord is not None:
+                continue  # a program of the live supervisord
+            if "-m" in argv and (name := wanted.get(tuple(argv[argv.index("-m") + 1:]))) is not None:
+                found.append((name, pid))
+        return sorted(found)
+
+    def stop_orphans(self, timeout: float = 10.0) -> list[tuple[str, int]]:
+        """Stop every orphan (SIGTERM, with SIGCONT for a stopped one; SIGKILL for what is left
+        after `timeout`) and return what there was."""
+        found = self.orphans()
+        for _, pid in found:
+            for sig in (signal.SIGTERM, signal.SIGCONT):
+                _signal(pid, sig)
+        pids = {pid for _, pid in found}
+        try:
+            wait_for(lambda: not any(_alive(pid) for pid in pids), timeout, "orphans to stop")
+        except ClusterError:
+            for pid in pids:
+                _signal(pid, signal.SIGKILL)
+            wait_for(lambda: not any(_alive(pid) for pid in pids), timeout, "orphans to die of SIGKILL")
+        return found
+
+
+def describe_orphans(found: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{name} (pid {pid})" for name, pid in found)
+
+
+def _processes():
+    """(pid, parent pid, argv) of every live process of ours that /proc shows (none without /proc)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        if fields[0] != b"Z":
+            yield int(entry), int(fields[1]), argv
+
+
+def _alive(pid: int) -> bool:
+    """Running or stopped; a zombie (dead, not yet reaped by whoever adopted it) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].split()[0] != b"Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass  # gone meanwhile
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

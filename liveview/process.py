@@ -13,6 +13,7 @@ from broker.timers import TimerQueue
 from liveview.server import LiveViewServer
 from topology.loader import TopologyError, load_topology
 from netio.logs import add_log_level_option, configure_logging
+from netio.parent import die_with_supervisor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mxone-view: {exc}", file=sys.stderr)
         return 2
+    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
+        print(f"mxone-view: {gone}: not starting", file=sys.stderr)
+        return 1
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:
