@@ -83,7 +83,7 @@ def print_summary(cluster: Cluster, topology) -> None:
         csta = f"; CSTA {server.server_type} server on {lim.address}:{server.port}" if server else ""
         print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span}){csta}")
     if topology.live_view:
-        print(f"Live view: {url_of(topology.live_view)}")
+        print(f"Live view: {url_of(topology.live_view, cluster.live_view_token())}")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -153,7 +153,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         "processes": [{"name": p["name"], "state": p["statename"], "pid": p["pid"] or None} for p in processes],
         "lims": lims,
         "csta": [{k: v for k, v in c.items() if k != "ok"} for c in csta],
-        "live_view": live_view_status(topology, pids),
+        "live_view": live_view_status(topology, pids, cluster.live_view_token()),
         "groups": groups,
         "calls": [{"call_id": c["call_id"], "controller": c["controller"],
                    "connections": [{"device": x["device"], "state": x["state"], "lim": x["lim"]}
@@ -177,10 +177,12 @@ def _groups(exchange: Exchange, topology, members: dict[int, dict]) -> list[dict
     return out
 
 
-def live_view_status(topology, pids: dict) -> dict[str, Any] | None:
+def live_view_status(topology, pids: dict, token: str | None) -> dict[str, Any] | None:
+    """Its address; bound beyond loopback, with the token it asks for (the URL carries it too)."""
     if topology.live_view is None:
         return None
-    return {"url": url_of(topology.live_view), "pid": pids.get("view"), "listening": is_listening(topology.live_view)}
+    return {"url": url_of(topology.live_view, token), "token": token, "pid": pids.get("view"),
+            "listening": is_listening(topology.live_view)}
 
 
 def cmd_status(args: argparse.Namespace) -> int:

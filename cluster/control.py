@@ -10,6 +10,7 @@ Run directory layout:
     logs/              one log per process, plus supervisord's own
     data/              each LIM's persistent store
     host               with `mxone up --host NAME`: NAME (this run directory runs that host's share)
+    live_view.token    when the live view listens beyond loopback: the token its /api/ asks for (0600)
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from csta_front.settings import CstaStore
+from liveview.client import TOKEN_FILE, needs_token, read_token, write_token
 from topology.hosts import (
     BACKUP_BROKER_PROGRAM,
     BROKER_PROGRAM,
@@ -96,7 +98,8 @@ def programs(topology: Topology, topology_file: Path, data_dir: Path) -> list[Pr
         found.append(Program(csta_program(lim.number), ("csta_front", "--topology", topo, "--lim", str(lim.number),
                                                         "--data-dir", str(data_dir)), 30, may_exit=True))
     if topology.live_view:  # the web page of liveview/
-        found.append(Program(VIEW_PROGRAM, ("liveview", "--topology", topo), 40))
+        found.append(Program(VIEW_PROGRAM, ("liveview", "--topology", topo,
+                                            "--token-file", str(Path(topology_file).parent / TOKEN_FILE)), 40))
     return found
 
 
@@ -190,11 +193,20 @@ class Cluster:
         loaded = load_topology(target)
         self.csta_store(loaded).close()  # the topology's CSTA settings, where none are stored yet
         self.conf.write_text(render_supervisord_conf(loaded, self.run_dir, host=host))
+        token_file = self.run_dir / TOKEN_FILE
+        if loaded.live_view is not None and needs_token(loaded.live_view.address):
+            write_token(token_file)  # a new one at every `up`: an old one leaked stops working
+        else:
+            token_file.unlink(missing_ok=True)
         if host is not None:
             (self.run_dir / "host").write_text(host + "\n")
         else:
             (self.run_dir / "host").unlink(missing_ok=True)
         return loaded
+
+    def live_view_token(self) -> str | None:
+        """The token the live view asks for (None: it listens on loopback and asks for none)."""
+        return read_token(self.run_dir / TOKEN_FILE)
 
     def host(self) -> str | None:
         """The host whose share this run directory runs (`mxone up --host`), None for all of it."""
