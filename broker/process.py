@@ -35,6 +35,7 @@ from broker.timers import TimerQueue
 from topology.loader import TopologyError, load_topology
 from topology.model import Topology
 from netio.logs import add_log_level_option, configure_logging
+from netio.parent import die_with_supervisor
 
 log = logging.getLogger("broker")
 BROKER_ID = BROKER  # our node id (the name is kept for its importers)
@@ -382,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mxone-broker: {exc}", file=sys.stderr)
         return 2
+    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
+        print(f"mxone-broker: {gone}: not starting", file=sys.stderr)
+        return 1
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:

@@ -26,8 +26,8 @@ def run_dir_of(args: argparse.Namespace) -> Path:
 
 
 def plural(count: int, noun: str) -> str:
-    """`1 session`, `2 sessions`: for the counts the commands print."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    """`1 session`, `2 sessions`, `2 processes`: for the counts the commands print."""
+    return f"{count} {noun}{'' if count == 1 else ('es' if noun.endswith('s') else 's')}"
 
 
 # The exit status every `mxone` command shares (cli/main.py maps the errors to these).

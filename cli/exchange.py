@@ -11,7 +11,7 @@ from broker.client import BusClient, BusError
 from broker.protocol import Kind, csta_node
 from cli.common import CliError, plural, run_dir_of, with_help
 from cli.groups import describe, group_status
-from cluster.control import Cluster
+from cluster.control import Cluster, ClusterError, describe_orphans
 from cluster.exchange import launch
 from lim.phone import Exchange
 from liveview.client import is_listening, url_of
@@ -59,6 +59,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"up: {exc}", 2) from None
     cluster = Cluster(run_dir_of(args))
+    if not cluster.is_running() and (stopped := cluster.stop_orphans()):
+        print(f"Stopped {plural(len(stopped), 'orphan process')} of an earlier exchange whose "
+              f"supervisord was gone: {describe_orphans(stopped)}.", flush=True)
     try:
         topology, proc, _ = launch(cluster, args.topology or default_topology_path(), detach=args.detach,
                                    timeout=args.timeout, host=args.host)
@@ -90,13 +93,22 @@ def print_summary(cluster: Cluster, topology) -> None:
         csta = f"; CSTA {server.server_type} server on {lim.address}:{server.port}" if server else ""
         print(f"  LIM {lim.number} on {lim.address}: {len(exts)} extensions ({span}){csta}")
     if topology.live_view:
-        print(f"Live view: {url_of(topology.live_view)}")
+        print(f"Live view: {url_of(topology.live_view, cluster.live_view_token())}")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     cluster = Cluster(run_dir_of(args))
-    cluster.shutdown()
-    print(f"Exchange in {cluster.run_dir} stopped.")
+    running = cluster.supervisord_pid() is not None
+    if running:
+        cluster.shutdown()
+    stopped = cluster.stop_orphans()
+    if stopped:
+        print(f"{'' if running else 'supervisord was gone; '}stopped "
+              f"{plural(len(stopped), 'orphan process')}: {describe_orphans(stopped)}.")
+    elif not running:
+        raise ClusterError(f"no exchange running in {cluster.run_dir}")
+    if running:
+        print(f"Exchange in {cluster.run_dir} stopped.")
     return 0
 
 
@@ -151,7 +163,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         "processes": [{"name": p["name"], "state": p["statename"], "pid": p["pid"] or None} for p in processes],
         "lims": lims,
         "csta": [{k: v for k, v in c.items() if k != "ok"} for c in csta],
-        "live_view": live_view_status(topology, pids),
+        "live_view": live_view_status(topology, pids, cluster.live_view_token()),
         "groups": groups,
         "calls": [{"call_id": c["call_id"], "controller": c["controller"],
                    "connections": [{"device": x["device"], "state": x["state"], "lim": x["lim"]}
@@ -175,14 +187,27 @@ def _groups(exchange: Exchange, topology, members: dict[int, dict]) -> list[dict
     return out
 
 
-def live_view_status(topology, pids: dict) -> dict[str, Any] | None:
+def live_view_status(topology, pids: dict, token: str | None) -> dict[str, Any] | None:
+    """Its address; bound beyond loopback, with the token it asks for (the URL carries it too)."""
     if topology.live_view is None:
         return None
-    return {"url": url_of(topology.live_view), "pid": pids.get("view"), "listening": is_listening(topology.live_view)}
+    return {"url": url_of(topology.live_view, token), "token": token, "pid": pids.get("view"),
+            "listening": is_listening(topology.live_view)}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = collect_status(Cluster(run_dir_of(args)))
+    cluster = Cluster(run_dir_of(args))
+    if not cluster.is_running() and (orphans := cluster.orphans()):
+        # supervisord was killed and its programs run on: nothing restarts or stops them.
+        if args.json:
+            print(json.dumps({"run_dir": str(cluster.run_dir), "supervisord": None,
+                              "orphans": [{"name": name, "pid": pid} for name, pid in orphans]}, indent=2))
+        else:
+            print(f"supervisord of {cluster.run_dir} is not running, but {plural(len(orphans), 'process')} of it "
+                  f"run on as orphans: {describe_orphans(orphans)}. `mxone down` stops them "
+                  "(`mxone up` does too, before it starts).")
+        return 1
+    status = collect_status(cluster)
     if args.json:
         print(json.dumps(status, indent=2))
         return 0

@@ -10,12 +10,14 @@ Run directory layout:
     logs/              one log per process, plus supervisord's own
     data/              each LIM's persistent store
     host               with `mxone up --host NAME`: NAME (this run directory runs that host's share)
+    live_view.token    when the live view listens beyond loopback: the token its /api/ asks for (0600)
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from csta_front.settings import CstaStore
+from liveview.client import TOKEN_FILE, needs_token, read_token, write_token
 from topology.hosts import (
     BACKUP_BROKER_PROGRAM,
     BROKER_PROGRAM,
@@ -95,7 +98,8 @@ def programs(topology: Topology, topology_file: Path, data_dir: Path) -> list[Pr
         found.append(Program(csta_program(lim.number), ("csta_front", "--topology", topo, "--lim", str(lim.number),
                                                         "--data-dir", str(data_dir)), 30, may_exit=True))
     if topology.live_view:  # the web page of liveview/
-        found.append(Program(VIEW_PROGRAM, ("liveview", "--topology", topo), 40))
+        found.append(Program(VIEW_PROGRAM, ("liveview", "--topology", topo,
+                                            "--token-file", str(Path(topology_file).parent / TOKEN_FILE)), 40))
     return found
 
 
@@ -189,11 +193,20 @@ class Cluster:
         loaded = load_topology(target)
         self.csta_store(loaded).close()  # the topology's CSTA settings, where none are stored yet
         self.conf.write_text(render_supervisord_conf(loaded, self.run_dir, host=host))
+        token_file = self.run_dir / TOKEN_FILE
+        if loaded.live_view is not None and needs_token(loaded.live_view.address):
+            write_token(token_file)  # a new one at every `up`: an old one leaked stops working
+        else:
+            token_file.unlink(missing_ok=True)
         if host is not None:
             (self.run_dir / "host").write_text(host + "\n")
         else:
             (self.run_dir / "host").unlink(missing_ok=True)
         return loaded
+
+    def live_view_token(self) -> str | None:
+        """The token the live view asks for (None: it listens on loopback and asks for none)."""
+        return read_token(self.run_dir / TOKEN_FILE)
 
     def host(self) -> str | None:
         """The host whose share this run directory runs (`mxone up --host`), None for all of it."""
@@ -217,10 +230,9 @@ class Cluster:
     def supervisord_pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text().strip())
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if _alive(pid) else None  # a killed supervisord may linger as a zombie
 
     def is_running(self) -> bool:
         if self.supervisord_pid() is None or not self.sock.exists():
@@ -289,6 +301,89 @@ class Cluster:
             wait_for(lambda: not any(p["name"] in wanted and p["statename"] in ("STARTING", "RUNNING", "STOPPING")
                                      for p in rpc.supervisor.getAllProcessInfo()),
                      timeout, f"{len(wanted)} programs to stop")
+
+
+    # -- orphans -----------------------------------------------------------------------------------
+    def orphans(self) -> list[tuple[str, int]]:
+        """(program, pid) of each process of this run directory that no live supervisord runs: what
+        a killed supervisord leaves behind where netio/parent.py could not make its programs die
+        with it (not Linux, or a process stopped with SIGSTOP when its SIGTERM came)."""
+        try:
+            topology = self.topology()
+        except ClusterError:
+            return []
+        run = self.run_dir.resolve()
+        wanted = {p.args: p.name for p in programs(topology, run / "topology.yaml", run / "data")}
+        supervisord = self.supervisord_pid()
+        found = []
+        for pid, ppid, argv in _processes():
+            if ppid == supervisord and supervisord is not None:
+                continue  # a program of the live supervisord
+            if "-m" in argv and (name := wanted.get(tuple(argv[argv.index("-m") + 1:]))) is not None:
+                found.append((name, pid))
+        return sorted(found)
+
+    def stop_orphans(self, timeout: float = 10.0) -> list[tuple[str, int]]:
+        """Stop every orphan (SIGTERM, with SIGCONT for a stopped one; SIGKILL for what is left
+        after `timeout`) and return what there was."""
+        found = self.orphans()
+        for _, pid in found:
+            for sig in (signal.SIGTERM, signal.SIGCONT):
+                _signal(pid, sig)
+        pids = {pid for _, pid in found}
+        try:
+            wait_for(lambda: not any(_alive(pid) for pid in pids), timeout, "orphans to stop")
+        except ClusterError:
+            for pid in pids:
+                _signal(pid, signal.SIGKILL)
+            wait_for(lambda: not any(_alive(pid) for pid in pids), timeout, "orphans to die of SIGKILL")
+        return found
+
+
+def describe_orphans(found: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{name} (pid {pid})" for name, pid in found)
+
+
+def _processes():
+    """(pid, parent pid, argv) of every live process of ours that /proc shows (none without /proc)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        if fields[0] != b"Z":
+            yield int(entry), int(fields[1]), argv
+
+
+def _alive(pid: int) -> bool:
+    """Running or stopped; a zombie (dead, not yet reaped by whoever adopted it) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].split()[0] != b"Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass  # gone meanwhile
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

@@ -20,6 +20,7 @@ from csta_front.soap import install as install_soap
 from csta_front.tr87 import install as install_sip
 from topology.loader import TopologyError, load_topology
 from netio.logs import add_log_level_option, configure_logging
+from netio.parent import die_with_supervisor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mxone-csta: {exc}", file=sys.stderr)
         return 2
+    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
+        print(f"mxone-csta: {gone}: not starting", file=sys.stderr)
+        return 1
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

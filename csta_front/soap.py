@@ -33,7 +33,9 @@ Authentication (seed 6.1: Web Service clients log in with a Linux account)
     delays a wrong password by 3 s (pam_faildelay), which costs a worker thread, not the server.
     The account module runs too (expired or locked accounts are refused); pam_setcred does not,
     as it would change the server process's own groups and capabilities (pam_group, pam_cap).
-    The server must run as root for pam_unix to read /etc/shadow (it does under supervisord).
+    The server must run as root for pam_unix to read /etc/shadow. Run as any other user, it starts
+    and serves all else, logs a warning once, and answers every login 503 with the reason (no PAM
+    call, no failure counted against the client): soap_login.privilege_refusal.
     No, malformed or wrong credentials: 401 with `WWW-Authenticate: Basic realm="MX-ONE CSTA"`.
     PAM calls run on a pool of AUTH_WORKERS threads: the poll loop never waits for PAM, and a client
     cannot hold more than AUTH_PER_PEER of the workers at once (its further attempts get 503 with
@@ -102,11 +104,12 @@ dateTime, SubscriptionEnd notices; Digest or other HTTP authentication schemes.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from csta_front.soap_envelope import ws_fault
 from csta_front.soap_http import HttpHandler
-from csta_front.soap_login import Authenticator, pam_check
+from csta_front.soap_login import Authenticator, pam_check, privilege_refusal
 from csta_front.soap_notify import Notifier
 from csta_front.soap_subscriptions import Subscription
 from csta_front.soap_wsdl import Wsdl, load_wsdl
@@ -114,13 +117,19 @@ from csta_front.waker import Waker
 
 __all__ = ["install", "SoapService"]
 
+log = logging.getLogger("csta")
+
 
 class SoapService:
     def __init__(self, front: Any, check: Callable[[str, str], bool] = pam_check,
                  submit: Callable[[Callable[[], None]], Any] | None = None):
         self.front = front
         self.waker = Waker(front)
-        self.auth = Authenticator(front, self.waker, check, submit)
+        # PAM's own checks need root; a check given in (tests) decides for itself.
+        refusal = privilege_refusal() if check is pam_check else None
+        if refusal is not None:
+            log.warning("soap: %s", refusal)
+        self.auth = Authenticator(front, self.waker, check, submit, refusal)
         self.notifier = Notifier(self.waker)
         self.subscriptions: dict[str, Subscription] = {}
         self.wsdl = Wsdl(load_wsdl())

@@ -226,6 +226,8 @@ class HttpHandler(HttpDriver):
                 then(user)
             elif result == "busy":
                 self._send(503, b"too many logins at once: try again\n", headers=[(b"retry-after", b"1")])
+            elif result == "unavailable":  # no login can succeed on this server: say why
+                self._send(503, (self.service.auth.refusal + "\n").encode())
             elif result == "locked":
                 self._send(429, b"too many failed logins: try again later\n",
                            headers=[(b"retry-after", str(int(self.front.guard.lockout_s)).encode())])

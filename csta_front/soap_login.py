@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -53,12 +54,25 @@ def pam_check(user: str, password: str, service: str = PAM_SERVICE) -> bool:
     return bool(authenticator.authenticate(user, password, service=service, resetcreds=False))
 
 
+def privilege_refusal(euid: int | None = None) -> str | None:
+    """Why PAM cannot check Linux accounts in this process, or None. pam_unix reads /etc/shadow,
+    which only root may; without root its helper (unix_chkpwd) checks the server's own account
+    only, so every client's login would fail as if its password were wrong, and count against it."""
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0:
+        return None
+    return (f"Linux-account logins are off: PAM (pam_unix) needs the CSTA server to run as root to read "
+            f"/etc/shadow, and this one runs as uid {euid}; start the exchange as root to use them")
+
+
 class Authenticator:
     """Linux-account checks on worker threads; `done(result)` runs on the loop with "ok", "denied",
-    "locked" (too many failures: the AuthGuard) or "busy" (too many checks waiting)."""
+    "locked" (too many failures: the AuthGuard), "busy" (too many checks waiting) or "unavailable"
+    (`refusal` says why no check can succeed here: no PAM call, no failure counted)."""
 
     def __init__(self, front: Any, waker: Waker, check: Callable[[str, str], bool] = pam_check,
-                 submit: Callable[[Callable[[], None]], Any] | None = None):
+                 submit: Callable[[Callable[[], None]], Any] | None = None, refusal: str | None = None):
+        self.refusal = refusal
         self.front = front
         self.waker = waker
         self.check = check
@@ -78,6 +92,9 @@ class Authenticator:
         self._executor.submit(fn)
 
     def authenticate(self, user: str, password: str, peer_ip: str, done: Callable[[str], None]) -> None:
+        if self.refusal is not None:
+            done("unavailable")
+            return
         keys = [f"peer:{peer_ip}", f"linux-user:{user}"]
         guard = self.front.guard
         if guard.locked(keys, self.front.timers.now()):

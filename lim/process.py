@@ -14,6 +14,7 @@ from lim.core import LimCore
 from lim.store import Store
 from topology.loader import TopologyError, load_topology
 from netio.logs import add_log_level_option, configure_logging
+from netio.parent import die_with_supervisor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mxone-lim: {exc}", file=sys.stderr)
         return 2
+    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
+        print(f"mxone-lim: {gone}: not starting", file=sys.stderr)
+        return 1
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

@@ -5,15 +5,21 @@ goes to the exchange. Pure: the server (liveview/server.py) does the I/O.
     GET  /api/state        the whole view as JSON
     GET  /api/events       server-sent events: `snapshot` (the whole view), then `patch` (what changed)
     POST /api/phone        {"device": "1000", "action": "dial", "number": "2000"}: a person at a phone
+
+Bound beyond loopback, every /api/ request must carry the run directory's token (liveview/client.py):
+the X-MXONE-Token header, `Authorization: Bearer TOKEN`, or `?token=TOKEN`. The page's own files
+hold no data of the exchange and are served without it; the page keeps the token of its address.
 """
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 from broker.directory import Directory
 from broker.protocol import PHYSICAL_ACTIONS, Refusal
@@ -73,6 +79,26 @@ def check_host(host: str, address: str) -> None:
         pass
     if name.lower().rstrip(".") not in ("localhost", address.lower()):
         raise ApiError(403, "forbidden_host", f"this page answers to its address {address}, not to {name[:100]!r}")
+
+
+TOKEN_HEADER = "x-mxone-token"
+
+
+def check_token(expected: str | None, path: str, headers: dict[str, str], query: str) -> None:
+    """An /api/ request without the token, or with another, is refused (401) when one is expected."""
+    if expected is None or not path.startswith("/api/"):
+        return
+    given = headers.get(TOKEN_HEADER, "")
+    scheme, _, bearer = headers.get("authorization", "").partition(" ")
+    if not given and scheme.lower() == "bearer":
+        given = bearer.strip()
+    if not given:
+        given = (parse_qs(query).get("token") or [""])[-1]
+    # Constant time: how much of a guess matched must not show in the answer's timing.
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+        raise ApiError(401, "token_required" if not given else "bad_token",
+                       "this live view listens beyond loopback: send the token `mxone status` prints, as the "
+                       "X-MXONE-Token header or ?token=" if not given else "that is not this live view's token")
 
 
 def check_origin(origin: str, host: str) -> None:

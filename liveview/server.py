@@ -27,6 +27,7 @@ from liveview.api import (
     check_host,
     check_origin,
     check_route,
+    check_token,
     load_static,
     parse_phone_action,
     status_of_refusal,
@@ -75,11 +76,13 @@ class SocketConnection(Connection):
 
 
 class LiveViewServer(Loop):
-    def __init__(self, topology: Topology, bus: BusNode, timers: TimerQueue, settings: LiveView):
+    def __init__(self, topology: Topology, bus: BusNode, timers: TimerQueue, settings: LiveView,
+                 token: str | None = None):
         super().__init__(bus, timers, log)
         self.topology = topology
         self.directory = Directory(topology)
         self.settings = settings
+        self.token = token  # None: loopback only, no token asked
         self.model = ViewModel(topology)
         self.static = load_static()
         self.streams: set[HttpConnection] = set()
@@ -113,10 +116,15 @@ class LiveViewServer(Loop):
         try:
             check_host(request.header("host"), self.settings.address)
             check_route(request.method, request.path)
+            check_token(self.token, request.path, request.headers, request.query)
             if request.method == "POST":
                 check_origin(request.header("origin"), request.header("host"))
         except ApiError as exc:
+            if exc.status == 401:
+                log.info("%s: %s %s refused: %s", http.peer, request.method, request.path, exc.code)
             headers = [("allow", ", ".join(_allowed(request.path)))] if exc.status == 405 else []
+            if exc.status == 401:
+                headers.append(("www-authenticate", 'Bearer realm="mxone live view"'))
             http.respond_json(exc.status, exc.body(), headers=headers)
             return
         if request.path == "/api/events":

@@ -23,10 +23,14 @@ const STATE_NAMES = { alerting: "ringing", initiated: "off hook", connected: "co
 const AGENT_NAMES = { agentReady: "ready", agentNotReady: "not ready", agentBusy: "busy",
                       agentWorkingAfterCall: "wrap-up" };
 
+// Bound beyond loopback, the view asks for a token: the address `mxone status` prints carries it
+// (?token=), and the page sends it with each request it makes.
+const TOKEN = new URLSearchParams(location.search).get("token");
+
 // -- the event stream ------------------------------------------------------------------------------
 function connect() {
   const link = document.getElementById("link");
-  const source = new EventSource("/api/events");
+  const source = new EventSource("/api/events" + (TOKEN ? "?token=" + encodeURIComponent(TOKEN) : ""));
   source.addEventListener("open", () => { link.textContent = "live"; link.className = "link live"; });
   source.addEventListener("error", () => { link.textContent = "reconnecting…"; link.className = "link lost"; });
   source.addEventListener("snapshot", (e) => {
@@ -202,7 +206,7 @@ async function act(action, number) {
   let reply;
   try {
     const response = await fetch("/api/phone", {
-      method: "POST", headers: { "content-type": "application/json" },
+      method: "POST", headers: { "content-type": "application/json", ...(TOKEN ? { "x-mxone-token": TOKEN } : {}) },
       body: JSON.stringify(number ? { device, action, number } : { device, action }) });
     reply = await response.json();
   } catch (err) {
