@@ -346,7 +346,8 @@ def sweep_chart(result: dict[str, Any], path) -> None:
              f"after: {result['machine_after']}")
     report.line_chart(path, title, "calls per second (achieved)", "ms from action to CSTA event",
                       [("p50", xs, [p["event_latency_p50_ms"] for p in points]),
-                       ("p99", xs, [p["event_latency_p99_ms"] for p in points])], log_y=True)
+                       ("p99", xs, [p["event_latency_p99_ms"] for p in points])], log_y=True,
+                      notes=[f"asked {p['rate_limit']:g}/s" for p in points])
 
 
 def format_sweep(r: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -186,13 +187,20 @@ Series = tuple[str, Sequence[float], Sequence[float | None]]  # label, x values,
 
 
 def line_chart(path: Path | str, title: str, x_label: str, y_label: str, series: Sequence[Series], *,
-               log_x: bool = False, log_y: bool = False, x_ticks: Sequence[float] | None = None) -> None:
+               log_x: bool = False, log_y: bool = False, x_ticks: Sequence[float] | None = None,
+               notes: Sequence[str] | None = None) -> None:
+    """`notes`: a word beside each point of the first series (e.g. the rate asked)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     try:
         for label, xs, ys in series:
             points = [(x, y) for x, y in zip(xs, ys) if y is not None]
             ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
+        if notes and series:
+            _, xs, ys = series[0]
+            for x, y, note in zip(xs, ys, notes):
+                if y is not None:
+                    ax.annotate(note, (x, y), textcoords="offset points", xytext=(4, -12), fontsize=7)
         _finish(ax, title, x_label, y_label, log_x, log_y)
         if x_ticks is not None:
             ax.set_xticks(list(x_ticks))
@@ -223,7 +231,8 @@ def bar_chart(path: Path | str, title: str, y_label: str, labels: Sequence[str],
 
 
 def _finish(ax, title: str, x_label: str, y_label: str, log_x: bool, log_y: bool) -> None:
-    ax.set_title(title, fontsize=9)
+    # A long command line would run off the image: wrapped, every line of the title kept.
+    ax.set_title("\n".join(textwrap.fill(line, 110) for line in title.split("\n")), fontsize=8)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     from matplotlib.ticker import FuncFormatter
