@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from cli.common import CliError, with_help
+from cli.common import CliError, add_output_options, check_outputs, emit, with_help
 
 DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64)  # mxone scale curve
 CURVE_DEFAULTS = {"total_extensions": 1280, "calls": 1500, "rate": 100.0, "workers": 8, "idle_s": 3.0}
@@ -24,6 +23,10 @@ def add_parsers(sub, with_run_dir) -> None:
     bench.add_argument("--workers", type=int, default=8, help="calls in progress at once (coroutines sharing one bus client)")
     bench.add_argument("--quick", action="store_true", help="small defaults: done in well under a minute")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--sweep", nargs="?", const="default", default=None, metavar="RATES",
+                       help="the same load at each rate in turn (comma-separated calls/s; default "
+                            "50,100,200,400,800): the latency-throughput curve")
+    add_output_options(bench, "--sweep's latency-throughput chart")
 
     scale_parser = sub.add_parser("scale", help="the scale curve, a large exchange's startup, one front end's monitors")
     what = scale_parser.add_subparsers(dest="scale_command", required=True, metavar="MEASUREMENT")
@@ -60,8 +63,12 @@ def add_parsers(sub, with_run_dir) -> None:
     mon.add_argument("--run-dir", type=Path, default=None, help="kept afterwards (default: a temporary one)")
     for p in (curve, startup, mon):
         p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_options(curve, "the scale curve: CPU per call against LIMs", png=True)
+    add_output_options(startup, "", png=False)
+    add_output_options(mon, "", png=False)
     with_help(bench, ["mxone bench --quick                       # 2 LIMs x 20 extensions, 100 calls",
-                      "mxone bench --lims 4 --calls 1000 --rate 200 --json"],
+                      "mxone bench --lims 4 --calls 1000 --rate 200 --json",
+                      "mxone bench --sweep 50,100,200,400 --csv sweep.csv --png sweep.png  # latency-throughput"],
               "0 every call completed, 1 a call did not complete or the exchange failed, 2 a bad option")
     scale_status = "0 every size measured and checked, 1 a measurement failed, 2 a bad option"
     with_help(scale_parser, ["mxone scale curve --sizes 1,2,4           # the same load on 1, 2 and 4 LIMs",
@@ -75,25 +82,42 @@ def add_parsers(sub, with_run_dir) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from tools.bench import format_table, run_bench  # on use: every other command would pay for the tools' imports
+    from tools import bench, report  # on use: every other command would pay for the tools' imports
     for name in ("lims", "extensions_per_lim", "calls", "workers"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise CliError(f"bench: --{name.replace('_', '-')} must be at least 1", 2)
     if args.rate is not None and args.rate <= 0:
         raise CliError("bench: --rate must be positive", 2)
-    result = run_bench(args)
-    print(json.dumps(result) if args.json else format_table(result), flush=True)
+    rates = None
+    if args.sweep is not None:
+        try:
+            rates = list(bench.DEFAULT_SWEEP) if args.sweep == "default" else bench.parse_rates(args.sweep)
+        except ValueError as exc:
+            raise CliError(f"bench: {exc}", 2) from None
+    elif args.png is not None:
+        raise CliError("bench: --png draws the latency-throughput curve of --sweep; add --sweep", 2)
+    check_outputs(args, "bench")
+    with report.Progress(report.progress_wanted(args.json)):
+        result = bench.run_sweep(args, rates) if rates else bench.run_bench(args)
+    if rates:
+        emit(args, result, bench.format_sweep(result), lambda: bench.csv_document(result),
+             lambda path: bench.sweep_chart(result, path))
+        return 0 if all(p["calls_completed"] == p["calls"] for p in result["points"]) else 1
+    emit(args, result, bench.format_table(result), lambda: bench.csv_document(result), None)
     return 0 if result["calls_completed"] == result["calls"] else 1
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    from tools import scale  # on use: every other command would pay for the tools' imports
+    from tools import report, scale  # on use: every other command would pay for the tools' imports
     try:
         scale.check_args(args)
     except ValueError as exc:
         raise CliError(f"scale {args.scale_command}: {exc}", 2) from None
-    result = scale.run(args)
-    print(json.dumps(result) if args.json else scale.format_result(args.scale_command, result), flush=True)
+    check_outputs(args, f"scale {args.scale_command}")
+    with report.Progress(report.progress_wanted(args.json)):
+        result = scale.run(args)
+    emit(args, result, scale.format_result(args.scale_command, result),
+         lambda: scale.csv_document(args.scale_command, result), lambda path: scale.curve_chart(result, path))
     failed = scale.failures(args.scale_command, result)
     for failure in failed:
         print(f"mxone scale {args.scale_command}: {failure}", file=sys.stderr)

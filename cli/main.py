@@ -9,6 +9,7 @@ Exit status: 0 done, 1 the exchange refused or failed, 2 bad command line or bad
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from broker.client import BusError
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["mxone", *(sys.argv[1:] if argv is None else argv)])  # for reports' titles
     try:
         return args.handler(args) or 0
     except TopologyError as exc:

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import CliError, run_dir_of, with_help
+from cli.common import CliError, add_output_options, check_outputs, emit, run_dir_of, with_help
 from tools.traffic import ARRIVALS, PROFILES
 
 
@@ -52,6 +52,7 @@ def add_parsers(sub, with_run_dir) -> None:
     chaos.add_argument("--run-dir", type=Path, default=None,
                        help="the throwaway exchange's run directory, kept afterwards (default: a temporary one)")
     chaos.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_output_options(chaos, "each kill's recovery time")
     with_help(traffic, ["mxone traffic --calls 20 --seed 1          # call centre, 20 calls, repeatable",
                         "mxone traffic --profile office --rate 5 --duration 30",
                         "mxone traffic --topology lab.yaml --json  # on an exchange started for the run"],
@@ -80,18 +81,21 @@ def cmd_traffic(args: argparse.Namespace) -> int:
 
 def cmd_chaos(args: argparse.Namespace) -> int:
     """Exit 0 when every must-be-zero figure is zero, 1 otherwise."""
-    from tools.chaos import format_report, make_chaos_options, run_chaos  # on use: every other command would pay for the tools' imports
+    from tools import chaos, report  # on use: every other command would pay for the tools' imports
     from tools.traffic_run import parse_number
+    check_outputs(args, "chaos")
     try:
-        options = make_chaos_options(
+        options = chaos.make_chaos_options(
             duration=parse_number(args.duration, "--duration"), kills=parse_number(args.kills, "--kills", int),
             targets=args.targets, seed=parse_number(args.seed, "--seed", int), rate=parse_number(args.rate, "--rate"),
             cross_lim=parse_number(args.cross_lim, "--cross-lim"),
             recover_timeout=parse_number(args.recover_timeout, "--recover-timeout"))
         if args.topology is not None and not args.topology.is_file():
             raise ValueError(f"--topology: {args.topology}: no such file")
-        report = run_chaos(options, args.topology, args.run_dir, pair=args.pair)
+        with report.Progress(report.progress_wanted(args.json)):
+            result = chaos.run_chaos(options, args.topology, args.run_dir, pair=args.pair)
     except ValueError as exc:
         raise CliError(f"chaos: {exc}", 2) from None
-    print(json.dumps(report) if args.json else format_report(report), flush=True)
-    return 1 if report["must_be_zero_not_zero"] else 0
+    emit(args, result, chaos.format_report(result), lambda: chaos.csv_document(result, args.command_line),
+         lambda path: chaos.recovery_chart(result, path, args.command_line))
+    return 1 if result["must_be_zero_not_zero"] else 0

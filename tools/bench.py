@@ -16,8 +16,9 @@ The baseline, measured in the same run: the bus round trip alone (`Exchange.memb
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import yaml
 from cluster.exchange import running_exchange
 from csta_front.client import CstaClient, event_name
 from lim.phone import Exchange
+from tools import report
 from tools.bench_driver import Call, Sightings, drive_load
 from tools.measure import (
     CALLEE_EVENTS,
@@ -51,8 +53,12 @@ EVENT_TIMEOUT_S = 10.0  # after the load, how long missing events may still arri
 IDLE_SAMPLE_S = 1.0  # CPU with no calls, measured just before the load
 
 
+KINDS = ("broker", "lim", "csta", "driver")  # process kinds in the tables' order (driver: this process)
+DEFAULT_SWEEP = (50.0, 100.0, 200.0, 400.0, 800.0)  # --sweep's rates: up to past this 2-core machine's ~500/s
+
+
 def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    report.say(f"bench: {message}")
 
 
 # -- topology ----------------------------------------------------------------------------------------
@@ -184,7 +190,12 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
         workers = max(1, min(args.workers, len(slots)))
         log(f"{args.calls} calls at up to {args.rate:g}/s over {len(slots)} caller/callee pairs, "
             f"at most {workers} at a time, {sum(len(d) for d in devices_by_xref.values())} monitored devices")
-        calls, start, end = await drive_load(topology, slots, args.calls, args.rate, workers, sightings)
+        progress, label, t_load = report.current(), getattr(args, "progress_label", "bench"), time.monotonic()
+        progress.show(report.format_progress(label, 0, args.calls, 0.0), force=True)
+        calls, start, end = await drive_load(
+            topology, slots, args.calls, args.rate, workers, sightings,
+            lambda n: progress.show(report.format_progress(label, n, args.calls, time.monotonic() - t_load),
+                                    force=n == args.calls))
         expected = sum(len(CALLER_EVENTS) + len(CALLEE_EVENTS) for c in calls if c.call_id)
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while len(watch.events) < expected and time.monotonic() < deadline:
@@ -237,6 +248,7 @@ async def measure(cluster, topology, args) -> dict[str, Any]:
         "baseline_bus_round_trip_p50_ms": r3(percentile(baseline, 50)),
         "baseline_bus_round_trip_p99_ms": r3(percentile(baseline, 99)),
         "baseline_requests": len(baseline),
+        "load_average_1min": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was (us included)
     }
 
 
@@ -258,6 +270,104 @@ def run_bench(args) -> dict[str, Any]:
         return result
 
 
+def run_sweep(args, rates: list[float]) -> dict[str, Any]:
+    """The same load at each rate in turn, on one exchange: the latency-throughput curve. Each
+    point is a whole `mxone bench` measurement (its own monitors, baseline and idle sample)."""
+    settings(args)
+    write = lambda run_dir: write_topology_file(run_dir / "bench-topology.yaml", args.lims, args.extensions_per_lim)
+    machine = report.load_note()
+    points = []
+    with running_exchange(write, args.run_dir, prefix="mxone-bench-", log=log) as running:
+        for i, rate in enumerate(rates, 1):
+            point_args = argparse.Namespace(**{**vars(args), "rate": rate,
+                                               "progress_label": f"bench: rate {rate:g}/s ({i} of {len(rates)})"})
+            result = asyncio.run(measure(running.cluster, running.topology, point_args))
+            result["startup_s"] = round(running.startup_s, 3)
+            points.append(result)
+            log(f"rate {rate:g}/s: {result['calls_per_second']:.1f} calls/s, p50 / p99 "
+                f"{result['event_latency_p50_ms']} / {result['event_latency_p99_ms']} ms")
+    return {"command": getattr(args, "command_line", "mxone bench --sweep"), "machine_before": machine,
+            "machine_after": report.load_note(), "lims": args.lims, "extensions_per_lim": args.extensions_per_lim,
+            "calls": args.calls, "workers": args.workers, "rates": rates, "points": points}
+
+
+def parse_rates(text: str) -> list[float]:
+    """`--sweep 50,100,200`: positive rates, in the order given."""
+    try:
+        rates = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise ValueError(f"--sweep: {text!r} is not a comma-separated list of calls per second") from None
+    if not rates or any(not 0 < r < float("inf") for r in rates):
+        raise ValueError("--sweep: every rate must be a positive number of calls per second")
+    return rates
+
+
+# -- tables for machines: CSV rows, and the latency-throughput chart ----------------------------------
+ROW_KEYS = ("lims", "extensions_per_lim", "calls", "rate_limit", "calls_completed", "duration_s", "calls_per_second",
+            "events_per_second", "event_latency_p50_ms", "event_latency_p99_ms", "event_latency_max_ms",
+            "lost_events", "duplicated_events", "unexpected_events", "baseline_bus_round_trip_p50_ms",
+            "baseline_bus_round_trip_p99_ms")
+
+
+def csv_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One measurement as a CSV row: the figures, and per process kind the CPU per call (ms, as
+    measured and less idle) and the largest RSS; the 1-minute load average at its end."""
+    row = {k: r.get(k) for k in ROW_KEYS}
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    for kind in KINDS:
+        row[f"cpu_ms_per_call_{kind}"] = ms(r["cpu_seconds_per_call"].get(kind))
+    known = [v for v in r["cpu_seconds_per_call"].values() if v is not None]
+    row["cpu_ms_per_call_total"] = ms(sum(known)) if known else None
+    for kind in KINDS:
+        row[f"cpu_busy_ms_per_call_{kind}"] = ms(r["cpu_busy_seconds_per_call"].get(kind))
+    for kind in KINDS[:3]:
+        row[f"memory_mb_{kind}"] = r["memory_mb"].get(kind)
+    row["load_average_1min"] = r.get("load_average_1min")
+    return row
+
+
+def csv_document(result: dict[str, Any]) -> str:
+    """A sweep's points, or one bench run, as CSV under `#` lines naming the command and the load."""
+    points = result["points"] if "points" in result else [result]
+    comments = [result.get("command", "mxone bench")]
+    if "machine_before" in result:
+        comments += [f"before: {result['machine_before']}", f"after: {result['machine_after']}"]
+    else:
+        comments.append(report.load_note())
+    return report.csv_text([csv_row(p) for p in points], comments=comments)
+
+
+def sweep_chart(result: dict[str, Any], path) -> None:
+    """Latency (p50, p99) against the calls per second achieved, one point per rate asked."""
+    points = result["points"]
+    xs = [p["calls_per_second"] for p in points]
+    title = (f"event latency against throughput, {result['lims']} LIMs x {result['extensions_per_lim']} extensions, "
+             f"{result['calls']} calls per point\n{result['command']}\nbefore: {result['machine_before']}; "
+             f"after: {result['machine_after']}")
+    report.line_chart(path, title, "calls per second (achieved)", "ms from action to CSTA event",
+                      [("p50", xs, [p["event_latency_p50_ms"] for p in points]),
+                       ("p99", xs, [p["event_latency_p99_ms"] for p in points])], log_y=True,
+                      notes=[f"asked {p['rate_limit']:g}/s" for p in points])
+
+
+def format_sweep(r: dict[str, Any]) -> str:
+    head = (f"{'rate':>7} {'calls/s':>8} {'done':>9} {'lost':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  "
+            + " ".join(f"{k:>7}" for k in KINDS) + f" {'total':>7}  {'load':>5}")
+    lines = [f"{r['command']}", f"{r['lims']} LIMs x {r['extensions_per_lim']} extensions, {r['calls']} calls per "
+             f"rate, {r['workers']} at a time; CPU in ms per call per process kind",
+             f"before: {r['machine_before']}; after: {r['machine_after']}", head]
+    f = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    for p in r["points"]:
+        row = csv_row(p)
+        lines.append(f"{p['rate_limit']:>7g} {p['calls_per_second']:>8.1f} "
+                     f"{str(p['calls_completed']) + '/' + str(p['calls']):>9} {p['lost_events']:>5} "
+                     f"{f(p['event_latency_p50_ms'], '.2f'):>7} {f(p['event_latency_p99_ms'], '.2f'):>7} "
+                     f"{f(p['event_latency_max_ms'], '.2f'):>7}  "
+                     + " ".join(f"{f(row[f'cpu_ms_per_call_{k}'], '.2f'):>7}" for k in KINDS)
+                     + f" {f(row['cpu_ms_per_call_total'], '.2f'):>7}  {f(p['load_average_1min'], '.1f'):>5}")
+    return "\n".join(lines)
+
+
 def format_table(r: dict[str, Any]) -> str:
     def ms(v):
         return "-" if v is None else f"{v:.2f} ms"
@@ -273,11 +383,16 @@ def format_table(r: dict[str, Any]) -> str:
                                                f"{ms(r['baseline_bus_round_trip_p99_ms'])} "
                                                f"({r['baseline_requests']} Exchange.members())"),
     ]
-    for kind in sorted(r["cpu_seconds_per_call"]):
+    for kind in [k for k in KINDS if k in r["cpu_seconds_per_call"]]:
         cpu, busy = r["cpu_seconds_per_call"][kind], r["cpu_busy_seconds_per_call"].get(kind)
         rss = f", {r['memory_mb'][kind]:.1f} MB" if kind in r["memory_mb"] else ""
         rows.append((f"{kind}: CPU per call (less idle){', max RSS' if rss else ''}",
                      f"{ms(None if cpu is None else cpu * 1000)} ({ms(None if busy is None else busy * 1000)}){rss}"))
+    known = [v for v in r["cpu_seconds_per_call"].values() if v is not None]
+    if known:
+        rows.append(("total: CPU per call", ms(sum(known) * 1000)))
+    if r.get("load_average_1min") is not None:
+        rows.append(("load average (1 min) at the end", f"{r['load_average_1min']:.2f}"))
     if r["call_errors"]:
         rows.append(("call errors", ", ".join(f"{e} x{n}" for e, n in r["call_errors"])))
     width = max(len(k) for k, _ in rows)

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 
@@ -114,16 +114,19 @@ class AsyncBus:
 
 
 async def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: float, concurrency: int,
-                     sightings: Sightings) -> tuple[list[Call], float, float]:
+                     sightings: Sightings, on_finished: Callable[[int], None] | None = None
+                     ) -> tuple[list[Call], float, float]:
     """Run `calls` calls, at most `rate` started per second, at most `concurrency` at a time. A
     pair is reused only once its callee is idle again. Returns the calls and the load's start and
-    end (monotonic). Cancelling ends the calls where they are."""
+    end (monotonic). `on_finished(n)` is told each time a call ends (done or failed), n so far.
+    Cancelling ends the calls where they are."""
     bus = AsyncBus(topology)
     free: asyncio.Queue = asyncio.Queue()
     for slot in slots:
         free.put_nowait(slot)
     results: list[Call] = []
     counter = iter(range(calls))
+    finished = 0
     start = time.monotonic() + 0.05
 
     async def one_call(call: Call) -> None:
@@ -155,6 +158,7 @@ async def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: f
             await asyncio.sleep(0.002)
 
     async def worker() -> None:
+        nonlocal finished
         while (k := next(counter, None)) is not None:
             wait = start + k / rate - time.monotonic()
             if wait > 0:
@@ -172,6 +176,9 @@ async def drive_load(topology, slots: list[tuple[str, str]], calls: int, rate: f
                     pass
             finally:
                 free.put_nowait((caller, callee))
+                finished += 1
+                if on_finished is not None:
+                    on_finished(finished)
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -26,7 +26,6 @@ import asyncio
 import math
 import random
 import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -51,6 +50,7 @@ from cluster.exchange import running_exchange
 from csta_front.client import CstaClient, CstaError, event_name
 from csta_front.client import field as xml_field
 from lim.phone import Exchange
+from tools import report as reporting  # `report` is the chaos report's name here
 from tools.measure import CALLEE_EVENTS, CALLER_EVENTS, call_id_of
 from tools.traffic import make_options, resources_for
 from tools.traffic_run import TrafficDriver
@@ -65,7 +65,7 @@ MOVE_MARGIN_S = 1.0      # a stall this close to the generator's move between br
 
 
 def log(message: str) -> None:
-    print(f"chaos: {message}", file=sys.stderr, flush=True)
+    reporting.say(f"chaos: {message}")
 
 
 # -- options and the plan (pure) --------------------------------------------------------------------------
@@ -521,10 +521,12 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
             driver.close()
 
     start = time.monotonic()
+    shown = asyncio.create_task(show_progress(reporting.current(), start, options.duration, killer.kills))
     try:
         await asyncio.gather(asyncio.to_thread(traffic), asyncio.to_thread(killer.run, start))
     finally:
         killer.stop.set()
+        shown.cancel()
     engine = holder["engine"]
     lim_of = {e.number: e.lim for e in topology.extensions}
     # Let the last CSTA events arrive: until every completed call's expected events are in, or SETTLE_S.
@@ -556,6 +558,50 @@ async def chaos(cluster, topology, options: ChaosOptions) -> dict[str, Any]:
         "traffic": holder["summary"],
     })
     return report
+
+
+def progress_text(elapsed_s: float, duration_s: float, kills: list[Kill]) -> str:
+    """`chaos: 12.3 of 30 s of traffic, kills: 1 recovered, 1 recovering, 1 to come`."""
+    recovered = sum(1 for k in kills if k.recovered_s is not None)
+    failed = sum(1 for k in kills if k.error is not None)
+    recovering = sum(1 for k in kills if k.at is not None and k.recovered_s is None and k.error is None)
+    waiting = len(kills) - recovered - failed - recovering
+    phase = (f"{min(elapsed_s, duration_s):.1f} of {duration_s:g} s of traffic" if elapsed_s < duration_s
+             else f"{elapsed_s:.1f} s, calls in progress finishing")
+    parts = [f"{n} {what}" for n, what in ((recovered, "recovered"), (recovering, "recovering"),
+                                           (failed, "not recovered"), (waiting, "to come")) if n]
+    return f"chaos: {phase}, kills: {', '.join(parts) or 'none'}"
+
+
+async def show_progress(progress, start: float, duration_s: float, kills: list[Kill]) -> None:
+    while True:
+        progress.show(progress_text(time.monotonic() - start, duration_s, kills))
+        await asyncio.sleep(0.25)
+
+
+# -- tables for machines: CSV, and the recovery times' chart ------------------------------------------
+KILL_COLUMNS = ("program", "kind", "planned_s", "at_s", "failover_s", "recovered_s", "error")
+
+
+def csv_document(r: dict[str, Any], command: str = "mxone chaos") -> str:
+    """One row per kill (its recovery time, and a pair's failover); the run's totals in `#` lines."""
+    totals = (f"seed {r['seed']}, {r['duration_s']:g} s, calls attempted {r['calls_attempted']}, completed "
+              f"{r['calls_completed']}, events lost {r['events_lost']}, duplicated {r['events_duplicated']}, "
+              f"settings lost {r['settings_lost']} of {r['settings_checked']}")
+    return reporting.csv_text(r["kills"], columns=KILL_COLUMNS,
+                           comments=[command, r.get("machine", reporting.load_note()), totals])
+
+
+def recovery_chart(r: dict[str, Any], path, command: str = "mxone chaos") -> None:
+    """Each kill's recovery time (and a broker pair's failover time) as bars, in kill order."""
+    labels = [f"{k['program'] or k['kind']} at {k['at_s'] if k['at_s'] is not None else k['planned_s']:.1f} s"
+              for k in r["kills"]]
+    series = [("exchange whole again", [k["recovered_s"] for k in r["kills"]])]
+    if any(k.get("failover_s") is not None for k in r["kills"]):
+        series.append(("other broker active", [k.get("failover_s") for k in r["kills"]]))
+    title = (f"chaos: recovery time of each kill ({r['topology']}, seed {r['seed']}, {r['duration_s']:g} s)\n"
+             f"{command}\n{r.get('machine', '')}")
+    reporting.bar_chart(path, title, "seconds after the kill", labels, series)
 
 
 def set_settings_in_thread(topology) -> dict[str, dict[str, Any]]:
@@ -605,11 +651,12 @@ def run_chaos(options: ChaosOptions, topology_file: Path | None = None, run_dir:
     source = topology_file or default_topology_path()
     load_topology(source)  # a broken file is refused before anything starts
     write = lambda run_dir: chaos_topology(source, run_dir / "chaos-topology.yaml", pair)
+    machine = reporting.load_note()  # before our own exchange adds to it
     with running_exchange(write, run_dir, prefix="mxone-chaos-", log=log) as running:
         topology = running.topology
         report = asyncio.run(chaos(running.cluster, topology, options))
         report.update({"seed": options.seed, "duration_s": options.duration, "topology": topology.name,
-                       "broker_pair": topology.broker.backup is not None})
+                       "broker_pair": topology.broker.backup is not None, "machine": machine})
         report["must_be_zero_not_zero"] = must_be_zero(report)
         return report
 

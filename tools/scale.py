@@ -36,6 +36,7 @@ from broker.protocol import Kind, csta_node
 from cluster.exchange import running_exchange
 from csta_front.client import CstaClient, CstaError, event_name, field, text
 from lim.phone import Exchange
+from tools import report
 from tools.bench import measure
 from tools.measure import (
     CALLEE_EVENTS,
@@ -53,7 +54,7 @@ MAX_SIZE = 250  # LIM addresses 127.0.1.x: more would leave 127.0.1.0/24, which 
 
 
 def log(message: str) -> None:
-    print(f"scale: {message}", file=sys.stderr, flush=True)
+    report.say(f"scale: {message}")
 
 
 # -- a throwaway exchange ------------------------------------------------------------------------------
@@ -204,21 +205,25 @@ def idle_cpu(cluster, seconds: float) -> dict[str, float]:
 # -- the curve -----------------------------------------------------------------------------------------
 def run_curve(args) -> dict[str, Any]:
     rows = []
-    for size in args.sizes:
+    machine = report.load_note()
+    for i, size in enumerate(args.sizes, 1):
         per_lim = max(2, args.total_extensions // size)
         log(f"size {size}: {size} LIMs x {per_lim} extensions, {args.calls} calls at <= {args.rate:g}/s")
+        report.current().show(f"scale: {size} LIMs ({i} of {len(args.sizes)}): starting", force=True)
         with exchange(size, per_lim, heartbeat_ms=args.heartbeat_ms) as (cluster, topology, startup):
-            rows.append(curve_point(cluster, topology, startup, per_lim, args))
-    return {"total_extensions": args.total_extensions, "calls": args.calls, "rate": args.rate,
-            "workers": args.workers, "heartbeat_ms": args.heartbeat_ms or 100, "points": rows}
+            rows.append(curve_point(cluster, topology, startup, per_lim, args,
+                                    label=f"scale: {size} LIMs ({i} of {len(args.sizes)})"))
+    return {"command": getattr(args, "command_line", "mxone scale curve"), "machine_before": machine,
+            "machine_after": report.load_note(), "total_extensions": args.total_extensions, "calls": args.calls,
+            "rate": args.rate, "workers": args.workers, "heartbeat_ms": args.heartbeat_ms or 100, "points": rows}
 
 
-def curve_point(cluster, topology, startup: dict[str, Any], per_lim: int, args) -> dict[str, Any]:
+def curve_point(cluster, topology, startup: dict[str, Any], per_lim: int, args, label: str = "scale") -> dict[str, Any]:
     # The exchange's idle work (heartbeats, liveness) grows with its size: measured first, so that
     # what a call costs can be told apart from what standing still costs.
     idle_per_s = idle_cpu(cluster, args.idle_s)
     bench_args = argparse.Namespace(lims=len(topology.lims), extensions_per_lim=per_lim, calls=args.calls,
-                                    rate=args.rate, workers=args.workers)
+                                    rate=args.rate, workers=args.workers, progress_label=label)
     r = asyncio.run(measure(cluster, topology, bench_args))
     done = r["calls_completed"] or 1
     per_call = {k: v for k, v in r["cpu_seconds_per_call"].items() if v is not None}
@@ -475,3 +480,45 @@ def format_result(command: str, r: dict[str, Any]) -> str:
                          f"{kinds:<34}  {idle:.3f}")
         return "\n".join(lines)
     return "\n".join(f"{k:<28} {json.dumps(v)}" for k, v in r.items())
+
+
+# -- tables for machines: CSV, and the scale curve's chart -------------------------------------------
+KINDS = ("broker", "lim", "csta", "driver")
+
+
+def curve_row(p: dict[str, Any]) -> dict[str, Any]:
+    """One size of the curve as a CSV row (CPU in ms per call, per process kind and in all)."""
+    row = {k: p.get(k) for k in ("lims", "extensions_per_lim", "startup_s", "calls_completed", "calls_per_second",
+                                 "lost_events", "duplicated_events", "event_latency_p50_ms", "event_latency_p99_ms",
+                                 "cpu_ms_per_call_total", "cpu_ms_per_call_net_total")}
+    for kind in KINDS:
+        row[f"cpu_ms_per_call_{kind}"] = p["cpu_ms_per_call"].get(kind)
+    for kind in KINDS:
+        row[f"cpu_ms_per_call_net_of_idle_{kind}"] = p.get("cpu_ms_per_call_net_of_idle", {}).get(kind)
+    for kind in KINDS[:3]:
+        row[f"idle_cpu_per_s_{kind}"] = p["idle_cpu_per_s"].get(kind)
+    row["load_average_1min"] = p.get("load_average_1min")
+    return row
+
+
+def csv_document(command: str, r: dict[str, Any]) -> str:
+    """The curve: one row per size; startup and monitors: their figures as one row."""
+    if command == "curve":
+        return report.csv_text([curve_row(p) for p in r["points"]],
+                               comments=[r.get("command", "mxone scale curve"), f"before: {r.get('machine_before')}",
+                                         f"after: {r.get('machine_after')}"])
+    return report.csv_text([report.flatten(r)], comments=[f"mxone scale {command}", report.load_note()])
+
+
+def curve_chart(r: dict[str, Any], path) -> None:
+    """CPU per call against LIMs: in all, net of idle, and per process kind."""
+    points = r["points"]
+    xs = [p["lims"] for p in points]
+    series = [("all processes", xs, [p["cpu_ms_per_call_total"] for p in points]),
+              ("all, net of idle", xs, [p["cpu_ms_per_call_net_total"] for p in points])]
+    series += [(kind, xs, [p["cpu_ms_per_call"].get(kind) for p in points]) for kind in KINDS]
+    title = (f"CPU per call against LIMs: {r['calls']} calls at <= {r['rate']:g}/s, {r['total_extensions']} extensions "
+             f"in all, heartbeat {r['heartbeat_ms']} ms\n{r.get('command', 'mxone scale curve')}\n"
+             f"before: {r.get('machine_before')}; after: {r.get('machine_after')}")
+    report.line_chart(path, title, "LIMs", "CPU ms per call", series, log_x=len(set(xs)) > 1 and min(xs) > 0,
+                      x_ticks=sorted(set(xs)))
