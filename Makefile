@@ -17,11 +17,13 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/mxone up
 
-# Every test: pyflakes (ruff) and the layers (import-linter's contracts in pyproject.toml), then
-# unit, integration (real processes) and cluster (supervisord, kill -9).
+# Every test: pyflakes (ruff), the layers (import-linter's contracts in pyproject.toml) and the
+# types of the pure cores (mypy, [tool.mypy] in pyproject.toml), then unit, integration (real
+# processes) and cluster (supervisord, kill -9).
 test: venv
 	$(BIN)/ruff check --quiet .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 unit: venv

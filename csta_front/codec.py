@@ -15,6 +15,7 @@ from lxml.builder import ElementMaker
 
 from csta_front import teluri
 from csta_front.safexml import XmlError, local_name, parse_xml
+from csta_front.xmlout import Maker
 
 CSTA_NS_PREFIX = "http://www.ecma-international.org/standards/ecma-323/csta/"
 EDITIONS = ("ed3", "ed4", "ed5", "ed6")
@@ -100,7 +101,7 @@ def device_number(raw: str | None, plan=None, error: str = "invalidDeviceID") ->
             return teluri.device_number(raw)
         return teluri.device_number(raw, plan.internal, plan.ddi)
     except teluri.DeviceIdError as exc:
-        raise CodecError(error, f"device ID {raw.strip()[:60]!r}: {exc}") from None
+        raise CodecError(error, f"device ID {(raw or '').strip()[:60]!r}: {exc}") from None
 
 
 @lru_cache(maxsize=16)
@@ -117,7 +118,7 @@ def error_response(ns: str, category: str, value: str) -> bytes:
     return to_bytes(E.CSTAErrorCode(E(category, value)))
 
 
-def device_el(E: ElementMaker, name: str, number: str | None, type_of_number: str | None = None):
+def device_el(E: Maker, name: str, number: str | None, type_of_number: str | None = None):
     """<name><deviceIdentifier>1000</deviceIdentifier></name>, or <name><notKnown/></name>.
     `type_of_number`: the DeviceID's typeOfNumber attribute (ECMA-323's DeviceIDTypeOfNumber)."""
     if number:
@@ -127,7 +128,7 @@ def device_el(E: ElementMaker, name: str, number: str | None, type_of_number: st
     return E(name, E.notKnown())
 
 
-def connection_el(E: ElementMaker, name: str, call_id: str | None, number: str | None):
+def connection_el(E: Maker, name: str, call_id: str | None, number: str | None):
     parts = []
     if call_id:
         parts.append(E.callID(call_id))

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from lxml.builder import ElementMaker
-
 from csta_front.codec import connection_el, device_el, maker, to_bytes
-from csta_front.xmlout import MAKER, Markup, document
+from csta_front.xmlout import MAKER, Maker, Markup, document
 
 Body = dict[str, Any]
 
@@ -84,7 +82,7 @@ def _tail(E, body: Body) -> list:
     return parts + _cause(E, body)
 
 
-def _call_information(E: ElementMaker, b: Body, m: str | None) -> list:
+def _call_information(E: Maker, b: Body, m: str | None) -> list:
     """ECMA-269 CallInformation: the data just associated with the call, all of it, in the
     schema's order (accountInfo, authCode, correlatorData, userData)."""
     data = b.get("data") or {}
@@ -119,7 +117,7 @@ def renamed(body: Body, name: Callable[[str], str]) -> Body:
 
 def event_xml_lxml(ns: str, body: Body, xref: str, monitored: str | None, naming: Any = None) -> bytes | None:
     """`event_xml` the slow way, through an lxml tree: the reference for the tests."""
-    build = BUILDERS.get(body.get("event"))
+    build = BUILDERS.get(body.get("event", ""))
     if build is None:
         return None
     E = maker(ns)
@@ -135,7 +133,7 @@ def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dic
     event this interface does not report. `shared`: a dict the caller keeps for one bus event
     while it serves each monitor of it; the markup that does not depend on the monitor is kept
     there, written once (once per naming: a TR87 dialog's TelNaming, None for plain numbers)."""
-    build = BUILDERS.get(body.get("event"))
+    build = BUILDERS.get(body.get("event", ""))
     if build is None:
         return None
     key = "common" if naming is None else ("common", id(naming))
@@ -151,7 +149,7 @@ def event_xml(ns: str, body: Body, xref: str, monitored: str | None, shared: dic
     return document(ns, EVENT_NAMES[body["event"]], MAKER.monitorCrossRefID(xref), parts, local, cause)
 
 
-def _conn(E: ElementMaker, name: str, body: Body, device: str | None = None):
+def _conn(E: Maker, name: str, body: Body, device: str | None = None):
     return connection_el(E, name, body.get("call_id"), device if device is not None else body.get("device"))
 
 
@@ -160,13 +158,13 @@ def _conn(E: ElementMaker, name: str, body: Body, device: str | None = None):
 PUBLIC_NUMBER = "implicitPublic"
 
 
-def _calling(E: ElementMaker, body: Body):
+def _calling(E: Maker, body: Body):
     """callingDevice, typed when the LIM says the caller is on the public network (`calling_public`);
     an extension's number stays plain, as before."""
     return device_el(E, "callingDevice", body.get("calling"), PUBLIC_NUMBER if body.get("calling_public") else None)
 
 
-def _parties(E: ElementMaker, body: Body, with_redirection: bool = True) -> list:
+def _parties(E: Maker, body: Body, with_redirection: bool = True) -> list:
     parts = [_calling(E, body), device_el(E, "calledDevice", body.get("called"))]
     if with_redirection:
         redirected = body.get("last_redirection")
@@ -178,7 +176,7 @@ def _parties(E: ElementMaker, body: Body, with_redirection: bool = True) -> list
     return parts
 
 
-def _connection_list(E: ElementMaker, name: str, body: Body):
+def _connection_list(E: Maker, name: str, body: Body):
     """The joined call's connections; those that came from the other call name their old one,
     so a client can re-map the connection IDs it holds."""
     moved = set(body.get("moved") or ())
@@ -191,7 +189,7 @@ def _connection_list(E: ElementMaker, name: str, body: Body):
     return E(name, *items)
 
 
-BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
+BUILDERS: dict[str, Callable[[Maker, Body, str | None], list]] = {
     "ServiceInitiated": lambda E, b, m: [_conn(E, "initiatedConnection", b),
                                          device_el(E, "initiatingDevice", b.get("device"))],
     "Originated": lambda E, b, m: [_conn(E, "originatedConnection", b), *_parties(E, b, False)],
@@ -228,7 +226,7 @@ BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
     "DoNotDisturb": lambda E, b, m: [device_el(E, "device", b["device"]),
                                      E.doNotDisturbOn("true" if b.get("do_not_disturb") else "false")],
     "Forwarding": lambda E, b, m: [device_el(E, "device", b["device"]),
-                                   E.forwardingType(FORWARDING_TYPES.get(b.get("forwarding_type"), "forwardImmediate")),
+                                   E.forwardingType(FORWARDING_TYPES.get(b.get("forwarding_type", ""), "forwardImmediate")),
                                    E.forwardStatus("true" if b.get("forwarding_on") else "false"),
                                    *([E.forwardTo(b["forward_to"])] if b.get("forward_to") else [])],
     "MessageWaiting": lambda E, b, m: [device_el(E, "targetDevice", b["device"]),
@@ -239,7 +237,7 @@ BUILDERS: dict[str, Callable[[ElementMaker, Body, str | None], list]] = {
 }
 
 
-def _queue_counts(E: ElementMaker, b: Body) -> list:
+def _queue_counts(E: Maker, b: Body) -> list:
     """ECMA-269: numberQueued counts the calls in the queue including this one, callsInFront those
     ahead of it. Older bodies carry only the position, which is numberQueued for a call that joined
     at the end of the queue."""
@@ -256,7 +254,7 @@ def _queue_counts(E: ElementMaker, b: Body) -> list:
 WAC_PENDING = {"agentNotReady": "notReady", "agentReady": "ready", "agentNull": "null"}
 
 
-def _agent(E: ElementMaker, b: Body, m: str | None) -> list:
+def _agent(E: Maker, b: Body, m: str | None) -> list:
     parts = [device_el(E, "agentDevice", b["device"])]
     if b.get("agent_id"):
         parts.append(E.agentID(b["agent_id"]))

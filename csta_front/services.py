@@ -7,7 +7,7 @@ GetCSTAFeatures reports. The front end holds no call state: everything is asked 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from broker.protocol import MAX_CONFERENCE_PARTIES, Kind, Refusal, device_address, lim_node
 from csta_front.codec import (CodecError, Request, children, connection_el, device_el, device_number,
@@ -135,7 +135,7 @@ class ServiceCall:
             send()
 
     def ask(self, dst: str, kind: str, body: dict, on_ok: Callable[[dict], None],
-            errors: dict[str, tuple[str, str]] | None = None) -> None:
+            errors: Mapping[Refusal, tuple[str, str]] | None = None) -> None:
         """A bus request whose error reply becomes the right CSTAErrorCode."""
         def reply(answer: dict) -> None:
             if answer.get("ok"):
@@ -410,7 +410,7 @@ def set_agent_state(call: ServiceCall) -> None:
     action = AGENT_REQUESTS.get(requested)
     if action is None:
         raise CodecError("invalidAgentState", f"SetAgentState: {requested} is not an agent state to request")
-    body = {"action": action}
+    body: dict[str, Any] = {"action": action}
     if action == "login":
         body["agent_id"] = call.request.text("agentID")
         plan = call.front.directory
@@ -549,7 +549,7 @@ def monitor_start(call: ServiceCall) -> None:
                  lambda d: started("device", device, tuple(c["call_id"] for c in d.get("calls", ()))),
                  errors={Refusal.UNKNOWN_NUMBER: ("operation", "invalidMonitorObject"),
                          Refusal.IDLE: ("operation", "invalidMonitorObject")})
-    else:
+    elif call_id is not None:  # one of the two, checked above
         call.ask(lim_node(int(call_id[:3]) if call_id.isdigit() and len(call_id) > 3 else 0), Kind.CALL_GET,
                  {"call_id": call_id}, lambda _: started("call", call_id),
                  errors={Refusal.NO_SUCH_CALL: ("operation", "invalidMonitorObject"),

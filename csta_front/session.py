@@ -55,7 +55,15 @@ class CstaSession:
         feeds requests to `frame_received(invoke_id, xml)`. `refused`: a connection beyond the
         server's max_sessions, whose first request gets the standard's refusal, then the close."""
         self.front = front
-        deliver = send_document or (lambda invoke_id, xml: send(encode_frame(invoke_id, xml)))
+        if send_document is not None:
+            deliver = send_document
+        elif send is not None:
+            send_frame = send
+
+            def deliver(invoke_id: int, xml: bytes) -> None:
+                send_frame(encode_frame(invoke_id, xml))
+        else:
+            raise TypeError("a session needs send (framed bytes) or send_document")
 
         def send_and_record(invoke_id: int, xml: bytes) -> None:
             recorder = getattr(front, "recorder", None)
@@ -213,7 +221,7 @@ class CstaSession:
             wanted = [el.text.strip() for el in request.root.iter() if isinstance(el.tag, str)
                       and el.tag.endswith("protocolVersion") and el.text]
             # The first the client lists that this server speaks, with the edition it is spoken in.
-            supported = [(v, protocol_edition(v)) for v in wanted if protocol_edition(v)]
+            supported = [(v, edition) for v in wanted if (edition := protocol_edition(v))]
             if wanted and not supported:
                 self._respond_raw(invoke_id, E.StartApplicationSessionNegResponse(
                     E.errorCode(E.definedError("requestedProtocolVersionNotSupported"))))

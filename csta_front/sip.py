@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 log = logging.getLogger("csta.sip")
 
@@ -451,7 +451,7 @@ def _parse_head(head: bytes) -> SipMessage:
 def _validate(msg: SipMessage) -> None:
     is_request = isinstance(msg, Request)
 
-    def fail(detail: str) -> None:
+    def fail(detail: str) -> NoReturn:
         raise ParseError(400, detail, headers=msg.headers, is_request=is_request)
 
     for name in ("Via",) + SINGLE:
@@ -466,7 +466,7 @@ def _validate(msg: SipMessage) -> None:
         fail(f"bad CSeq {msg.header('CSeq')!r}")
     if number >= 2 ** 31:
         fail(f"CSeq number {number} out of range")
-    if is_request and method != msg.method:
+    if isinstance(msg, Request) and method != msg.method:
         fail(f"CSeq method {method} differs from the request method {msg.method}")
     for name in ("From", "To"):
         try:
@@ -718,8 +718,8 @@ class ServerTransaction:
         return False
 
     def _retransmit(self) -> None:
-        if self.state == "completed" or (self.state == "accepted" and not self.acked):
-            self.flow.send(self.last)
+        if self.last is not None and (self.state == "completed" or (self.state == "accepted" and not self.acked)):
+            self.flow.send(self.last)  # the last response sent (send() sets it before either state)
             self._interval = min(2 * self._interval, self.endpoint.t2)
             self._later(self._interval, self._retransmit)
 

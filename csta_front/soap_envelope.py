@@ -65,8 +65,9 @@ def parse_envelope(data: bytes, understood: frozenset[str] = frozenset({SUBSCRIP
         raise SoapFault("Client", "the envelope has no Body")
     entries = [h for h in (header if header is not None else []) if isinstance(h.tag, str)]
     for entry in entries:
-        if entry.get(f"{{{SOAP_NS}}}mustUnderstand", "0").strip() in ("1", "true") and entry.tag not in understood:
-            raise SoapFault("MustUnderstand", f"header {entry.tag} is not understood")
+        tag = str(entry.tag)  # a str already (the filter above): lxml types a tag as str, bytes or QName
+        if entry.get(f"{{{SOAP_NS}}}mustUnderstand", "0").strip() in ("1", "true") and tag not in understood:
+            raise SoapFault("MustUnderstand", f"header {tag} is not understood")
     items = [c for c in body if isinstance(c.tag, str)]
     if len(items) != 1:
         raise SoapFault("Client", f"the Body must hold exactly one request element, it holds {len(items)}")

@@ -49,7 +49,7 @@ def escape_text(text: str) -> str:
 
 
 def _content(children: tuple) -> str:
-    parts = []
+    parts: list[str] = []
     for child in children:
         if type(child) is Markup:
             parts.append(child)
@@ -95,6 +95,8 @@ def _with_attributes(name: str, children: tuple, attributes: dict[str, str]) -> 
 
 
 MAKER = StringMaker()
+# What the event builders take: lxml's ElementMaker (trees, the reference) or a StringMaker (markup).
+Maker = ElementMaker | StringMaker
 
 
 @lru_cache(maxsize=512)

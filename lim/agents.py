@@ -83,7 +83,8 @@ class Agents:
         self._agent_state(number, AGENT_NULL)
         features.agent_group = features.agent_id = None
         self.state.save_features(number)
-        self.state.emit_device(number, "AgentLoggedOff", also=[group], group=group, agent_id=agent_id)
+        also = [group] if group is not None else []  # a logged-on agent always has its group
+        self.state.emit_device(number, "AgentLoggedOff", also=also, group=group, agent_id=agent_id)
 
     def _agent_pending(self, number: str, wanted: str) -> None:
         """A busy agent asked for another state: it stays busy, and AgentBusy says what is pending."""

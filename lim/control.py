@@ -9,7 +9,8 @@ to ring, to queue, to forward elsewhere, to hunt through a group, or a refusal w
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from functools import partial
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Sequence
 
 from broker.envelope import Envelope
 from broker.protocol import MAX_CONFERENCE_PARTIES, Kind, Refusal, device_address, lim_node
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 OfferDone = Callable[[str | None], None]  # None: the offer rang or queued; else the failure cause
 
 IN_CALL = (ConnState.CONNECTED, ConnState.HOLD)
+# An offer refused by the bus itself (no LIM to take it), by its refusal code: the caller's cause.
+UNREACHABLE: dict[str | None, str] = {Refusal.LIM_DOWN: Cause.NETWORK_NOT_OBTAINABLE,
+                                      Refusal.TIMEOUT: Cause.NETWORK_NOT_OBTAINABLE}
 
 
 class Controller:
@@ -78,10 +82,13 @@ class Controller:
             self._release(call, number, cause)
 
     def offer(self, call: Call, number: str, cause: str = Cause.NEW_CALL, *,
-              diverted_from: list[str] = (), last_redirection: str | None = None,
+              diverted_from: Sequence[str] = (), last_redirection: str | None = None,
               hunt: str | None = None, front: bool = False, on_done: OfferDone | None = None) -> None:
         """Offer the call to `number`; `on_done` hears the outcome (default: fail the caller)."""
-        done = on_done or (lambda failure: failure and self._offer_failed(call, number, failure))
+        def fail_caller(failure: str | None) -> None:
+            if failure:
+                self._offer_failed(call, number, failure)
+        done = on_done or fail_caller
         body = {"call_id": call.call_id, "controller": self.state.lim, "calling": call.calling,
                 "called": number, "diverted_from": list(diverted_from), "hunt": hunt, "front": front}
         context = (cause, list(diverted_from), last_redirection, hunt, done, on_done)
@@ -116,10 +123,10 @@ class Controller:
                                 calls_in_front=reply.get("calls_in_front"), **redirect)
             else:
                 self.state.emit(call, "Delivered", number, cause, alerting=number, extra=via, **redirect)
-                forward = reply.get("no_answer")
-                if forward and len(diverted_from) < MAX_FORWARD_HOPS:
+                no_answer = reply.get("no_answer")
+                if no_answer and len(diverted_from) < MAX_FORWARD_HOPS:
                     call.timers.append(self.state.timers.call_later(
-                        forward["after_s"], lambda: self._forward_no_answer(call, number, forward["to"], diverted_from)))
+                        no_answer["after_s"], lambda: self._forward_no_answer(call, number, no_answer["to"], diverted_from)))
                 call.timers.append(self.state.timers.call_later(self.state.no_answer_s,
                                                                 lambda: self._no_answer(call, number)))
             self._sync(call)
@@ -137,9 +144,7 @@ class Controller:
         if reply.get("hunt"):
             self._hunt(call, number, reply["hunt"], done)
             return
-        done(reply.get("cause") or {Refusal.LIM_DOWN: Cause.NETWORK_NOT_OBTAINABLE,
-                                    Refusal.TIMEOUT: Cause.NETWORK_NOT_OBTAINABLE}.get(reply.get("error"),
-                                                                                Cause.DEST_NOT_OBTAINABLE))
+        done(reply.get("cause") or UNREACHABLE.get(reply.get("error"), Cause.DEST_NOT_OBTAINABLE))
 
     def _offer_failed(self, call: Call, number: str, cause: str) -> None:
         """Nobody took the call: the party waiting for it hears the failure (ECMA-269 Failed)."""
@@ -297,7 +302,7 @@ class Controller:
         machine = bool(body.get("machine"))  # the public network's answering machine took the call
         # ECMA-269: the answered call still names the device it was last redirected from (a
         # screen pop on answer shows the group or route point as the Delivered did).
-        redirect = {"last_redirection": party.redirected_from} if party.redirected_from else {}
+        redirect: dict[str, Any] = {"last_redirection": party.redirected_from} if party.redirected_from else {}
         self.state.emit(call, "Established", device, Cause.DEST_DETECTED if machine else Cause.NEW_CALL,
                         answering=device, **redirect)
         self._sync(call)
@@ -454,7 +459,7 @@ class Controller:
                 self.index.add(held, number)
             if party.state == ConnState.ALERTING:
                 held.timers.append(self.state.timers.call_later(self.state.no_answer_s,
-                                                                lambda n=number: self._no_answer(held, n)))
+                                                                partial(self._no_answer, held, number)))
         old = self.state.calls.get(other_id)
         if old is not None and old.controller != self.state.lim:
             # Our mirror of the call merged in (its controller was another LIM): our devices in it
@@ -463,7 +468,7 @@ class Controller:
             for number, party in old.parties.items():
                 if party.lim == self.state.lim:
                     self.index.remove(other_id, number)
-        fields = {"primary_old_call": held.call_id, "secondary_old_call": other_id}
+        fields: dict[str, Any] = {"primary_old_call": held.call_id, "secondary_old_call": other_id}
         if conference:
             held.parties[device].state = ConnState.CONNECTED
             self.state.emit(held, "Conferenced", device, Cause.CONFERENCE, conferencing=device, added=added,
@@ -558,7 +563,7 @@ class Controller:
         if call.cleared:
             self.state.calls.pop(call.call_id, None)
 
-    def _sync(self, call: Call, also: set[int] = frozenset(), replaces: str | None = None) -> None:
+    def _sync(self, call: Call, also: AbstractSet[int] = frozenset(), replaces: str | None = None) -> None:
         wire = call.to_wire()
         if replaces:
             wire["replaces"] = replaces

@@ -30,7 +30,12 @@ class Behaviour:
         if kind not in BEHAVIOURS:
             raise Refused(Refusal.BAD_REQUEST, f"unknown behaviour {kind!r}; use one of {', '.join(BEHAVIOURS)}")
         try:
-            after = float(after_s) if after_s is not None else 0.0
+            if after_s is None:
+                after = 0.0
+            elif isinstance(after_s, (int, float, str, bytes)):  # what a bus body can hold that float() reads
+                after = float(after_s)
+            else:
+                raise TypeError
         except (TypeError, ValueError):
             raise Refused(Refusal.BAD_REQUEST, f"after_s must be a number of seconds, not {after_s!r}") from None
         if not 0 <= after <= 86_400:

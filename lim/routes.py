@@ -96,8 +96,9 @@ class Routes:
         """A call offered to a route point: it waits there (queued) while an application is asked.
         The call coming back from a destination that did not take it is the same dialogue: ReRoute."""
         number, call_id = body["called"], body["call_id"]
-        dialogue = self.state.route_table.of_call(call_id, number)
-        if dialogue is not None:
+        found = self.state.route_table.of_call(call_id, number)
+        if found is not None:
+            dialogue = found
             dialogue.reroutes += 1
             if dialogue.reroutes > MAX_REROUTES:
                 self.state.timers.call_later(0, lambda: self._to_default(dialogue, END_TOO_MANY))
@@ -136,7 +137,7 @@ class Routes:
         if registration is None:
             self._to_default(dialogue, None)
             return
-        body = {"msg": what, "xref": dialogue.xref, "register_id": registration.register_id,
+        body: dict[str, Any] = {"msg": what, "xref": dialogue.xref, "register_id": registration.register_id,
                 "route_point": dialogue.route_point, "call_id": call.call_id, "calling": call.calling,
                 "called": call.called or dialogue.route_point}
         if call.data:
@@ -209,6 +210,8 @@ class Routes:
 
     def _tell(self, dialogue: Dialogue, what: str, **fields: Any) -> None:
         registration = dialogue.registration
+        if registration is None:  # the callers check: only a registered application hears of it
+            return
         self.state.bus.send(registration.node, Kind.ROUTE_DIALOGUE,
                             {"msg": what, "xref": dialogue.xref, "register_id": registration.register_id,
                              "route_point": dialogue.route_point, "call_id": dialogue.call_id, **fields})

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 from broker.directory import Directory
 from broker.envelope import Envelope, call_topic, device_topic
-from broker.protocol import Kind, Refusal, is_device_address, number_of_device_address
+from broker.protocol import Kind, Refusal, number_of_device_address
 from broker.timers import TimerQueue
 from lim.acd import AcdQueue
 from lim.calls import Call
@@ -127,9 +127,10 @@ class LimState:
 
     # -- requests ------------------------------------------------------------------------------
     def target(self, env: Envelope) -> str:
-        if not is_device_address(env.dst):
+        number = number_of_device_address(env.dst)
+        if number is None:
             raise Refused(Refusal.BAD_REQUEST, f"{env.kind} must be addressed to a device")
-        return number_of_device_address(env.dst)
+        return number
 
     def check_number(self, digits: str) -> None:
         if not DIGITS.match(digits):

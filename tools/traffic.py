@@ -22,7 +22,7 @@ import random
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypedDict
 
 from broker.protocol import Kind, Refusal
 from broker.timers import TimerQueue
@@ -90,7 +90,14 @@ class Dist:
 
 
 # -- options -------------------------------------------------------------------------------------------
-DEFAULTS = {
+class ProfileDefaults(TypedDict):
+    rate: float   # calls per second
+    talk: str     # durations as Dist.parse reads them
+    ring: str
+    wrapup: str
+
+
+DEFAULTS: dict[str, ProfileDefaults] = {
     "callcentre": {"rate": 0.3, "talk": "exp:8", "ring": "uniform:1-3", "wrapup": "uniform:1-5"},
     "office": {"rate": 2.0, "talk": "exp:5", "ring": "uniform:0.5-2", "wrapup": "fixed:0"},
 }
@@ -329,7 +336,7 @@ class TrafficEngine:
         self.active: list[CallRecord] = []
         self.by_call: dict[str, CallRecord] = {}
         self.owner: dict[str, CallRecord] = {}      # our phone -> the call it is busy with
-        self.agent_state: dict[str, str] = {}
+        self.agent_state: dict[str, str | None] = {}  # None: an agent seen with no state yet
         self.seen: deque = deque(maxlen=20000)
         self.seen_set: set = set()
         self.start_t: float | None = None
@@ -344,6 +351,10 @@ class TrafficEngine:
         self.start_t = self.timers.now()
         self._schedule_next()
 
+    def _started_at(self) -> float:
+        assert self.start_t is not None, "start() sets it before any arrival is planned"
+        return self.start_t
+
     def stop_arrivals(self) -> None:
         """No more calls (Ctrl-C, or chaos has seen enough): the calls in progress finish."""
         if self.arrivals_end_t is None:
@@ -357,10 +368,10 @@ class TrafficEngine:
         if (self.options.calls is not None and planned.index > self.options.calls) or \
                 (self.options.duration is not None and planned.at >= self.options.duration):
             end = planned.at if self.options.duration is None else self.options.duration
-            self.arrivals_end_t = self.start_t + end
+            self.arrivals_end_t = self._started_at() + end
             self.drain_deadline = max(self.timers.now(), self.arrivals_end_t) + self.options.drain
             return
-        delay = self.start_t + planned.at - self.timers.now()
+        delay = self._started_at() + planned.at - self.timers.now()
         self.timers.call_later(max(0.0, delay), lambda: self._arrive(planned))
 
     def finished(self) -> bool:
@@ -369,6 +380,7 @@ class TrafficEngine:
         now = self.timers.now()
         if self.arrivals_end_t is None or now < self.arrivals_end_t:
             return False
+        assert self.drain_deadline is not None, "set with arrivals_end_t"
         if self.active and now >= self.drain_deadline and not self.stopping:
             self.stopping = True
             for record in list(self.active):
@@ -381,7 +393,9 @@ class TrafficEngine:
         self._schedule_next()
         if self.options.profile == "callcentre":
             caller = f"{self.res.trunk_prefix}7{planned.index:08d}"  # one external number per call
-            record = CallRecord(planned, caller, self.res.dial or self.res.group)
+            callee = self.res.dial or self.res.group
+            assert callee is not None, "resources_for gives the call-centre profile a number to dial"
+            record = CallRecord(planned, caller, callee)
         else:
             chosen = self._choose_office(planned)
             if chosen is None:
@@ -457,8 +471,11 @@ class TrafficEngine:
         if record.watchdog is not None:
             record.watchdog.cancel()
         record.event_due_at = self.timers.now() + pending_s
-        record.watchdog = None if record.done else self.timers.call_later(
-            pending_s + STALL_S, lambda: record.done or record.queued or self._give_up(record, "stalled: events missing"))
+
+        def stalled() -> None:
+            if not (record.done or record.queued):
+                self._give_up(record, "stalled: events missing")
+        record.watchdog = None if record.done else self.timers.call_later(pending_s + STALL_S, stalled)
 
     def _phone(self, record: CallRecord, device: str, action: str, call_id: str | None = None,
                digits: str | None = None) -> None:
@@ -548,8 +565,10 @@ class TrafficEngine:
             self.seen_set.add(key)
         name = body.get("event")
         if name in AGENT_STATE_EVENTS:
-            self.agent_state[body.get("device")] = body.get("agent_state") or (
-                "agentNull" if name == "AgentLoggedOff" else self.agent_state.get(body.get("device")))
+            device = body.get("device")
+            if device is not None:  # an agent's event always names it
+                self.agent_state[device] = body.get("agent_state") or (
+                    "agentNull" if name == "AgentLoggedOff" else self.agent_state.get(device))
             return
         record = self._route(body)
         if record is None or record.done:
@@ -561,20 +580,23 @@ class TrafficEngine:
             handler(record, body, call_id)
 
     def _route(self, body: dict[str, Any]) -> CallRecord | None:
-        record = self.by_call.get(body.get("call_id"))
+        call_id = body.get("call_id")
+        record = None if call_id is None else self.by_call.get(call_id)
         if record is not None:
             return record
         for device in [body.get("calling"), body.get("device")] + [d for d, _ in body.get("connections") or []]:
-            record = self.owner.get(device)
+            record = None if device is None else self.owner.get(device)
             if record is not None:
                 return record
         return None
 
-    def _on_Queued(self, record: CallRecord, body: dict, call_id: str) -> None:
+    def _on_Queued(self, record: CallRecord, body: dict[str, Any], call_id: str | None) -> None:
         record.queued = True
 
-    def _on_Delivered(self, record: CallRecord, body: dict, call_id: str) -> None:
+    def _on_Delivered(self, record: CallRecord, body: dict[str, Any], call_id: str | None) -> None:
         alerting = body.get("alerting")
+        if alerting is None:  # every Delivered names the alerting device; nothing to answer without one
+            return
         plan = record.plan
         if self.options.profile == "callcentre":
             if alerting not in self.res.agents or record.answered_at is not None:
@@ -592,7 +614,7 @@ class TrafficEngine:
         self._later(record, delay, lambda: self._phone(record, alerting, "answer", call_id))
         self._arm_watchdog(record, delay)
 
-    def _on_Established(self, record: CallRecord, body: dict, call_id: str) -> None:
+    def _on_Established(self, record: CallRecord, body: dict[str, Any], call_id: str | None) -> None:
         answering = body.get("answering")
         plan = record.plan
         if answering == record.target and record.target is not None:
@@ -611,16 +633,16 @@ class TrafficEngine:
         else:
             self._hang_up_at_end(record, plan.talk_s, (record.caller, answering))
 
-    def _on_Transferred(self, record: CallRecord, body: dict, call_id: str) -> None:
-        if body.get("transferring") != record.callee:
-            return
+    def _on_Transferred(self, record: CallRecord, body: dict[str, Any], call_id: str | None) -> None:
+        if body.get("transferring") != record.callee or record.target is None:
+            return  # not our callee's transfer (ours always has a target: the third extension)
         record.transferred = True
         record.main_call = call_id
         self._free(record, record.callee)
         self._hang_up_at_end(record, max(0.0, record.plan.talk_s - record.plan.consult_s),
                              (record.caller, record.target))
 
-    def _on_Failed(self, record: CallRecord, body: dict, call_id: str) -> None:
+    def _on_Failed(self, record: CallRecord, body: dict[str, Any], call_id: str | None) -> None:
         cause = body.get("cause") or "unknown"
         if cause == FAILURE_CAUSE:
             record.released_by_failure = True
@@ -634,7 +656,7 @@ class TrafficEngine:
             return
         self._fail(record, f"failed: {cause}")
 
-    def _on_ConnectionCleared(self, record: CallRecord, body: dict, call_id: str) -> None:
+    def _on_ConnectionCleared(self, record: CallRecord, body: dict[str, Any], call_id: str | None) -> None:
         dropped = body.get("dropped") or body.get("device")
         if body.get("cause") == FAILURE_CAUSE:
             record.released_by_failure = True

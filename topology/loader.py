@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -87,7 +87,7 @@ def parse_topology(text: str, source: str = "<string>") -> Topology:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context
         if exc.problem and exc.context and exc.context_mark:
-            problem += f" ({exc.context}, line {exc.context_mark.line + 1})"
+            problem = f"{exc.problem} ({exc.context}, line {exc.context_mark.line + 1})"
         raise TopologyError(source, mark.line + 1 if mark else None, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise TopologyError(source, None, f"YAML syntax error: {exc}") from None
@@ -140,11 +140,15 @@ def _is_null(node: yaml.Node | None) -> bool:
 
 def _got(node: yaml.Node) -> str:
     """The value as written, for messages; quotes matter, as they turn 8882 into text."""
-    return f"{node.value!r} in quotes" if node.style in ("'", '"') else repr(node.value)
+    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')  # only scalars have a style
+    return f"{node.value!r} in quotes" if quoted else repr(node.value)
+
+
+_KINDS: dict[type[yaml.Node], str] = {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}
 
 
 def _kind_of(node: yaml.Node) -> str:
-    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), repr(node.value))
+    return _KINDS.get(type(node), repr(node.value))
 
 
 @dataclass(frozen=True)
@@ -181,10 +185,13 @@ class _Span:
         return f"{self.first}-{self.last}" if self.is_range else self.first
 
 
+_Model = TypeVar("_Model", bound="AcdGroup | HuntGroup | RoutePoint", covariant=True)
+
+
 @dataclass(frozen=True)
-class _Group:
+class _Group(Generic[_Model]):
     """A group as built, with its agents or members as written (their lines are for messages)."""
-    model: AcdGroup | HuntGroup
+    model: _Model
     fields: _Fields
     spans: list[_Span]
 
@@ -210,7 +217,8 @@ class _Fields:
         try:
             builder.constructor.flatten_mapping(node)  # `<<: *anchor` merge keys: merged entries come first
         except ConstructorError as exc:
-            raise _Problem(exc.problem_mark.line + 1, f"{what}: {exc.problem}") from None
+            line = exc.problem_mark.line + 1 if exc.problem_mark else self.line
+            raise _Problem(line, f"{what}: {exc.problem}") from None
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str) or key not in allowed:
@@ -383,8 +391,8 @@ class _Builder:
         name = top.get("name", self.text, Path(self.source).stem)
         broker = self.broker(top.node("broker"))
         timers = Timers()
-        if top.node("timers") is not None:
-            timers = Timers(**_Fields(self, top.node("timers"), "timers", ("no_answer_s",)).given(
+        if (timers_node := top.node("timers")) is not None:
+            timers = Timers(**_Fields(self, timers_node, "timers", ("no_answer_s",)).given(
                 {"no_answer_s": self.seconds(positive=True)}))
         lim_nodes = top.items("lims")
         if not lim_nodes:
@@ -400,8 +408,9 @@ class _Builder:
         live_view = self.live_view(top.node("live_view"))
         ddi = tuple(self.ddi_prefix(node) for node in top.items("ddi"))
         self.check_number_plan(trunks)
-        self.check_members(extensions, acd + hunt, trunks)
-        self.check_route_defaults(routes, extensions, acd + hunt, trunks)
+        groups: list[_Group[AcdGroup | HuntGroup]] = [*acd, *hunt]
+        self.check_members(extensions, groups, trunks)
+        self.check_route_defaults(routes, extensions, groups, trunks)
         return Topology(route_points=tuple(r.model for r in routes), live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
                         acd_groups=tuple(g.model for g in acd), hunt_groups=tuple(g.model for g in hunt),
                         trunks=tuple(t for t, _ in trunks), timers=timers, ddi=ddi, source=self.source)
@@ -423,8 +432,8 @@ class _Builder:
         fields = _Fields(self, node, "broker", endpoint_keys + ("heartbeat_interval_ms", "dead_after_ms", "backup"))
         primary = self.endpoint(fields)
         backup = None
-        if fields.node("backup") is not None:
-            backup_fields = _Fields(self, fields.node("backup"), "broker backup", endpoint_keys)
+        if (backup_node := fields.node("backup")) is not None:
+            backup_fields = _Fields(self, backup_node, "broker backup", endpoint_keys)
             backup = self.endpoint(backup_fields)
             # The pair talks over one more port each (given, or router_port + 3).
             for endpoint, what, where in ((primary, "broker", fields), (backup, "broker backup", backup_fields)):
@@ -509,13 +518,13 @@ class _Builder:
                                            "answer_after_s": self.seconds(positive=False)}))
         return trunk, fields.line
 
-    def groups(self, node: yaml.Node | None) -> tuple[list[_Group], list[_Group]]:
+    def groups(self, node: yaml.Node | None) -> tuple[list[_Group[AcdGroup]], list[_Group[HuntGroup]]]:
         if node is None:
             return [], []
         fields = _Fields(self, node, "groups", GROUP_KINDS)
         return ([self.acd_group(n) for n in fields.items("acd")], [self.hunt_group(n) for n in fields.items("hunt")])
 
-    def route_points(self, node: yaml.Node | None) -> list[_Group]:
+    def route_points(self, node: yaml.Node | None) -> list[_Group[RoutePoint]]:
         """CTI route points (groups: route): number, lim, default destination, route timeout."""
         if node is None:
             return []
@@ -534,7 +543,7 @@ class _Builder:
         fields.what = f"{kind} {number}"
         return number
 
-    def acd_group(self, node: yaml.Node) -> _Group:
+    def acd_group(self, node: yaml.Node) -> _Group[AcdGroup]:
         fields = _Fields(self, node, "ACD group",
                          ("number", "lim", "agents", "queue_timeout_s", "overflow_to", "wrapup_s"))
         number = self.group_number(fields, "ACD group")
@@ -545,7 +554,7 @@ class _Builder:
                                          "wrapup_s": self.seconds(positive=False)}))
         return _Group(model, fields, agents)
 
-    def hunt_group(self, node: yaml.Node) -> _Group:
+    def hunt_group(self, node: yaml.Node) -> _Group[HuntGroup]:
         fields = _Fields(self, node, "hunt group", ("number", "lim", "mode", "members", "steps", "step_timeout_s"))
         number = self.group_number(fields, "hunt group")
         lim = fields.get("lim", self.lim_ref)
@@ -572,7 +581,8 @@ class _Builder:
             model = HuntGroup(number=number, lim=lim, mode=mode, members=_expand(spans), step_timeout_s=step_timeout)
         return _Group(model, fields, spans)
 
-    def check_route_defaults(self, routes: list[_Group], extensions: list[Extension], groups: list[_Group],
+    def check_route_defaults(self, routes: list[_Group[RoutePoint]], extensions: list[Extension],
+                             groups: Sequence[_Group[AcdGroup | HuntGroup]],
                              trunks: list[tuple[TrunkRoute, int]]) -> None:
         """A route point's default destination is a number the exchange can offer a call to, and
         not a route point (two route points defaulting to each other would pass a call round)."""
@@ -617,7 +627,7 @@ class _Builder:
                                                    f"of trunk {trunk.name} (line {line}); the number plan "
                                                    f"would be ambiguous")
 
-    def check_members(self, extensions: list[Extension], groups: list[_Group],
+    def check_members(self, extensions: list[Extension], groups: Sequence[_Group[AcdGroup | HuntGroup]],
                       trunks: list[tuple[TrunkRoute, int]]) -> None:
         """Agents and members are extensions, each listed once per group; overflow goes somewhere."""
         known = {e.number for e in extensions}
