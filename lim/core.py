@@ -57,7 +57,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from broker.envelope import Envelope
+from broker.envelope import RELEASED_TOPIC, Envelope
 from broker.protocol import Kind, Refusal
 from broker.timers import TimerQueue
 from lim.agents import Agents
@@ -203,6 +203,9 @@ class LimCore:
         self.state.lim_states[lim] = state
         if state == "dead" and previous != "dead" and lim != self.state.lim:
             self.controller.lim_failed(lim)
+            # After the release's events on the same bus path: the CSTA servers know they are out.
+            self.state.bus.publish([RELEASED_TOPIC], Kind.EVENT, {"event": "LimReleased", "lim": lim,
+                                                                  "by": self.state.lim})
         if state == "up" and previous in (None, "dead"):
             self.agents.report_to(lim)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from broker.envelope import RELEASED_TOPIC
 from tests.fakes import FakeNetwork
 from tests.unit.test_lim_calls import make_topology
 
@@ -24,7 +25,8 @@ def account(net: FakeNetwork, topic: str, since: int) -> list[tuple[str, str | N
 
 
 def lost(net: FakeNetwork, since: int) -> list[dict]:
-    return [b for _, b in net.published[since:]]
+    """The call events published after the first `since` publications."""
+    return [b for t, b in net.published[since:] if t != RELEASED_TOPIC]
 
 
 def test_a_call_whose_controller_dies_is_cleared_party_by_party_for_the_survivor(net):
@@ -84,3 +86,15 @@ def test_the_surviving_controller_gives_the_same_account(net):
     net.run()
     assert account(net, "d:1000|", mark) == [("ConnectionCleared", "2000", [["1000", "connected"]]),
                                               ("ConnectionCleared", "1000", [])]
+
+
+def test_each_survivor_says_it_released_the_dead_lims_calls_after_the_events(net):
+    net.phone("2000", "dial", digits="1000")
+    net.phone("1000", "answer")
+    mark = len(net.published)
+    net.kill_lim(2)
+    net.run()
+    topics = [t for t, _ in net.published[mark:]]
+    word = [b for t, b in net.published[mark:] if t == RELEASED_TOPIC]
+    assert sorted((b["lim"], b["by"]) for b in word) == [(2, 1), (2, 3)]
+    assert topics.index(RELEASED_TOPIC) > max(i for i, t in enumerate(topics) if t == "d:1000|")
