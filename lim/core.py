@@ -119,6 +119,7 @@ class LimCore:
         self.predictive.connect(controller=self.controller)
         self.network.connect()
         self._handler_table = self._handlers()  # built once: every bus request looks it up
+        self._restored: int | None = None  # the incarnation whose agent states were made consistent
 
     # -- what the process and the tests read --------------------------------------------------------
     @property
@@ -206,7 +207,13 @@ class LimCore:
             # After the release's events on the same bus path: the CSTA servers know they are out.
             self.state.bus.publish([RELEASED_TOPIC], Kind.EVENT, {"event": "LimReleased", "lim": lim,
                                                                   "by": self.state.lim})
-        if state == "up" and previous in (None, "dead"):
+        first = lim == self.state.lim and state == "up" and self._restored != self.state.incarnation
+        if first:
+            # Our first word from the broker as this incarnation (a start, a rejoin): the bus
+            # carries our events now, and no call of an earlier incarnation is left.
+            self._restored = self.state.incarnation
+            self.agents.restore()
+        if state == "up" and (previous in (None, "dead") or first):
             self.agents.report_to(lim)
 
     def rejoin(self) -> int:
