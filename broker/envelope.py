@@ -20,6 +20,9 @@ import msgpack
 PROTOCOL_VERSION = 1
 TOPIC_SEPARATOR = "|"
 SYSTEM_TOPIC = "sys|"  # membership changes published by the broker
+# Each LIM says here that it has released what depended on a LIM declared dead, after the events
+# of that release: a CSTA server holds the dead LIM's BackInService back until every LIM has.
+RELEASED_TOPIC = "released|"
 
 
 class EnvelopeError(ValueError):

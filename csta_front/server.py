@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import netio
 from broker.directory import Directory
+from broker.envelope import RELEASED_TOPIC
 from broker.node import BusNode
 from broker.protocol import Kind, Refusal, csta_node, lim_node
 from broker.timers import TimerQueue
@@ -38,6 +39,9 @@ READ_SIZE = 16384  # per connection per loop round: a flooding client cannot hol
 # this many at once (plus non-CSTA connections on the port); past that a flood is closed at accept,
 # so it cannot exhaust the server's descriptors.
 REFUSAL_HEADROOM = 64
+# A LIM back from the dead is told BackInService once every other LIM has said it released the
+# calls that depended on it (RELEASED_TOPIC), or after this long if one never says so.
+RELEASE_WAIT_S = 2.0
 
 
 class Connection(netio.Connection):
@@ -170,6 +174,8 @@ class FrontEnd(netio.Loop):
         self._lim_incarnations: dict[int, int] = {}
         self.dead_incarnations: dict[str, int] = {}  # LIM node -> the newest incarnation declared dead
         self.stale_dropped = 0  # events of such incarnations, not shown
+        self._releasing: dict[int, set[int]] = {}  # dead LIM -> LIMs yet to release its calls
+        self._held_back: dict[int, Any] = {}       # LIM -> the timer of its held BackInService
         bus.on_event = self.on_event
         bus.on_member = self.on_member
         bus.on_members = lambda members: [self.on_member(m) for m in members]
@@ -232,6 +238,9 @@ class FrontEnd(netio.Loop):
         self._deliver(topic, env.body, key)
 
     def _deliver(self, topic: str, body: dict, key: Any = None) -> None:
+        if topic == RELEASED_TOPIC:
+            self._released(body)
+            return
         shared: dict = {}  # what every monitor's document of this event has in common, written once
         for monitor in self.monitors.deliveries(topic, body, key):
             monitor.session.event(monitor, body, shared)
@@ -263,6 +272,7 @@ class FrontEnd(netio.Loop):
             # Back as a new incarnation without our hearing the old one die (this server was cut
             # off from the broker meanwhile): its calls are gone all the same; say so.
             self.on_member({**change, "state": "dead", "incarnation": known})
+            self._releasing.pop(lim, None)  # the LIMs' word on its release went by while we were cut off
             previous = "dead"
         self._lim_incarnations[lim] = incarnation
         self.lim_states[lim] = state
@@ -272,14 +282,56 @@ class FrontEnd(netio.Loop):
             session.status_changed(self.system_status())
         if state == "dead":
             self.monitors.forget_calls_of_lim(f"{lim:03d}")  # its calls are gone: no CallCleared will come
-        event = "OutOfService" if state == "dead" else "BackInService"
+            self._lim_dead(lim)
+        else:
+            self._lim_back(lim)
+
+    # -- out of service and back -------------------------------------------------------------------
+    def _lim_dead(self, lim: int) -> None:
+        """OutOfService for the dead LIM's devices now; the other LIMs release its calls next."""
+        for waiting in self._releasing.values():
+            waiting.discard(lim)  # a dead LIM releases nothing more
+        for other in list(self._held_back):
+            self._back_if_released(other)
+        self._releasing[lim] = {n for n, s in self.lim_states.items() if s != "dead" and n != lim}
+        held = self._held_back.pop(lim, None)
+        if held is not None:  # died again before its BackInService went out: still out of service
+            held.cancel()
+            return
+        self._tell_monitors(lim, "OutOfService")
+
+    def _lim_back(self, lim: int) -> None:
+        """BackInService, but only after the events of the release of its calls: a monitor must
+        not see its device back and then hear of the calls the LIM's death ended."""
+        if self._releasing.get(lim):
+            self._held_back[lim] = self.timers.call_later(RELEASE_WAIT_S, lambda: self._back(lim))
+        else:
+            self._back(lim)
+
+    def _released(self, body: dict) -> None:
+        waiting = self._releasing.get(body.get("lim"))
+        if waiting is not None:
+            waiting.discard(body.get("by"))
+            self._back_if_released(body.get("lim"))
+
+    def _back_if_released(self, lim: int) -> None:
+        if lim in self._held_back and not self._releasing.get(lim):
+            self._held_back.pop(lim).cancel()
+            self._back(lim)
+
+    def _back(self, lim: int) -> None:
+        self._held_back.pop(lim, None)
+        self._releasing.pop(lim, None)
+        if self.lim_states.get(lim) != "dead":
+            self._tell_monitors(lim, "BackInService")
+
+    def _tell_monitors(self, lim: int, event: str) -> None:
         told = 0
         for monitor in list(self.monitors.by_xref.values()):
             if monitor.kind == "device" and self.directory.owner(monitor.target) == lim:
                 monitor.session.event(monitor, {"event": event, "device": monitor.target, "call_id": None})
                 told += 1
-        log.info("LIM %d (incarnation %d) is %s: %s to %d monitors", lim, incarnation, state, event, told)
-
+        log.info("LIM %d (incarnation %d): %s to %d monitors", lim, self._lim_incarnations.get(lim, 0), event, told)
 
     # -- the loop ----------------------------------------------------------------------------------
     def _reap_stalled(self) -> None:
@@ -292,6 +344,7 @@ class FrontEnd(netio.Loop):
 
     def run(self) -> None:
         self.running = True
+        self.bus.subscribe(RELEASED_TOPIC)
         self.timers.call_later(1.0, self._reap_stalled)
         self.serve(0.2)
 

@@ -125,10 +125,15 @@ class Agents:
         if state in AGENT_EVENTS:
             self.state.emit_device(number, AGENT_EVENTS[state], also=[group] if group else [],
                                    agent_id=features.agent_id, group=group, agent_state=state)
-        if state == AGENT_WORKING_AFTER_CALL and group:
-            wrapup = self.state.acd_groups[group].wrapup_s
-            self.state.agent_timers[number] = self.state.timers.call_later(wrapup, lambda: self._wrapup_over(number))
+        if state == AGENT_WORKING_AFTER_CALL:
+            self._arm_wrapup(number)
         self._agent_report(number, group)
+
+    def _arm_wrapup(self, number: str) -> None:
+        group = self.state.acd_groups.get(self.state.features[number].agent_group or "")
+        if group is not None:
+            self.state.agent_timers[number] = self.state.timers.call_later(group.wrapup_s,
+                                                                           lambda: self._wrapup_over(number))
 
     def not_answering(self, number: str) -> None:
         if self.state.features[number].agent_state != AGENT_NULL:
@@ -164,6 +169,17 @@ class Agents:
         else:
             # A pending state replaces the wrap-up: the agent asked for it during the call.
             self._agent_state(number, pending or AGENT_WORKING_AFTER_CALL)
+
+    def restore(self) -> None:
+        """This LIM (re)started with the agent states it persisted, but none of its calls: an agent
+        busy with no call has had its call end (its pending state, else working after call), and
+        an agent working after call gets its wrap-up timer back (the whole wrap-up time again:
+        the time it had left died with the old process)."""
+        for number, features in self.state.features.items():
+            if features.agent_state == AGENT_BUSY and not self.state.calls_of.get(number):
+                self.calls_ended(number)
+            elif features.agent_state == AGENT_WORKING_AFTER_CALL and number not in self.state.agent_timers:
+                self._arm_wrapup(number)
 
     def report_to(self, lim: int) -> None:
         """A LIM came up: tell it (again) about our agents in its groups. Its queue starts empty

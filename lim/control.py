@@ -497,17 +497,31 @@ class Controller:
             if call.controller == self.state.lim:
                 for device in [d for d, p in call.parties.items() if p.lim == lim]:
                     if not call.cleared and device in call.parties:
-                        self._release(call, device, "networkNotObtainable")
+                        self._release(call, device, Cause.NETWORK_NOT_OBTAINABLE)
             elif call.controller == lim:
-                # The controller is gone: we report the end of the call for our own devices.
-                ours = [d for d, p in call.parties.items() if p.lim == self.state.lim]
-                for device in ours:
-                    call.parties.pop(device)
-                    self.state.emit(call, "ConnectionCleared", device, "networkNotObtainable",
-                                    dropped=device, extra=[device])
-                self.state.calls.pop(call.call_id, None)
-                for device in ours:
-                    self.index.remove(call.call_id, device)
+                self._orphaned(call, lim)
+
+    def _orphaned(self, mirror: Call, dead: int) -> None:
+        """Our mirror of a call whose controller `dead` just died: the call is lost. One surviving
+        LIM of the call (the lowest-numbered) reports its end as the controller would have, so that
+        every monitor sees one ordered account: the dead LIM's parties cleared, then the rest, then
+        CallCleared. Every other LIM of the call only forgets its devices' part in it."""
+        gone = {d: p for d, p in mirror.parties.items() if p.lim == dead or self._is_dead(p.lim)}
+        alive = {p.lim for d, p in mirror.parties.items() if d not in gone}
+        ours = [d for d, p in mirror.parties.items() if p.lim == self.state.lim]
+        if alive and min(alive) == self.state.lim:
+            for device in gone:
+                mirror.parties.pop(device)
+                self.state.emit(mirror, "ConnectionCleared", device, Cause.NETWORK_NOT_OBTAINABLE,
+                                dropped=device, extra=[device])
+            self._clear_rest(mirror, Cause.NETWORK_NOT_OBTAINABLE, dict(gone))  # forgets ours too
+            return
+        self.state.calls.pop(mirror.call_id, None)
+        for device in ours:
+            self.index.remove(mirror.call_id, device)
+
+    def _is_dead(self, lim: int) -> bool:
+        return lim != self.state.lim and self.state.lim_states.get(lim) == "dead"
 
     def _drop(self, call: Call, number: str, cause: str, event: str = "ConnectionCleared", **fields: Any) -> None:
         """Take one connection out of the call (no clearing of the rest)."""

@@ -57,7 +57,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from broker.envelope import Envelope
+from broker.envelope import RELEASED_TOPIC, Envelope
 from broker.protocol import Kind, Refusal
 from broker.timers import TimerQueue
 from lim.agents import Agents
@@ -119,6 +119,7 @@ class LimCore:
         self.predictive.connect(controller=self.controller)
         self.network.connect()
         self._handler_table = self._handlers()  # built once: every bus request looks it up
+        self._restored: int | None = None  # the incarnation whose agent states were made consistent
 
     # -- what the process and the tests read --------------------------------------------------------
     @property
@@ -203,7 +204,16 @@ class LimCore:
         self.state.lim_states[lim] = state
         if state == "dead" and previous != "dead" and lim != self.state.lim:
             self.controller.lim_failed(lim)
-        if state == "up" and previous in (None, "dead"):
+            # After the release's events on the same bus path: the CSTA servers know they are out.
+            self.state.bus.publish([RELEASED_TOPIC], Kind.EVENT, {"event": "LimReleased", "lim": lim,
+                                                                  "by": self.state.lim})
+        first = lim == self.state.lim and state == "up" and self._restored != self.state.incarnation
+        if first:
+            # Our first word from the broker as this incarnation (a start, a rejoin): the bus
+            # carries our events now, and no call of an earlier incarnation is left.
+            self._restored = self.state.incarnation
+            self.agents.restore()
+        if state == "up" and (previous in (None, "dead") or first):
             self.agents.report_to(lim)
 
     def rejoin(self) -> int:

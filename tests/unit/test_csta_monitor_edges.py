@@ -261,7 +261,9 @@ def test_a_call_type_monitor_follows_the_calls_its_device_is_in_when_it_starts(f
 def test_a_call_type_monitor_lets_go_of_the_calls_of_a_dead_lim(front, client):
     xref = monitor_device(front, client, "1000", monitor_type="call",
                           calls=[{"call_id": C2, "state": "connected", "connections": []}])
-    front.on_member = FrontEnd.on_member.__get__(front)
+    for name in ("on_member", "_lim_dead", "_tell_monitors"):
+        setattr(front, name, getattr(FrontEnd, name).__get__(front))
+    front._releasing, front._held_back = {}, {}
     front._lim_incarnations = {}
     front.dead_incarnations = {}
     front.sessions = {client.session}
