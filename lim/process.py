@@ -11,7 +11,7 @@ from broker.node import BusNode
 from broker.protocol import lim_node
 from broker.timers import TimerQueue
 from lim.core import LimCore
-from lim.store import Store
+from lim.store import RETRY_S, Store
 from topology.loader import TopologyError, load_topology
 from netio.logs import add_log_level_option, configure_logging
 from netio.parent import die_with_supervisor
@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TopologyError, KeyError) as exc:
         print(f"mxone-lim: {exc}", file=sys.stderr)
         return 2
-    store = Store(args.data_dir / f"lim-{args.lim}.db")
-    incarnation = store.next_incarnation()
     timers = TimerQueue()
+    store = Store(args.data_dir / f"lim-{args.lim}.db", clock=timers.now)
+    incarnation = store.next_incarnation()
     node = BusNode(lim_node(args.lim), topology.broker, timers, incarnation=incarnation,
                    role="lim", lim=args.lim)
     core = LimCore(topology, args.lim, node, timers, store, incarnation)
@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal running
         running = False
 
+    def retry_store() -> None:  # a store fault that clears is noticed without waiting for a change
+        store.retry()
+        timers.call_later(RETRY_S, retry_store)
+
+    timers.call_later(RETRY_S, retry_store)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     node.start()

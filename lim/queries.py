@@ -66,6 +66,7 @@ class Queries:
     def on_status(self, env: Envelope, respond: Reply) -> None:
         respond({"ok": True, "lim": self.state.lim, "incarnation": self.state.incarnation,
                  "devices": len(self.state.devices),
+                 **self.state.store.status(),  # persist: ok, or failing (reason): the LIM runs on in memory
                  "queues": {g: list(q.queue) for g, q in self.state.queues.items()},
                  "logged_off": [n for n, d in self.state.devices.items() if not d.logged_on],  # the live view
                  "calls": [{"call_id": c.call_id, "controller": c.controller,
