@@ -124,7 +124,7 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
     processes = cluster.processes()
     pids = {p["name"]: (p["pid"] or None) for p in processes}
     members: dict[int, dict] = {}
-    calls: list[dict] = []
+    answers: dict[int, dict] = {}  # each live LIM's lim.status: its calls, whether it can persist
     broker_reachable = True
     brokers = []
     with Exchange(topology) as exchange:
@@ -132,9 +132,14 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
             for member in exchange.members():
                 if member["role"] == "lim":
                     members[member["lim"]] = member
-            calls = exchange.calls()
         except BusError:
             broker_reachable = False
+        for number, member in members.items():
+            if member["state"] != "dead":
+                try:
+                    answers[number] = exchange.client.request(member["node"], Kind.LIM_STATUS, timeout=2.0)
+                except BusError:
+                    pass  # the LIM failed between the two questions; its calls are gone
         groups = _groups(exchange, topology, members) if broker_reachable else []
         if topology.broker.backup is not None:
             brokers = exchange.client.broker_states()
@@ -151,11 +156,16 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
     for lim in topology.lims:
         member = members.get(lim.number)
         state = member["state"] if member else ("unknown" if not broker_reachable else "down")
+        answer = answers.get(lim.number, {})
         lims.append({"number": lim.number, "address": lim.address, "state": state,
-                     "pid": pids.get(lim_program(lim.number)), "incarnation": member["incarnation"] if member else None})
+                     "pid": pids.get(lim_program(lim.number)), "incarnation": member["incarnation"] if member else None,
+                     "persist": answer.get("persist"), "persist_pending": answer.get("persist_pending"),
+                     "persist_notes": answer.get("persist_notes", [])})
+    calls = [c for answer in answers.values() for c in answer.get("calls", [])]
     return {
         "exchange": topology.name,
         "run_dir": str(cluster.run_dir),
+        "topology_changed": cluster.topology_changed(),  # topology.yaml edited since `mxone up`
         "host": cluster.host(),  # `mxone up --host`: the processes are this host's only
         "broker": {"reachable": broker_reachable, "pid": pids.get("broker"),
                    "pair": [dict(b, pid=pids.get("broker-backup" if b["mode"] == "backup" else "broker"))
@@ -214,6 +224,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     broker = status["broker"]
     host = f", host {status['host']}" if status["host"] else ""
     print(f"Exchange {status['exchange']!r} (run directory {status['run_dir']}{host})")
+    if status["topology_changed"]:
+        print(f"TOPOLOGY CHANGED: {status['topology_changed']}")
     print(f"Broker: {'reachable' if broker['reachable'] else 'NOT reachable'}, pid {broker['pid']}")
     for member in broker["pair"]:
         print(f"  {member['mode']:<8}{member['address']}:{member['router_port']:<7}{member['state']:<15}pid {member['pid']}")
@@ -221,6 +233,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     for lim in status["lims"]:
         print(f"{lim['number']:<5}{lim['address']:<16}{lim['state']:<9}{str(lim['pid'] or '-'):<9}"
               f"{lim['incarnation'] if lim['incarnation'] is not None else '-'}")
+    for lim in status["lims"]:  # a LIM that cannot write its store runs on in memory: say so
+        if lim["persist"] not in (None, "ok"):
+            print(f"  LIM {lim['number']} persist: {lim['persist']}; {plural(lim['persist_pending'], 'change')} "
+                  "not yet stored (kept in memory, written when the fault clears)")
+        for note in lim["persist_notes"]:
+            print(f"  LIM {lim['number']} store: {note}")
     for server in status["csta"]:
         where = f"CSTA {server['server_type']} server of LIM {server['lim']} on {server['address']}:{server['port']}"
         if "error" in server:

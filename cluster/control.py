@@ -2,7 +2,11 @@
 and control of the running supervisord through its XML-RPC interface.
 
 Run directory layout:
-    topology.yaml      the topology every process loads (a copy of the one given to `up`)
+    topology.yaml      a copy of the topology given to `up` (yours to read; editing it changes
+                       nothing until the next `up`)
+    topology.running.yaml  what every process loads: frozen at `up`, so a program supervisord
+                       restarts keeps the topology the others run; `mxone status` says when
+                       topology.yaml no longer matches it
     supervisord.conf   rendered from it
     supervisor.sock    supervisord's XML-RPC endpoint (a unix socket: no port to collide; in the
                        temporary folder instead when the run directory's path is too long for one)
@@ -46,6 +50,8 @@ from topology.loader import load_topology
 from topology.model import Topology
 
 DEFAULT_RUN_DIR = "run"
+TOPOLOGY_FILE = "topology.yaml"
+RUNNING_TOPOLOGY = "topology.running.yaml"  # frozen at `up`: what the processes load
 
 
 class ClusterError(Exception):
@@ -109,7 +115,7 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
     placed = set(programs_on(topology, host))
     run = run_dir.resolve()
     sock = socket_path(run_dir)
-    topo = run / "topology.yaml"
+    topo = run / RUNNING_TOPOLOGY
 
     def program(name: str, args: str, priority: int, may_exit: bool = False) -> str:
         if name not in placed:
@@ -171,11 +177,36 @@ class Cluster:
         self.pidfile = self.run_dir / "supervisord.pid"
 
     # -- files -----------------------------------------------------------------------------------
+    def topology_path(self) -> Path:
+        """The topology the processes run: the copy frozen at `up` (topology.yaml in a run
+        directory made before it existed)."""
+        running = self.run_dir / RUNNING_TOPOLOGY
+        return running if running.exists() else self.run_dir / TOPOLOGY_FILE
+
     def topology(self) -> Topology:
-        path = self.run_dir / "topology.yaml"
+        path = self.topology_path()
         if not path.exists():
             raise ClusterError(f"no exchange in {self.run_dir} (no topology.yaml); start one with `mxone up`")
         return load_topology(path)
+
+    def topology_changed(self) -> str | None:
+        """Why topology.yaml no longer matches what the processes run (edited, replaced or removed
+        since `mxone up`), or None when it matches."""
+        running, edited = self.run_dir / RUNNING_TOPOLOGY, self.run_dir / TOPOLOGY_FILE
+        try:
+            frozen = hashlib.sha256(running.read_bytes()).hexdigest()
+        except OSError:
+            return None  # a run directory from before the frozen copy: nothing to compare
+        try:
+            now = hashlib.sha256(edited.read_bytes()).hexdigest()
+        except OSError as exc:
+            return (f"{edited} cannot be read ({exc.strerror}); the processes run {running.name}, "
+                    "frozen at `mxone up`")
+        if now == frozen:
+            return None
+        return (f"{edited} differs from the topology the processes run ({running.name}, frozen at "
+                f"`mxone up`: sha256 {frozen[:12]}, the file now {now[:12]}); it takes effect at the next "
+                "`mxone down` and `mxone up`")
 
     def prepare(self, topology_file: Path, host: str | None = None) -> Topology:
         """Validate, copy the topology in and render supervisord.conf (with `host`: that host's
@@ -183,14 +214,18 @@ class Cluster:
         topology = load_topology(topology_file)  # validate before touching the run directory
         host = check_host(topology, host) if host is not None else None
         if self.is_running():
-            raise ClusterError(f"an exchange is already running in {self.run_dir}; stop it with `mxone down`")
+            changed = self.topology_changed()
+            raise ClusterError(f"an exchange is already running in {self.run_dir}; stop it with `mxone down`"
+                               + (f" (note: {changed})" if changed else ""))
         check_ports_free(topology, self.csta_servers(topology), host)
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
-        target = self.run_dir / "topology.yaml"
+        target = self.run_dir / TOPOLOGY_FILE
         if Path(topology_file).resolve() != target.resolve():
             shutil.copyfile(topology_file, target)
-        loaded = load_topology(target)
+        running = self.run_dir / RUNNING_TOPOLOGY
+        shutil.copyfile(target, running)  # the processes load this copy, never the editable one
+        loaded = load_topology(running)
         self.csta_store(loaded).close()  # the topology's CSTA settings, where none are stored yet
         self.conf.write_text(render_supervisord_conf(loaded, self.run_dir, host=host))
         token_file = self.run_dir / TOKEN_FILE
@@ -313,7 +348,8 @@ class Cluster:
         except ClusterError:
             return []
         run = self.run_dir.resolve()
-        wanted = {p.args: p.name for p in programs(topology, run / "topology.yaml", run / "data")}
+        wanted = {p.args: p.name for name in (RUNNING_TOPOLOGY, TOPOLOGY_FILE)  # plain children may use either
+                  for p in programs(topology, run / name, run / "data")}
         supervisord = self.supervisord_pid()
         found = []
         for pid, ppid, argv in _processes():

@@ -181,7 +181,7 @@ def _start_children(cluster: Cluster, source: Path, timeout: float | None, lims:
     topology = cluster.prepare(source)
     lims = [lim.number for lim in topology.lims] if lims is None else list(lims)
     cstas = list(cluster.csta_servers(topology)) if cstas is None else list(cstas)
-    children = Children(cluster.run_dir / "topology.yaml", cluster.run_dir / "data", cluster.run_dir / "logs")
+    children = Children(cluster.topology_path(), cluster.run_dir / "data", cluster.run_dir / "logs")
     wanted = set(broker_programs(topology)) | {lim_program(n) for n in lims} | {csta_program(n) for n in cstas}
     started = time.monotonic()
     try:

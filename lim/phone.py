@@ -136,7 +136,9 @@ class Exchange:
     @classmethod
     def from_run_dir(cls, run_dir: str | Path) -> "Exchange":
         """The exchange running in `run_dir` (`mxone up --run-dir`), from the topology it runs."""
-        path = Path(run_dir) / "topology.yaml"
+        path = Path(run_dir) / "topology.running.yaml"  # frozen at `mxone up` (cluster/control.py)
+        if not path.exists():
+            path = Path(run_dir) / "topology.yaml"
         if not path.exists():
             raise FileNotFoundError(f"no exchange in {run_dir} (no topology.yaml); start one with `mxone up`")
         return cls(load_topology(path))
