@@ -31,3 +31,6 @@ def configure_logging(node: str, option: str | None) -> None:
     """Set up the process's log; `node` names the process on every line (e.g. `lim-1`)."""
     logging.basicConfig(level=getattr(logging, chosen_level(option).upper()),
                         format=f"%(asctime)s {node} %(levelname)s %(message)s")
+    # A log that cannot be written (a full disk under a plain child's log file) must cost the line,
+    # not the process's time: by default logging prints a traceback to stderr for every record.
+    logging.raiseExceptions = False
