@@ -27,7 +27,7 @@ from broker.client import BusClient, BusError
 from broker.protocol import BROKER, Kind, csta_node
 from cluster.control import Cluster, ClusterError, default_run_dir, wait_for
 from csta_front.certificates import CertificateError, load_installed
-from csta_front.settings import AuthSettings, hash_password, validate_settings
+from csta_front.settings import AuthSettings, StoreError, hash_password, validate_settings
 from topology.loader import TopologyError
 from topology.model import CSTA_SERVER_TYPES, CstaSettings
 from cli.common import with_help
@@ -46,7 +46,7 @@ ADMIN_STATUS = ("0 done, 1 the exchange refused or is not running (the reason on
 def _run(prog: str, body: Callable[[], int]) -> int:
     try:
         return body()
-    except (AdminError, ClusterError, TopologyError) as exc:
+    except (AdminError, ClusterError, TopologyError, StoreError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return getattr(exc, "status", 1) if isinstance(exc, AdminError) else (2 if isinstance(exc, TopologyError) else 1)
     except (KeyboardInterrupt, EOFError):
