@@ -94,6 +94,7 @@ class BusNode:
         self._lims: set[str] = set()  # LIM members, as last heard
         self._moved_at = -1e9         # a client's last move to the other broker
         self._checked_broker_at = -1e9  # a client's last check of its broker (a request unanswered)
+        self._left_silent_at = -1e9     # a client's last move away from a silent broker
         self.pinned = False           # a client that talks to one broker of a pair, whatever its state
         self._polled: dict[int, tuple] = {}  # an owner's poller -> our sockets registered on it
         self._lost_at = 0.0          # wall time we last heard the broker we left
@@ -225,13 +226,18 @@ class BusNode:
             self._reconnect(switch=True)
         self.timers.call_later(self.interval, self._heartbeat)
 
-    def _client_failover(self) -> None:
-        """A client (no heartbeats to tell it) whose request timed out, or was refused by a
-        passive broker, tries the other broker of the pair from now on."""
+    def _client_failover(self, silent: bool = True) -> None:
+        """A client (no heartbeats to tell it) whose request to the broker timed out (`silent`),
+        or was refused by a passive broker, tries the other broker of the pair from now on. Not
+        back to one it left for silence just now: the passive one it moved to still believes its
+        peer alive for a while, and will take over."""
         now = self.timers.now()
         if (self.role is None and not self.pinned and len(self.endpoints) > 1
-                and now - self._moved_at > self.interval):
+                and now - self._moved_at > self.interval
+                and (silent or now - self._left_silent_at > 3 * self.dead_after)):
             self._moved_at = now
+            if silent:
+                self._left_silent_at = now
             self._reconnect(switch=True)
 
     def move_to_other_broker(self) -> None:
@@ -315,7 +321,7 @@ class BusNode:
 
         def answered(reply: dict) -> None:
             if reply.get("state") == "passive":
-                self._client_failover()
+                self._client_failover(silent=False)
         self.request(BROKER, Kind.STATUS, {}, answered, timeout=min(0.5, self.resend_after))
 
     def send(self, dst: str, kind: str, body: dict) -> None:
@@ -435,7 +441,7 @@ class BusNode:
                 return  # a late reply to a request that already timed out (or a copy's reply)
             error = env.body.get("error")
             if error == Refusal.PASSIVE:
-                self._client_failover()
+                self._client_failover(silent=False)
             if entry.resend and error in RETRYABLE:
                 # Not carried out: the bus is failing over. Again shortly (or at once, through the
                 # other broker, if we just moved); the deadline still holds.
