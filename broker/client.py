@@ -66,10 +66,13 @@ class BusClient:
         return result[0]
 
     def request(self, dst: str, kind: str, body: dict | None = None, timeout: float = 3.0) -> dict[str, Any]:
-        """Send a request and wait for its reply; raise BusError for an error reply. With a
-        broker pair, a request the passive broker refuses, or that met a silent broker, is sent
-        again through the other one (a few times: during a failover both may say "not me")."""
-        pair = len(self.node.endpoints) > 1 and not self.node.pinned
+        """Send a request and wait for its reply; raise BusError for an error reply. A request to
+        a node that met a failing broker is sent again by the node itself, the same request
+        (the receiver serves it once), through the other broker of a pair once it moves there.
+        A request to the broker itself (nothing to serve twice) the passive broker refuses, or
+        that met a silent broker, is sent again here through the other one (a few times: during
+        a failover both may say "not me")."""
+        pair = len(self.node.endpoints) > 1 and not self.node.pinned and dst == BROKER
         for _ in range(4 if pair else 1):
             reply = self._ask(dst, kind, body or {}, timeout)
             if not pair or not self._elsewhere(dst, reply):

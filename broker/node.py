@@ -22,6 +22,7 @@ from typing import Any, Callable
 import msgpack
 import zmq
 
+from broker.dedupe import IN_PROGRESS, AnswerMemory
 from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode, decode_body, decode_header
 from broker.protocol import BROKER, Kind, Refusal
 from broker.replay import EventTracker, ReplayWindow
@@ -45,6 +46,22 @@ def _send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
 
 ReplyHandler = Callable[[dict[str, Any]], None]
 
+# Refusals that say the request was not carried out because of the bus itself, not the receiver:
+# sent again (same id) until the sender's deadline.
+RETRYABLE = frozenset({Refusal.PASSIVE, Refusal.BROKER_FAILOVER})
+
+
+class _Pending:
+    """A request awaiting its reply: what it takes to send it again, the same request."""
+    __slots__ = ("handler", "timer", "dst", "kind", "body", "resend", "last_refusal")
+
+    def __init__(self, handler: ReplyHandler | None, dst: str, kind: str, body: dict, resend: bool):
+        self.handler = handler
+        self.dst, self.kind, self.body = dst, kind, body
+        self.resend = resend  # safe to send again: the receiver remembers its id (broker/dedupe.py)
+        self.timer: Any = None
+        self.last_refusal: dict[str, Any] | None = None  # a RETRYABLE one: given at the deadline
+
 
 class BusNode:
     def __init__(self, node_id: str, settings: BrokerSettings, timers: TimerQueue, *,
@@ -61,7 +78,12 @@ class BusNode:
         self.dead_after = settings.dead_after_ms / 1000.0
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
-        self._pending: dict[int, tuple[ReplyHandler | None, Any]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self.answers = AnswerMemory()  # requests served: a copy sent again gets the same answer
+        # A request in flight is sent again this often until answered (it may have been lost with
+        # a broker), and at once when the node moves to another broker.
+        self.resend_after = max(0.3, self.dead_after)
+        self.resent = 0
         self._topics: set[str] = set()
         self.endpoints = settings.endpoints()
         self._ep = 0                 # index of the broker we talk to now
@@ -71,6 +93,8 @@ class BusNode:
         self._failed_over = False    # moved to another broker since we were last registered
         self._lims: set[str] = set()  # LIM members, as last heard
         self._moved_at = -1e9         # a client's last move to the other broker
+        self._checked_broker_at = -1e9  # a client's last check of its broker (a request unanswered)
+        self._left_silent_at = -1e9     # a client's last move away from a silent broker
         self.pinned = False           # a client that talks to one broker of a pair, whatever its state
         self._polled: dict[int, tuple] = {}  # an owner's poller -> our sockets registered on it
         self._lost_at = 0.0          # wall time we last heard the broker we left
@@ -202,13 +226,18 @@ class BusNode:
             self._reconnect(switch=True)
         self.timers.call_later(self.interval, self._heartbeat)
 
-    def _client_failover(self) -> None:
-        """A client (no heartbeats to tell it) whose request timed out, or was refused by a
-        passive broker, tries the other broker of the pair from now on."""
+    def _client_failover(self, silent: bool = True) -> None:
+        """A client (no heartbeats to tell it) whose request to the broker timed out (`silent`),
+        or was refused by a passive broker, tries the other broker of the pair from now on. Not
+        back to one it left for silence just now: the passive one it moved to still believes its
+        peer alive for a while, and will take over."""
         now = self.timers.now()
         if (self.role is None and not self.pinned and len(self.endpoints) > 1
-                and now - self._moved_at > self.interval):
+                and now - self._moved_at > self.interval
+                and (silent or now - self._left_silent_at > 3 * self.dead_after)):
             self._moved_at = now
+            if silent:
+                self._left_silent_at = now
             self._reconnect(switch=True)
 
     def move_to_other_broker(self) -> None:
@@ -238,6 +267,9 @@ class BusNode:
         self.dealer.close(0)
         self._connect_dealer()
         self.attempt_started = self.timers.now()
+        for msg_id, pending in list(self._pending.items()):
+            if pending.resend:  # what the old broker had not delivered goes through this one
+                self._resend(msg_id)
         if self.role is not None:
             # Our PUB and SUB reconnect by themselves, maybe later than the DEALER: register
             # only once our events are seen to flow again, as at start.
@@ -253,11 +285,44 @@ class BusNode:
 
     def request(self, dst: str, kind: str, body: dict, on_reply: ReplyHandler | None = None,
                 timeout: float = 2.0) -> int:
+        """Send a request; `on_reply` gets its reply, or a `timeout` refusal after `timeout` s.
+        A request to another node (not the broker) is sent again with the same id until then
+        when it may have been lost with a broker (no reply within `resend_after`, the node moved
+        to another broker, or a refusal in RETRYABLE): the receiver serves it once."""
         msg_id = next(self._ids)
-        timer = self.timers.call_later(timeout, lambda: self._expire(msg_id, dst, kind))
-        self._pending[msg_id] = (on_reply, timer)
+        pending = _Pending(on_reply, dst, kind, body, resend=dst != BROKER)
+        pending.timer = self.timers.call_later(timeout, lambda: self._expire(msg_id, dst, kind))
+        self._pending[msg_id] = pending
         self._send(dst, kind, body, msg_id)
+        if pending.resend and timeout > self.resend_after:
+            self.timers.call_later(self.resend_after, lambda: self._resend_unanswered(msg_id))
         return msg_id
+
+    def _resend(self, msg_id: int) -> None:
+        pending = self._pending.get(msg_id)
+        if pending is not None:
+            self.resent += 1
+            self._send(pending.dst, pending.kind, pending.body, msg_id)
+
+    def _resend_unanswered(self, msg_id: int) -> None:
+        if msg_id in self._pending:
+            self._resend(msg_id)
+            self._check_client_broker()
+            self.timers.call_later(self.resend_after, lambda: self._resend_unanswered(msg_id))
+
+    def _check_client_broker(self) -> None:
+        """A client of a pair hears no heartbeats: a request unanswered may mean its broker is
+        gone. Ask the broker (its silence, or "passive", moves the node, which resends)."""
+        now = self.timers.now()
+        if (self.role is not None or self.pinned or len(self.endpoints) < 2
+                or now - self._checked_broker_at < self.resend_after):
+            return
+        self._checked_broker_at = now
+
+        def answered(reply: dict) -> None:
+            if reply.get("state") == "passive":
+                self._client_failover(silent=False)
+        self.request(BROKER, Kind.STATUS, {}, answered, timeout=min(0.5, self.resend_after))
 
     def send(self, dst: str, kind: str, body: dict) -> None:
         """One-way message: no reply expected."""
@@ -265,6 +330,7 @@ class BusNode:
 
     def reply(self, request: Envelope, body: dict) -> None:
         if request.msg_id:
+            self.answers.answered((request.src, request.incarnation, request.msg_id), body)
             self._send(request.src, Kind.REPLY, body, msg_id=next(self._ids), reply_to=request.msg_id)
 
     def publish(self, topics: list[str], kind: str, body: dict) -> None:
@@ -297,8 +363,9 @@ class BusNode:
         if dst == BROKER:  # only the broker's silence says the broker is gone (a LIM may be slow)
             self._client_failover()
         entry = self._pending.pop(msg_id, None)
-        if entry and entry[0]:
-            entry[0]({"ok": False, "error": Refusal.TIMEOUT, "message": f"no reply from {dst} to {kind}"})
+        if entry and entry.handler:
+            entry.handler(entry.last_refusal or {"ok": False, "error": Refusal.TIMEOUT,
+                                                 "message": f"no reply from {dst} to {kind}"})
 
     # -- receiving -----------------------------------------------------------------------------
     def poll_once(self, max_wait: float) -> None:
@@ -369,16 +436,30 @@ class BusNode:
             self._serve_replay(env)
             return
         if env.reply_to:
-            entry = self._pending.pop(env.reply_to, None)
+            entry = self._pending.get(env.reply_to)
             if entry is None:
-                return  # a late reply to a request that already timed out
-            handler, timer = entry
-            timer.cancel()
-            if env.body.get("error") == Refusal.PASSIVE:
-                self._client_failover()
-            if handler:
-                handler(env.body)
+                return  # a late reply to a request that already timed out (or a copy's reply)
+            error = env.body.get("error")
+            if error == Refusal.PASSIVE:
+                self._client_failover(silent=False)
+            if entry.resend and error in RETRYABLE:
+                # Not carried out: the bus is failing over. Again shortly (or at once, through the
+                # other broker, if we just moved); the deadline still holds.
+                self.timers.call_later(self.interval, lambda: self._resend(env.reply_to))
+                entry.last_refusal = env.body
+                return
+            del self._pending[env.reply_to]
+            entry.timer.cancel()
+            if entry.handler:
+                entry.handler(env.body)
             return
+        if env.msg_id:
+            first = self.answers.begin((env.src, env.incarnation, env.msg_id), self.timers.now())
+            if first is IN_PROGRESS:
+                return  # a copy of a request being served: its one reply answers this copy too
+            if first is not None:
+                self._send(env.src, Kind.REPLY, first, msg_id=next(self._ids), reply_to=env.msg_id)
+                return
         self.on_request(env)
 
     def _on_members_reply(self, reply: dict) -> None:

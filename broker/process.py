@@ -68,6 +68,10 @@ class Broker:
         self._peer_members: list[dict] = []      # the active peer's last member list
         self._peer_mv = 0
         self._deaf_until = 0.0  # after a freeze, ignore the peer's queued (stale) states until then
+        # Since when this broker serves (started, or took over): for a while after, a node it does
+        # not know, or cannot reach, is on its way here, not down (Refusal.BROKER_FAILOVER).
+        self.serving_since = self.timers.now()
+        self.settling_s = max(2.0, 3 * self.dead_after)
 
     @property
     def active(self) -> bool:
@@ -212,6 +216,7 @@ class Broker:
         self.liveness = Liveness(self.interval, self.dead_after)
         self._lims_heard.clear()
         self._deaf_until = self.timers.now() + 3 * self.interval
+        self.serving_since = self.timers.now()
 
     def _take_over(self) -> None:
         """Become active with the peer's last view of the members: a LIM that does not come over
@@ -226,6 +231,7 @@ class Broker:
                 continue
         self.membership_version = max(self.membership_version, self._peer_mv) + 1
         self._lims_heard.clear()
+        self.serving_since = now
 
     def _passive(self, env: Envelope, now: float) -> None:
         """A message reached the passive broker: maybe the request that makes it active."""
@@ -290,7 +296,22 @@ class Broker:
         try:
             self.router.send_multipart([target.encode(), header, body])
         except zmq.ZMQError:
-            self._error(env, Refusal.UNREACHABLE, f"{env.dst} is not connected")
+            if self._settling():
+                self._error(env, Refusal.BROKER_FAILOVER, f"{target} has not reached this broker yet (it has just taken over)")
+            else:
+                self._error(env, Refusal.UNREACHABLE, f"{env.dst} is not connected")
+
+    def _settling(self) -> bool:
+        """Just started or took over: nodes are still coming over from the old broker."""
+        return self.timers.now() - self.serving_since < self.settling_s
+
+    def _not_alive(self, env: Envelope, node: str, down: str) -> None:
+        """Refuse a request for a node that is not alive here: down, or (a node this broker has
+        not heard of yet, while it settles) not yet come over after a broker restart or failover."""
+        if node not in self.liveness.members and self._settling():
+            self._error(env, Refusal.BROKER_FAILOVER, f"{node} has not registered with this broker yet (it has just started)")
+        else:
+            self._error(env, Refusal.LIM_DOWN, down)
 
     def _resolve(self, env: Envelope) -> str | None:
         number = number_of_device_address(env.dst)
@@ -301,11 +322,11 @@ class Broker:
                 return None
             node = lim_node(lim)
             if not self.liveness.is_alive(node):
-                self._error(env, Refusal.LIM_DOWN, f"LIM {lim}, which holds {number}, is out of service")
+                self._not_alive(env, node, f"LIM {lim}, which holds {number}, is out of service")
                 return None
             return node
         if env.reply_to == 0 and is_server_node(env.dst) and not self.liveness.is_alive(env.dst):
-            self._error(env, Refusal.LIM_DOWN, f"{env.dst} is out of service")
+            self._not_alive(env, env.dst, f"{env.dst} is out of service")
             return None
         return env.dst
 

@@ -104,6 +104,8 @@ class Refusal(StrEnum):
     # The bus: the broker's routing and liveness, the node's own timeout.
     LIM_DOWN = "lim_down"
     UNREACHABLE = "unreachable"
+    BROKER_FAILOVER = "broker_failover"  # the broker (re)started or took over just now and the node
+                                         # has not reached it yet: the node is not known to be down
     TIMEOUT = "timeout"
     PASSIVE = "passive"
     REJOIN = "rejoin"

@@ -106,6 +106,8 @@ LIM_ERRORS: dict[str, tuple[str, str]] = {
     Refusal.UNREACHABLE: ("systemResourceAvailibility", "resourceOutOfService"),
     Refusal.TRUNKS_BUSY: ("systemResourceAvailibility", "resourceBusy"),
     Refusal.TIMEOUT: ("systemResourceAvailibility", "resourceBusy"),
+    # The bus is failing over (the request was resent until the deadline): busy for now, not out of service.
+    Refusal.BROKER_FAILOVER: ("systemResourceAvailibility", "resourceBusy"),
     Refusal.CONFERENCE_FULL: ("systemResourceAvailibility", "conferenceMemberLimitExceeded"),
 }
 

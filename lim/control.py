@@ -29,7 +29,8 @@ OfferDone = Callable[[str | None], None]  # None: the offer rang or queued; else
 IN_CALL = (ConnState.CONNECTED, ConnState.HOLD)
 # An offer refused by the bus itself (no LIM to take it), by its refusal code: the caller's cause.
 UNREACHABLE: dict[str | None, str] = {Refusal.LIM_DOWN: Cause.NETWORK_NOT_OBTAINABLE,
-                                      Refusal.TIMEOUT: Cause.NETWORK_NOT_OBTAINABLE}
+                                      Refusal.TIMEOUT: Cause.NETWORK_NOT_OBTAINABLE,
+                                      Refusal.BROKER_FAILOVER: Cause.NETWORK_NOT_OBTAINABLE}
 
 
 class Controller:

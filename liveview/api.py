@@ -165,8 +165,8 @@ def status_of_refusal(code: str) -> int:
     """The HTTP status for the exchange's error reply (a `Refusal`: the LIM's, the broker's, the bus's)."""
     if code == Refusal.UNKNOWN_NUMBER:
         return 404
-    if code in (Refusal.LIM_DOWN, Refusal.UNREACHABLE):
-        return 503   # the LIM that holds the device is out of service
+    if code in (Refusal.LIM_DOWN, Refusal.UNREACHABLE, Refusal.BROKER_FAILOVER):
+        return 503   # the LIM that holds the device is out of service (or the bus is failing over)
     if code == Refusal.TIMEOUT:
         return 504   # no answer from the exchange in time
     return 409       # the exchange refused: busy, not ringing, out of service, ...

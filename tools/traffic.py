@@ -488,7 +488,7 @@ class TrafficEngine:
         def replied(reply: dict) -> None:
             if not reply.get("ok"):
                 self.action_errors[f"{action}: {reply.get('error')}"] += 1
-                if reply.get("error") in (Refusal.TIMEOUT, Refusal.LIM_DOWN) and not record.done:
+                if reply.get("error") in (Refusal.TIMEOUT, Refusal.LIM_DOWN, Refusal.BROKER_FAILOVER) and not record.done:
                     self._give_up(record, f"{action} not answered ({reply.get('error')})")
         self.act(device, Kind.PHONE, body, replied)
 

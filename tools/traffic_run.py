@@ -61,17 +61,12 @@ class TrafficDriver:
         self.client.sync()  # with the client's own event handler: it waits for its probe
         self.node.on_event = lambda topic, env: self.engine.on_event(env.body, (env.src, env.incarnation, env.seq))
 
-    def act(self, device: str, kind: str, body: dict, on_reply: Callable[[dict], None],
-            resent: bool = False) -> None:
+    def act(self, device: str, kind: str, body: dict, on_reply: Callable[[dict], None]) -> None:
+        # The node sends the request again itself (the same request: the LIM serves it once)
+        # when a broker fails under it; what comes back here is final.
         endpoint = self.node.endpoint
 
         def replied(reply: dict) -> None:
-            if reply.get("error") == Refusal.PASSIVE and len(self.node.endpoints) > 1 and not resent:
-                # A broker pair: this one stood down; the request was not carried out: send it
-                # again through the other one.
-                self._switch_broker(endpoint)
-                self.act(device, kind, body, on_reply, resent=True)
-                return
             if reply.get("error") == Refusal.TIMEOUT:
                 self._switch_broker(endpoint, wait=True)
             on_reply(reply)
