@@ -20,6 +20,9 @@ import msgpack
 PROTOCOL_VERSION = 1
 TOPIC_SEPARATOR = "|"
 SYSTEM_TOPIC = "sys|"  # membership changes published by the broker
+# The broker's heartbeat, published once per interval for every member (a topic of its own, so that
+# listeners of `sys|` such as `mxone events` do not see it).
+HEARTBEAT_TOPIC = "hb|"
 
 
 class EnvelopeError(ValueError):

@@ -20,6 +20,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import msgpack
@@ -27,7 +28,7 @@ import zmq
 
 from broker.binary_star import ACTIVE, BinaryStar
 from broker.directory import Directory
-from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
+from broker.envelope import HEARTBEAT_TOPIC, SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
 from broker.fanout import EventFanout
 from broker.liveness import DEAD, Change, Liveness, Member
 from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, lim_node, number_of_device_address
@@ -58,6 +59,9 @@ class Broker:
         self.ctx = ctx or zmq.Context.instance()
         self.membership_version = 0
         self._seq = 0
+        # Carried by our heartbeats: a node that hears a new one knows the broker restarted
+        # (and so forgot it) and registers again.
+        self.incarnation = int(time.time() * 1000) % 2_000_000_000
         self._running = False
         # A pair: the peer is gone once silent for two dead-node periods (longer than a node takes
         # to give up on it, so nodes are already knocking when we may take over).
@@ -156,10 +160,11 @@ class Broker:
             self._tell_peer()
         if self.active:
             self._announce(self.liveness.check(now))
-            body = msgpack.packb({"mv": self.membership_version})
-            for member in list(self.liveness.members.values()):
-                if member.state != DEAD:
-                    self._send_raw(member.node_id, self._header(Kind.HEARTBEAT, member.node_id), body)
+            # One publication for every member, fanned out by the proxy in C: the broker's share
+            # of a beat no longer grows with the number of members (was one ROUTER send each).
+            env = Envelope(kind=Kind.HEARTBEAT, src=BROKER_ID, body={"mv": self.membership_version},
+                           incarnation=self.incarnation, seq=self._next_seq())
+            self.fanout.publish([HEARTBEAT_TOPIC.encode(), *env.frames()])
         if self._running:
             self.timers.call_later(self.interval, self._tick)
 
