@@ -26,6 +26,7 @@ from broker.envelope import HEARTBEAT_TOPIC, SYSTEM_TOPIC, Envelope, EnvelopeErr
 from broker.protocol import BROKER, Kind, Refusal
 from broker.replay import EventTracker, ReplayWindow
 from broker.timers import TimerQueue
+from broker.transport import node_url
 from topology.model import BrokerEndpoint, BrokerSettings
 
 log = logging.getLogger("bus")
@@ -100,11 +101,11 @@ class BusNode:
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
-        self.pub.connect(ep.url("pub"))
+        self.pub.connect(node_url(ep, "pub"))
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.RCVHWM, 100_000)
-        self.sub.connect(ep.url("sub"))
+        self.sub.connect(node_url(ep, "sub"))
         for topic in self._topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._connect_dealer()
@@ -136,7 +137,7 @@ class BusNode:
         self.dealer.setsockopt(zmq.IDENTITY, self.node_id.encode())
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.setsockopt(zmq.SNDHWM, 100_000)
-        self.dealer.connect(self.endpoint.url("router"))
+        self.dealer.connect(node_url(self.endpoint, "router"))
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         self.poller.register(self.sub, zmq.POLLIN)
@@ -262,10 +263,10 @@ class BusNode:
         # old TCP connections may be dead without either side knowing.
         for sock, which in ((self.pub, "pub"), (self.sub, "sub")):
             try:
-                sock.disconnect(old.url(which))
+                sock.disconnect(node_url(old, which))
             except zmq.ZMQError:
                 pass
-            sock.connect(self.endpoint.url(which))  # SUB re-sends its subscriptions itself
+            sock.connect(node_url(self.endpoint, which))  # SUB re-sends its subscriptions itself
         self.dealer.close(0)
         self._connect_dealer()
         self.attempt_started = self.timers.now()

@@ -33,6 +33,7 @@ from broker.fanout import EventFanout
 from broker.liveness import DEAD, Change, Liveness, Member
 from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, lim_node, number_of_device_address
 from broker.timers import TimerQueue
+from broker.transport import ipc_url
 from topology.loader import TopologyError, load_topology
 from topology.model import Topology
 from netio.logs import add_log_level_option, configure_logging
@@ -89,10 +90,16 @@ class Broker:
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted node takes its identity back
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.bind(ep.url("router"))
+        local = {which: ipc_url(ep, which) for which in ("router", "pub", "sub")}
+        self._ipc_paths = []  # removed at close; only once our TCP binds proved the port ours
+        if local["router"]:
+            self.router.bind(local["router"])  # nodes on this host come over ipc (broker/transport.py)
         # Events: XSUB -> XPUB in ZeroMQ's own proxy, in a thread of its own (broker/fanout.py).
         # A passive broker forwards too: a node checks its events flow before it registers, and
         # its `register` is what may make this broker active.
-        self.fanout = EventFanout(self.ctx, ep.url("pub"), ep.url("sub"))
+        self.fanout = EventFanout(self.ctx, [u for u in (ep.url("pub"), local["pub"]) if u],
+                                  [u for u in (ep.url("sub"), local["sub"]) if u])
+        self._ipc_paths = [Path(u.removeprefix("ipc://")) for u in local.values() if u]
         self.poller = zmq.Poller()
         self._sockets = [self.router]
         if self.star is not None:
@@ -114,6 +121,8 @@ class Broker:
         for sock in self._sockets:
             sock.close(0)
         self.fanout.close()
+        for path in getattr(self, "_ipc_paths", []):  # our Unix domain sockets: leave nothing in /tmp
+            path.unlink(missing_ok=True)
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> None:
