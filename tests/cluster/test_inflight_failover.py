@@ -4,6 +4,10 @@ Cross-LIM calls (dial, answer, hang up, each a bus request of a plain client) ru
 a thread while the primary broker hangs (SIGSTOP: supervisord cannot restart it, so the backup
 must take over). The requests caught in flight are sent again through the backup, and each is
 carried out once: every call completes, and no call is left in the exchange.
+
+The topology is broker_pair.yaml with the default no-answer timer: with its 0.8 s one, a call
+ringing when the primary hangs is released by the no-answer timer before the failover (about
+1.2 s) lets the callee's answer through, and the answer is rightly refused (`no_such_call`).
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from lim.phone import Exchange
 from tests.cluster.test_broker_pair import all_registered, broker_states
 from tests.procs import wait_for
 
-pytestmark = [pytest.mark.cluster, pytest.mark.mxone_topology("tests/cluster/broker_pair.yaml")]
+pytestmark = [pytest.mark.cluster, pytest.mark.mxone_topology("tests/cluster/broker_pair_ringing.yaml")]
 
 PAIRS = [("1001", "2001"), ("2002", "1002"), ("1003", "2003")]
 
