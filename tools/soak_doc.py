@@ -3,6 +3,9 @@ and a load log of `date +%s` and /proc/loadavg lines written beside it):
 
     python -m tools.soak_doc --report R.json --samples S.csv [--load L.log] [--command "mxone soak ..."]
 
+Without --report (a run still going), an interim document from the samples so far: the slopes and
+the growth verdict only (events, traffic and restarts are in the report a finished run prints).
+
 The chart (RSS and file descriptors of every program over time) needs matplotlib
 (`pip install matplotlib`); it is no dependency of mxone-sim.
 """
@@ -14,7 +17,7 @@ import os
 import platform
 from pathlib import Path
 
-from tools.soak_verdict import from_csv, judge
+from tools.soak_verdict import DEFAULT_PCT_PER_HOUR, from_csv, judge, slopes_by_kind, verdict
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -96,13 +99,6 @@ def document(report: dict, samples: list[dict], command: str, load: str, png: st
             slope = (f"{t.slope_per_hour / 1024:+.0f} kB/h" if unit == "bytes" else f"{fmt(t.slope_per_hour)} {unit}/h")
             judged = "GROWS" if t.growing else ("ok" if t.judged else "not judged")
             files.append(f"| `{what[0]}` | {mean} | {slope} | {judged} |")
-    traffic = []
-    for name in ("office", "callcentre"):
-        t = report["traffic"].get(name)
-        if t:
-            traffic.append(f"- {name}: {t['attempted']} calls ({t['calls_per_second']:.2f}/s), {t['answered']} "
-                           f"answered, {t['abandoned']} abandoned, {t['failed']} failed")
-    e, c = report["events"], report["csta"]
     by_kind = report["slopes_per_hour_by_kind"]
     kind_rows = [f"| {k} | {fmt(m.get('rss_mb'))} | {fmt(m.get('fds'))} | {fmt(m.get('threads'))} |"
                  for k, m in sorted(by_kind.items())]
@@ -129,7 +125,8 @@ def document(report: dict, samples: list[dict], command: str, load: str, png: st
         "",
         "## Verdict",
         "",
-        ("**ok**: nothing grows without bound, no event lost or duplicated, no process restarted, no log "
+        ("**ok so far**: no quantity grows." if v["ok"] and report.get("interim") else
+         "**ok**: nothing grows without bound, no event lost or duplicated, no process restarted, no log "
          "over its rotation size, no feature setting lost." if v["ok"] else
          "**FAIL**:\n\n" + "\n".join(f"- {r}" for r in v["reasons"])),
         "",
@@ -160,6 +157,27 @@ def document(report: dict, samples: list[dict], command: str, load: str, png: st
         "supervisord's own log: 20 MB, 2 backups; cluster/control.py), so they are checked against that size "
         f"rather than judged for slope: {len(report['logs_over_rotation_size'])} over it.",
         "",
+        *traffic_and_csta(report),
+    ]
+    if report.get("interim"):
+        lines[2:2] = ["", f"**Interim**: the run is still going; {report['samples']} samples so far. The verdict "
+                          "below is on growth only; events, traffic and restarts come with the finished run.", ""]
+    if png:
+        lines += ["## RSS and file descriptors over time", "", f"![RSS and fds of every program]({png})", ""]
+    return "\n".join(lines)
+
+
+def traffic_and_csta(report: dict) -> list[str]:
+    if report.get("events") is None:
+        return []
+    e, c = report["events"], report["csta"]
+    traffic = []
+    for name in ("office", "callcentre"):
+        t = report["traffic"].get(name)
+        if t:
+            traffic.append(f"- {name}: {t['attempted']} calls ({t['calls_per_second']:.2f}/s), {t['answered']} "
+                           f"answered, {t['abandoned']} abandoned, {t['failed']} failed")
+    return [
         "## Traffic and CSTA",
         "",
         *traffic,
@@ -171,21 +189,31 @@ def document(report: dict, samples: list[dict], command: str, load: str, png: st
         f"- Restarts: {report['restarts'] or 'none'}.",
         "",
     ]
-    if png:
-        lines += ["## RSS and file descriptors over time", "", f"![RSS and fds of every program]({png})", ""]
-    return "\n".join(lines)
+
+
+def interim_report(samples: list[dict], duration: float, interval: float, warmup: float) -> dict:
+    """A stand-in for the report of a run still going: what the samples alone say."""
+    trends = judge(samples, warmup, DEFAULT_PCT_PER_HOUR)
+    return {"interim": True, "verdict": verdict(trends), "samples": len(samples),
+            "options": {"duration_s": duration, "interval_s": interval, "warmup_s": warmup, "office_rate": 1.0,
+                        "callcentre_rate": 0.3, "max_growth_pct_per_hour": DEFAULT_PCT_PER_HOUR, "seed": "as in the command"},
+            "slopes_per_hour_by_kind": slopes_by_kind(trends), "logs_over_rotation_size": [], "traffic": {},
+            "events": None, "csta": None, "restarts": None}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--report", type=Path, default=None, help="the run's --json output (none: interim)")
+    parser.add_argument("--duration", type=float, default=3700, help="interim: the run's --duration")
+    parser.add_argument("--interval", type=float, default=60, help="interim: the run's --interval")
     parser.add_argument("--samples", type=Path, required=True)
     parser.add_argument("--load", type=Path, default=None)
     parser.add_argument("--command", default="mxone soak --duration 3700 --interval 60 --json --csv samples.csv")
     parser.add_argument("--out", type=Path, default=DOCS / "soak.md")
     args = parser.parse_args(argv)
-    report = json.loads(args.report.read_text())
     samples = from_csv(args.samples.read_text())
+    report = (json.loads(args.report.read_text()) if args.report is not None else
+              interim_report(samples, args.duration, args.interval, max(2 * args.interval, args.duration / 10)))
     png = args.out.with_suffix(".png")
     try:
         chart(samples, png, report["options"]["warmup_s"])

@@ -123,3 +123,13 @@ def test_the_csv_has_a_column_per_quantity_and_round_trips():
     back = from_csv(text)
     assert back[0] == {"t": 0.0, "proc:csta-1:fds": None, "proc:lim-1:fds": 10.0}
     assert back[1]["proc:csta-1:fds"] == 20.0
+
+
+def test_the_interim_document_of_a_run_still_going_names_what_grows():
+    from tools.soak_doc import document, interim_report
+    samples = [{"t": i * 60.0, "proc:lim-1:rss_mb": 30.0, "proc:csta-1:fds": 20.0 + i,
+                "file:data/lim-1.db:bytes": 4096.0} for i in range(40)]
+    report = interim_report(samples, 3700, 60, 370)
+    text = document(report, samples, "mxone soak --duration 3700", "not recorded", None)
+    assert "**Interim**" in text and "**FAIL**" in text and "proc:csta-1:fds" in text
+    assert "| lim-1 | 30 (+0/h)" in text and "Traffic and CSTA" not in text
