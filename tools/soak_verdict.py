@@ -5,6 +5,8 @@ A quantity grows when, over the samples after the warm-up, all of these hold:
   and a WAL of 4 MB are judged alike);
 - the growth the fitted line gives over the measured window is above the quantity's absolute floor
   (a single extra file descriptor or a few hundred kB of malloc noise is no leak);
+- the slope stands out of the noise: it is at least MIN_T times its standard error (the samples'
+  scatter around the fitted line: a few sessions' fds open at one sample and not the next);
 - it grows monotonically: the means of the first, middle and last thirds of the window strictly
   increase (a warm-up that levels off, or a saw-tooth such as a WAL checkpointed now and then,
   does not).
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 MIN_SAMPLES = 6
+MIN_T = 3.0
 DEFAULT_PCT_PER_HOUR = 10.0
 
 # Absolute floors (growth over the measured window, in the quantity's own unit) by the last part
@@ -71,6 +74,22 @@ def slope(times: list[float], values: list[float]) -> float:
     return sum((t - mt) * (v - mv) for t, v in zip(times, values)) / var
 
 
+def t_statistic(times: list[float], values: list[float]) -> float:
+    """The least-squares slope over its standard error (infinite for points on a rising line)."""
+    n = len(times)
+    if n < 3:
+        return 0.0
+    b = slope(times, values)
+    mt, mv = sum(times) / n, sum(values) / n
+    var_t = sum((t - mt) ** 2 for t in times)
+    if var_t == 0:
+        return 0.0
+    residual = sum((v - mv - b * (t - mt)) ** 2 for t, v in zip(times, values)) / (n - 2)
+    if residual <= 1e-12 * max(1.0, mv * mv):
+        return 0.0 if b == 0 else float("inf") * (1 if b > 0 else -1)
+    return b / (residual / var_t) ** 0.5
+
+
 def floor_for(name: str) -> float:
     return FLOORS.get(name.rsplit(":", 1)[-1], DEFAULT_FLOOR)
 
@@ -94,7 +113,8 @@ def trend(name: str, times: list[float], values: list[float], pct_per_hour: floa
         thirds = tuple(sum(p) / len(p) for p in parts)  # type: ignore[assignment]
     monotone = thirds is not None and thirds[0] < thirds[1] < thirds[2]
     floor = floor_for(name) if floor is None else floor
-    growing = judged and per_hour > 0 and pct > pct_per_hour and growth > floor and monotone
+    growing = (judged and per_hour > 0 and pct > pct_per_hour and growth > floor and monotone
+               and t_statistic(times, values) >= MIN_T)
     note = ""
     if n < MIN_SAMPLES:
         note = f"not judged: {n} samples after the warm-up (at least {MIN_SAMPLES})"

@@ -10,6 +10,7 @@ from tools.soak_verdict import (
     judge,
     slope,
     slopes_by_kind,
+    t_statistic,
     to_csv,
     trend,
     verdict,
@@ -133,3 +134,14 @@ def test_the_interim_document_of_a_run_still_going_names_what_grows():
     text = document(report, samples, "mxone soak --duration 3700", "not recorded", None)
     assert "**Interim**" in text and "**FAIL**" in text and "proc:csta-1:fds" in text
     assert "| lim-1 | 30 (+0/h)" in text and "Traffic and CSTA" not in text
+
+
+def test_a_rise_lost_in_scatter_is_no_leak():
+    # A short run's fds, flat but jumping by 4 as churn sessions come and go: this draw happens to
+    # rise from third to third by more than the floor, but the slope is within its noise.
+    rng = random.Random(114)
+    times = [i * 5.0 for i in range(19)]
+    values = [20.0 + rng.choice([0, 4]) for _ in times]
+    t = trend("proc:csta-1:fds", times, values)
+    assert t.thirds[0] < t.thirds[1] < t.thirds[2] and t.window_growth > 3 and t.pct_per_hour > 10
+    assert t_statistic(times, values) < 3 and not t.growing
