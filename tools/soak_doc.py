@@ -80,7 +80,7 @@ def fmt(v: float | None, digits: int = 3) -> str:
 def document(report: dict, samples: list[dict], command: str, load: str, png: str | None) -> str:
     o = report["options"]
     trends = {t.name: t for t in judge(samples, o["warmup_s"], o["max_growth_pct_per_hour"])}
-    v = report["verdict"]
+    v = regrown(report["verdict"], list(trends.values()))
     programs = sorted({n.split(":")[1] for n in trends if n.startswith("proc:")})
     rows = []
     for p in programs:
@@ -189,6 +189,15 @@ def traffic_and_csta(report: dict) -> list[str]:
         f"- Restarts: {report['restarts'] or 'none'}.",
         "",
     ]
+
+
+def regrown(run_verdict: dict, trends: list) -> dict:
+    """The run's verdict with its growth part judged again by today's rule (a run started before a
+    change of tools/soak_verdict.py); lost events, restarts and the like stay as the run saw them."""
+    growth_names = ("proc:", "file:", "latency:", "count:", "log:")
+    others = [r for r in run_verdict["reasons"] if not r.startswith(growth_names)]
+    reasons = [f"{t.name}: {t.note}" for t in trends if t.growing] + others
+    return {"ok": not reasons, "reasons": reasons}
 
 
 def interim_report(samples: list[dict], duration: float, interval: float, warmup: float) -> dict:
