@@ -374,7 +374,9 @@ async def soak(cluster: Cluster, topology, options: SoakOptions,
     for flow in flows:
         if flow.exception() is not None:
             raise flow.exception()  # type: ignore[misc]
-    await asyncio.gather(*workers)
+    for outcome in await asyncio.gather(*workers, return_exceptions=True):
+        if isinstance(outcome, Exception):  # churn or features gave up (a server refused at the start)
+            activity.error(f"{type(outcome).__name__}: {outcome}")
     # The last CSTA events of the office calls: until none is missing, or SETTLE_S.
     lim_of = {e.number: e.lim for e in topology.extensions}
     engine = holder.get("office_engine")
