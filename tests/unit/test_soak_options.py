@@ -17,7 +17,7 @@ def test_defaults_and_the_warm_up():
 
 @pytest.mark.parametrize("kwargs, words", [
     ({"duration": 5}, "--duration"), ({"duration": 60, "interval": 30}, "--interval"),
-    ({"duration": 60, "warmup": 60}, "--warmup"), ({"rate": -1}, "--rate"),
+    ({"duration": 60, "interval": 5, "warmup": 60}, "--warmup"), ({"rate": -1}, "--rate"),
     ({"callcentre_rate": 100}, "--callcentre-rate"), ({"pct_per_hour": 0}, "--max-growth")])
 def test_wrong_options_are_refused_naming_the_option(kwargs, words):
     with pytest.raises(ValueError, match=words):
