@@ -2,7 +2,7 @@
 
 Each command group lives in its own module of this package (cli/exchange.py for up, down, status,
 kill; cli/phones.py; cli/groups.py; cli/events.py; cli/bench.py; cli/fault.py; cli/scenario.py; cli/traffic.py;
-cli/topology_files.py); each adds its sub-commands with a `handler`, and `main` runs it.
+cli/soak.py; cli/topology_files.py); each adds its sub-commands with a `handler`, and `main` runs it.
 
 Exit status: 0 done, 1 the exchange refused or failed, 2 bad command line or bad topology.
 """
@@ -22,6 +22,7 @@ from cli import (
     logs,
     phones,
     scenario,
+    soak,
     topology_files,
     traffic,
 )
@@ -31,7 +32,7 @@ from topology.loader import TopologyError
 from cli.version import add_common_options
 
 # In the order `mxone --help` lists them.
-COMMAND_GROUPS = (exchange, logs, phones, groups, events, bench, fault, scenario, traffic, topology_files)
+COMMAND_GROUPS = (exchange, logs, phones, groups, events, bench, fault, scenario, traffic, soak, topology_files)
 
 
 def build_parser() -> argparse.ArgumentParser:

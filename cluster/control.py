@@ -53,6 +53,11 @@ DEFAULT_RUN_DIR = "run"
 TOPOLOGY_FILE = "topology.yaml"
 RUNNING_TOPOLOGY = "topology.running.yaml"  # frozen at `up`: what the processes load
 
+# Every log supervisord writes (each program's, with stderr folded into stdout, and its own) is
+# rotated at this size with this many old files kept: a week of soak fills no disk (issue 18).
+LOG_MAXBYTES = 20 * 1024 * 1024
+LOG_BACKUPS = 2
+
 
 class ClusterError(Exception):
     """A one-line problem with the cluster, for the CLI to print."""
@@ -130,12 +135,13 @@ def render_supervisord_conf(topology: Topology, run_dir: Path, python: str = sys
                 f"priority={priority}\n"
                 "redirect_stderr=true\n"
                 f"stdout_logfile={run}/logs/{name}.log\n"
-                "stdout_logfile_maxbytes=20MB\nstdout_logfile_backups=2\n"
+                f"stdout_logfile_maxbytes={LOG_MAXBYTES}\nstdout_logfile_backups={LOG_BACKUPS}\n"
                 "environment=PYTHONUNBUFFERED=\"1\"\n")
 
     sections = [
         f"[unix_http_server]\nfile={sock}\nchmod=0700\n",
         (f"[supervisord]\nlogfile={run}/logs/supervisord.log\npidfile={run}/supervisord.pid\n"
+         f"logfile_maxbytes={LOG_MAXBYTES}\nlogfile_backups={LOG_BACKUPS}\n"
          f"childlogdir={run}/logs\ndirectory={run}\nnodaemon=true\nloglevel=info\n"),
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
         f"[supervisorctl]\nserverurl=unix://{sock}\n",

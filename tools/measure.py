@@ -58,3 +58,16 @@ def percentile(values: list[float], p: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+
+
+def proc_stats(pid: int) -> dict[str, float]:
+    """A process's resident memory (MB), open file descriptors and threads, from /proc (OSError
+    when it is gone)."""
+    rss = threads = 0.0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("Threads:"):
+                threads = float(line.split()[1])
+    return {"rss_mb": round(rss, 3), "fds": float(len(os.listdir(f"/proc/{pid}/fd"))), "threads": threads}

@@ -1,0 +1,239 @@
+"""docs/soak.md and its chart from a finished `mxone soak` run (its --json report, its --csv samples,
+and a load log of `date +%s` and /proc/loadavg lines written beside it):
+
+    python -m tools.soak_doc --report R.json --samples S.csv [--load L.log] [--command "mxone soak ..."]
+
+Without --report (a run still going), an interim document from the samples so far: the slopes and
+the growth verdict only (events, traffic and restarts are in the report a finished run prints).
+
+The chart (RSS and file descriptors of every program over time) needs matplotlib
+(`pip install matplotlib`); it is no dependency of mxone-sim.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+from tools.soak_verdict import DEFAULT_PCT_PER_HOUR, from_csv, judge, slopes_by_kind, verdict
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal:"))
+    except (OSError, StopIteration):
+        mem_kb = 0
+    return f"{os.cpu_count()} cores ({model}), {mem_kb / 1024**2:.1f} GB RAM, {platform.system()} {platform.release()}"
+
+
+def load_summary(path: Path | None) -> str:
+    if path is None or not path.exists():
+        return "not recorded"
+    loads = [float(line.split()[1]) for line in path.read_text().splitlines() if len(line.split()) > 2]
+    if not loads:
+        return "not recorded"
+    ordered = sorted(loads)
+    return (f"1-minute load average sampled every minute: median {ordered[len(ordered) // 2]:.1f}, "
+            f"max {ordered[-1]:.1f}, min {ordered[0]:.1f} ({len(loads)} readings)")
+
+
+def chart(samples: list[dict], target: Path, warmup_s: float) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    programs = sorted({k.split(":")[1] for s in samples for k in s if k.startswith("proc:")})
+    fig, (rss_ax, fds_ax) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    for program in programs:
+        for ax, metric in ((rss_ax, "rss_mb"), (fds_ax, "fds")):
+            points = [(s["t"] / 60, s[f"proc:{program}:{metric}"]) for s in samples
+                      if s.get(f"proc:{program}:{metric}") is not None]
+            if points:
+                ax.plot(*zip(*points), label=program, marker=".", linewidth=1)
+    for ax, label in ((rss_ax, "RSS (MB)"), (fds_ax, "open file descriptors")):
+        ax.axvline(warmup_s / 60, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    rss_ax.legend(loc="upper left", ncol=4, fontsize=8)
+    rss_ax.set_title("mxone soak: every program of the exchange (dashed: end of the warm-up)")
+    fds_ax.set_xlabel("minutes")
+    fig.tight_layout()
+    fig.savefig(target, dpi=90)
+    plt.close(fig)
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:+.{digits}g}"
+
+
+def document(report: dict, samples: list[dict], command: str, load: str, png: str | None) -> str:
+    o = report["options"]
+    trends = {t.name: t for t in judge(samples, o["warmup_s"], o["max_growth_pct_per_hour"])}
+    v = regrown(report["verdict"], list(trends.values()))
+    programs = sorted({n.split(":")[1] for n in trends if n.startswith("proc:")})
+    rows = []
+    for p in programs:
+        cells = []
+        for metric in ("rss_mb", "fds", "threads"):
+            t = trends.get(f"proc:{p}:{metric}")
+            cells.append("-" if t is None or t.mean is None else
+                         f"{t.mean:.3g} ({fmt(t.slope_per_hour)}/h{', GROWS' if t.growing else ''})")
+        rows.append(f"| {p} | " + " | ".join(cells) + " |")
+    files = []
+    for name, t in sorted(trends.items()):
+        if name.startswith(("file:", "log:", "latency:")) and t.mean is not None:
+            what = name.rsplit(":", 1)
+            unit = what[1]
+            mean = f"{t.mean / 1024:.0f} kB" if unit == "bytes" else f"{t.mean:.3g} {unit}"
+            slope = (f"{t.slope_per_hour / 1024:+.0f} kB/h" if unit == "bytes" else f"{fmt(t.slope_per_hour)} {unit}/h")
+            judged = "GROWS" if t.growing else ("ok" if t.judged else "not judged")
+            files.append(f"| `{what[0]}` | {mean} | {slope} | {judged} |")
+    by_kind = report["slopes_per_hour_by_kind"]
+    kind_rows = [f"| {k} | {fmt(m.get('rss_mb'))} | {fmt(m.get('fds'))} | {fmt(m.get('threads'))} |"
+                 for k, m in sorted(by_kind.items())]
+    lines = [
+        "# Soak: an hour of steady traffic, sampled for what grows",
+        "",
+        "Generated by `python -m tools.soak_doc` from a run of `mxone soak` (issue 18); rerun both to",
+        "refresh it. What the soak does and how it judges: `mxone soak --help`, tools/soak.py and",
+        "tools/soak_verdict.py.",
+        "",
+        "## The run",
+        "",
+        f"    {command}",
+        "",
+        f"- Duration {o['duration_s']:g} s, a sample every {o['interval_s']:g} s ({report['samples']} samples), "
+        f"judged after a warm-up of {o['warmup_s']:g} s; seed {o['seed']}.",
+        f"- Workload: office calls at {o['office_rate']:g}/s (every office phone monitored through CSTA, events "
+        f"checked call by call), call-centre callers at {o['callcentre_rate']:g}/s to the ACD group, a CSTA session "
+        "connecting every 2 s (application session, 1-4 monitors, most stopped, the rest left by closing), "
+        "a feature (DND, forwarding) changed through CSTA and read back every 3 s.",
+        f"- Machine: {machine()}.",
+        f"- **The machine was shared**: other work (test suites of parallel development) ran beside the soak; "
+        f"{load}. Latencies and CPU-bound figures reflect that load, not the simulator alone.",
+        "",
+        "## Verdict",
+        "",
+        ("**ok so far**: no quantity grows." if v["ok"] and report.get("interim") else
+         "**ok**: nothing grows without bound, no event lost or duplicated, no process restarted, no log "
+         "over its rotation size, no feature setting lost." if v["ok"] else
+         "**FAIL**:\n\n" + "\n".join(f"- {r}" for r in v["reasons"])),
+        "",
+        "A quantity fails when its least-squares slope after the warm-up is above "
+        f"{o['max_growth_pct_per_hour']:g} % of its mean per hour, its fitted rise over the window is above an "
+        "absolute floor (2 MB of RSS, 3 fds, 2 threads, 1 MB of file, 5 ms), and the means of the window's "
+        "thirds strictly increase (a warm-up that levels off or a WAL checkpointed now and then does not).",
+        "",
+        "## Slopes per process kind (largest of the kind, per hour)",
+        "",
+        "| kind | RSS MB/h | fds/h | threads/h |",
+        "|---|---|---|---|",
+        *kind_rows,
+        "",
+        "## Every program: mean after the warm-up (slope per hour)",
+        "",
+        "| program | RSS MB | fds | threads |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        "## Files, logs, latency",
+        "",
+        "| quantity | mean | slope | judged |",
+        "|---|---|---|---|",
+        *files,
+        "",
+        "Logs grow by design until supervisord rotates them (each program's output, stderr included, and "
+        "supervisord's own log: 20 MB, 2 backups; cluster/control.py), so they are checked against that size "
+        f"rather than judged for slope: {len(report['logs_over_rotation_size'])} over it.",
+        "",
+        *traffic_and_csta(report),
+    ]
+    if report.get("interim"):
+        lines[2:2] = ["", f"**Interim**: the run is still going; {report['samples']} samples so far. The verdict "
+                          "below is on growth only; events, traffic and restarts come with the finished run.", ""]
+    if png:
+        lines += ["## RSS and file descriptors over time", "", f"![RSS and fds of every program]({png})", ""]
+    return "\n".join(lines)
+
+
+def traffic_and_csta(report: dict) -> list[str]:
+    if report.get("events") is None:
+        return []
+    e, c = report["events"], report["csta"]
+    traffic = []
+    for name in ("office", "callcentre"):
+        t = report["traffic"].get(name)
+        if t:
+            traffic.append(f"- {name}: {t['attempted']} calls ({t['calls_per_second']:.2f}/s), {t['answered']} "
+                           f"answered, {t['abandoned']} abandoned, {t['failed']} failed")
+    return [
+        "## Traffic and CSTA",
+        "",
+        *traffic,
+        f"- CSTA monitors: {e['monitored_call_sides_checked']} call sides checked, {e['events_lost']} events lost, "
+        f"{e['events_duplicated']} duplicated; {e.get('calls_stalled', 0)} calls stalled.",
+        f"- Churn: {c['churn_sessions']} sessions, {c['monitors_started']} monitors started, {c['monitors_stopped']} "
+        f"stopped, {c['left_without_stopping']} sessions left without stopping theirs; {c['feature_changes']} feature "
+        f"changes, {c['settings_lost']} read back wrong; client-side errors: {c['errors'] or 'none'}.",
+        f"- Restarts: {report['restarts'] or 'none'}.",
+        "",
+    ]
+
+
+def regrown(run_verdict: dict, trends: list) -> dict:
+    """The run's verdict with its growth part judged again by today's rule (a run started before a
+    change of tools/soak_verdict.py); lost events, restarts and the like stay as the run saw them."""
+    growth_names = ("proc:", "file:", "latency:", "count:", "log:")
+    others = [r for r in run_verdict["reasons"] if not r.startswith(growth_names)]
+    reasons = [f"{t.name}: {t.note}" for t in trends if t.growing] + others
+    return {"ok": not reasons, "reasons": reasons}
+
+
+def interim_report(samples: list[dict], duration: float, interval: float, warmup: float) -> dict:
+    """A stand-in for the report of a run still going: what the samples alone say."""
+    trends = judge(samples, warmup, DEFAULT_PCT_PER_HOUR)
+    return {"interim": True, "verdict": verdict(trends), "samples": len(samples),
+            "options": {"duration_s": duration, "interval_s": interval, "warmup_s": warmup, "office_rate": 1.0,
+                        "callcentre_rate": 0.3, "max_growth_pct_per_hour": DEFAULT_PCT_PER_HOUR, "seed": "as in the command"},
+            "slopes_per_hour_by_kind": slopes_by_kind(trends), "logs_over_rotation_size": [], "traffic": {},
+            "events": None, "csta": None, "restarts": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", type=Path, default=None, help="the run's --json output (none: interim)")
+    parser.add_argument("--duration", type=float, default=3700, help="interim: the run's --duration")
+    parser.add_argument("--interval", type=float, default=60, help="interim: the run's --interval")
+    parser.add_argument("--samples", type=Path, required=True)
+    parser.add_argument("--load", type=Path, default=None)
+    parser.add_argument("--command", default="mxone soak --duration 3700 --interval 60 --json --csv samples.csv")
+    parser.add_argument("--out", type=Path, default=DOCS / "soak.md")
+    args = parser.parse_args(argv)
+    samples = from_csv(args.samples.read_text())
+    report = (json.loads(args.report.read_text()) if args.report is not None else
+              interim_report(samples, args.duration, args.interval, max(2 * args.interval, args.duration / 10)))
+    png = args.out.with_suffix(".png")
+    try:
+        chart(samples, png, report["options"]["warmup_s"])
+        png_name: str | None = png.name
+    except ImportError:
+        png_name = None
+        print("matplotlib is not installed: no chart (pip install matplotlib)")
+    args.out.write_text(document(report, samples, args.command, load_summary(args.load), png_name))
+    print(f"wrote {args.out}" + (f" and {png}" if png_name else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
