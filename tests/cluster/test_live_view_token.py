@@ -86,9 +86,12 @@ def test_beyond_loopback_the_api_wants_the_token_that_status_prints(exchange):
     code, _, body = request(address, "POST", "/api/phone", action,
                             {"Content-Type": "application/json", "X-MXONE-Token": token})
     assert code == 200 and json.loads(body)["ok"], body
-    code, _, body = request(address, "GET", "/api/state", headers={"Authorization": f"Bearer {token}"})
-    assert code == 200
-    assert any(d["number"] == "1000" and d["state"] == "initiated" for d in json.loads(body)["devices"])
+
+    def offhook_shown() -> bool:  # the view hears of it as an event, after the action's answer
+        code, _, body = request(address, "GET", "/api/state", headers={"Authorization": f"Bearer {token}"})
+        assert code == 200
+        return any(d["number"] == "1000" and d["state"] == "initiated" for d in json.loads(body)["devices"])
+    wait_for(offhook_shown, 10, "the view to show 1000 off hook")
 
 
 def test_a_view_beyond_loopback_without_a_token_does_not_start(tmp_path):
