@@ -8,6 +8,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -127,6 +128,9 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
         cli = subprocess.Popen([sys.executable, "-m", "cli.main", "events", "--device", "1003", "--device",
                                 "1004", "--json", "--run-dir", str(cluster.run_dir)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []  # its output as it comes: read by a thread, so the test can wait on it
+        reader = threading.Thread(target=lambda: lines.extend(iter(cli.stdout.readline, "")), daemon=True)
+        reader.start()
         async with await connect(cluster, 1) as one, await connect(cluster, 2) as two:
             for client in (one, two):
                 await client.monitor_start("1003")
@@ -163,10 +167,18 @@ def test_broker_pair_fails_over_both_ways_without_losing_an_event(cluster):
                 assert [c["call_id"] for c in ex.calls()] == [talking]
                 ex.phone("1001").hangup()
                 wait_for(lambda: not ex.calls(), 5, "the surviving call to be released")
-            await asyncio.sleep(1.5)  # the CLI subscriber's last events
-            cli.terminate()
-            out, err = cli.communicate(timeout=10)
-            printed = cleared_per_call(out.splitlines())
-            for quiet, outage in CALL_PAIRS:  # the CLI printed each release as when nothing fails
+
+            def every_release_printed() -> bool:  # as when nothing fails: the CLI may replay late
+                printed = cleared_per_call(list(lines))
+                return all(printed.get(outage) == printed.get(quiet) and printed.get(quiet)
+                           for quiet, outage in CALL_PAIRS)
+            try:
+                wait_for(every_release_printed, 15, "the CLI subscriber to print every release")
+            finally:
+                cli.terminate()
+                err = cli.communicate(timeout=10)[1]
+                reader.join(5)
+            printed = cleared_per_call(list(lines))
+            for quiet, outage in CALL_PAIRS:
                 assert printed.get(outage) == printed.get(quiet) and printed.get(quiet), (printed, err[-2000:])
     asyncio.run(asyncio.wait_for(scenario(), 120))
