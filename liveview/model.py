@@ -177,6 +177,7 @@ class ViewModel:
         self._sync_queues(call)
 
     def _remove_call(self, call_id: str) -> None:
+        self.tombstones.pop(call_id, None)  # to the end: the tombstones stay in the order of their counts
         self.tombstones[call_id] = self.events
         if len(self.tombstones) > MAX_TOMBSTONES:  # the oldest first: dicts keep insertion order
             for old in list(self.tombstones)[: MAX_TOMBSTONES // 10]:
@@ -190,6 +191,16 @@ class ViewModel:
         call.parties = []
         self._sync_queues(call)
         self._dirty.add("calls")
+
+    def forget_tombstones(self, before: int) -> None:
+        """Forget the calls cleared when fewer than `before` events had been applied: the server
+        calls this with the count of a while ago, when no late report of them can still come."""
+        tombstones = self.tombstones
+        while tombstones:
+            oldest = next(iter(tombstones))
+            if tombstones[oldest] >= before:
+                break
+            del tombstones[oldest]
 
     def _unindex(self, call_id: str, device: str) -> None:
         ids = self.calls_of.get(device)

@@ -48,7 +48,15 @@ IDLE_TIMEOUT_S = 60.0     # a keep-alive connection with nothing to do is closed
 MAX_CONNECTIONS = 128
 MAX_OUTPUT = 8 * 1024 * 1024  # a client that reads nothing is cut off (a browser reconnects)
 READ_SIZE = 16384
-SEEN_EVENTS = 20_000      # recent events remembered, to fold each once (it comes once per topic)
+# Each event comes once per topic it was published on: the copies of one publish arrive together,
+# or within a replay's hold-back after a broker failover (broker/replay.py: 10 s at most, the
+# window replayed is 5 s). An event is remembered that long, to fold it once; SEEN_EVENTS caps a burst.
+SEEN_S = 30.0
+SEEN_EVENTS = 20_000
+# A cleared call's tombstone (liveview/model.py) stops a late report of it: a LIM's answer to a
+# question asked before it cleared (answered within RESYNC_S, or never), an event held back by a
+# replay. Kept this long; the model's MAX_TOMBSTONES caps a burst.
+TOMBSTONE_S = 60.0
 
 
 class SocketConnection(Connection):
@@ -87,7 +95,8 @@ class LiveViewServer(Loop):
         self.static = load_static()
         self.streams: set[HttpConnection] = set()
         self._seen: set[tuple] = set()
-        self._seen_order: collections.deque = collections.deque()
+        self._seen_order: collections.deque = collections.deque()  # (when, key), oldest first
+        self._marks: collections.deque = collections.deque()  # (when, model.events) at each round of questions
         self._asking = 0  # replies still awaited in this round of questions
         bus.on_event = self.on_event
         bus.on_member = self.model.on_member
@@ -174,17 +183,30 @@ class LiveViewServer(Loop):
         key = (env.src, env.incarnation, env.seq)  # one publish, several topics: the same header
         if key in self._seen:
             return
+        now = self.timers.now()
         self._seen.add(key)
-        self._seen_order.append(key)
-        if len(self._seen_order) > SEEN_EVENTS:
-            self._seen.discard(self._seen_order.popleft())
+        self._seen_order.append((now, key))
+        order = self._seen_order
+        while len(order) > SEEN_EVENTS or order[0][0] < now - SEEN_S:
+            self._seen.discard(order.popleft()[1])
         if env.kind == Kind.EVENT:
             self.model.apply_event(env.body)
 
     def _ask(self) -> None:
         """One round of questions; the next round starts RESYNC_S after this one is answered."""
         self._asking = 1
+        self._forget_tombstones()
         self.bus.request(BROKER, Kind.STATUS, {}, self._on_members, timeout=RESYNC_S)
+
+    def _forget_tombstones(self) -> None:
+        """Forget the calls cleared more than TOMBSTONE_S ago: no late report of them is coming."""
+        now = self.timers.now()
+        self._marks.append((now, self.model.events))
+        while len(self._marks) > 1 and self._marks[1][0] <= now - TOMBSTONE_S:
+            self._marks.popleft()
+        when, events = self._marks[0]
+        if when <= now - TOMBSTONE_S:
+            self.model.forget_tombstones(events)
 
     def _answered(self) -> None:
         self._asking -= 1

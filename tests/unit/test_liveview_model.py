@@ -258,3 +258,67 @@ def test_odd_answers_do_no_harm(model):
     model.apply_lim_status(1, {"calls": 5}, 0)
     model.apply_group("5000", {"agents": 5}, 0)
     model.snapshot()
+
+
+def test_tombstones_are_forgotten_in_the_order_of_their_calls(model):
+    for n, call_id in enumerate(("a", "b", "c")):
+        model.apply_event({"event": "Delivered", "call_id": call_id, "connections": [["1000", "alerting"]]})
+        model.apply_event({"event": "CallCleared", "call_id": call_id, "connections": []})
+    # A conference merged a in again (its late report): a's tombstone is now the newest.
+    model.apply_event({"event": "Conferenced", "call_id": "d", "secondary_old_call": "a",
+                       "connections": [["1000", "connected"]]})
+    counts = dict(model.tombstones)
+    assert list(counts) == ["b", "c", "a"] and "d" in model.calls
+    model.forget_tombstones(counts["c"])
+    assert list(model.tombstones) == ["c", "a"]
+    model.forget_tombstones(counts["a"] + 1)
+    assert model.tombstones == {}
+    # A call forgotten long after it cleared is no longer refused: nothing late about it can come.
+    model.apply_lim_status(1, {"calls": [{"call_id": "b", "connections": [{"device": "1000", "state": "connected"}]}]},
+                           model.events)
+    assert "b" in model.calls
+
+
+class _Bus:
+    """What the live view's server uses of a BusNode: the broker answers that it is unreachable."""
+
+    def __init__(self):
+        self.on_event = self.on_member = None
+
+    def subscribe(self, topic):
+        pass
+
+    def request(self, dst, kind, body, on_reply, timeout):
+        on_reply({"ok": False})
+
+
+def test_the_server_remembers_events_and_cleared_calls_for_a_while_only(net):
+    """An hour's traffic must not leave the view bigger than a minute's: what the server remembers
+    to fold each event once, and the model's tombstones, are bounded in time, not only in count."""
+    from broker.envelope import Envelope
+    from broker.protocol import Kind
+    from broker.timers import FakeClock, TimerQueue
+    from liveview.server import LiveViewServer
+    from topology.model import LiveView
+
+    clock = FakeClock()
+    timers = TimerQueue(clock)
+    server = LiveViewServer(net.topology, _Bus(), timers, LiveView())
+    server.running = True
+    server.start()
+    seq = 0
+    for second in range(900):  # 15 minutes, two calls a second, each three events on three topics
+        for n in range(2):
+            call_id = f"{second:06d}{n}"
+            for name, connections in (("Originated", [["1000", "initiated"]]),
+                                      ("Delivered", [["1000", "connected"], ["2000", "alerting"]]),
+                                      ("CallCleared", [])):
+                seq += 1
+                env = Envelope(kind=Kind.EVENT, src="lim-1", incarnation=1, seq=seq,
+                               body={"event": name, "call_id": call_id, "connections": connections, "lim": 1})
+                for topic in ("d:1000.", "d:2000.", f"c:{call_id}."):
+                    server.on_event(topic, env)
+        clock.advance(1.0, timers)
+    assert server.model.events == seq and server.model.calls == {}
+    assert len(server._seen) <= 6 * 60            # a minute's events at most (30 s)
+    assert len(server.model.tombstones) <= 2 * 120  # two minutes' calls at most (60 s)
