@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import CliError
+from cli.common import CliError, with_help
 
 
 def add_parsers(sub, with_run_dir) -> None:
@@ -18,13 +18,16 @@ def add_parsers(sub, with_run_dir) -> None:
     soak.add_argument("--rate", default=None, help="office calls per second (default 1)")
     soak.add_argument("--callcentre-rate", default=None, help="callers per second to the ACD group (default 0.3)")
     soak.add_argument("--max-growth", default=None,
-                      help="% of its mean per hour above which a steadily rising quantity fails (default 10)")
+                      help="%% of its mean per hour above which a steadily rising quantity fails (default 10)")
     soak.add_argument("--seed", default=None, help="repeat a run's traffic")
     soak.add_argument("--topology", type=Path, default=None, help="the exchange's topology (default: the built-in one)")
     soak.add_argument("--run-dir", type=Path, default=None,
                       help="the throwaway exchange's run directory, kept afterwards (default: a temporary one)")
     soak.add_argument("--csv", type=Path, default=None, help="write the samples here (rewritten after each sample)")
     soak.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    with_help(soak, ["mxone soak --duration 3600 --csv samples.csv   # an hour, a sample a minute",
+                     "mxone soak --duration 120 --interval 5 --json  # a short run, as the tests do"],
+              "0 nothing grows and nothing is lost, 1 something grows or an event was lost, 2 a bad option")
     soak.set_defaults(handler=cmd_soak)
 
 
