@@ -23,9 +23,6 @@ SYSTEM_TOPIC = "sys|"  # membership changes published by the broker
 # Each LIM says here that it has released what depended on a LIM declared dead, after the events
 # of that release: a CSTA server holds the dead LIM's BackInService back until every LIM has.
 RELEASED_TOPIC = "released|"
-# The broker's heartbeat, published once per interval for every member (a topic of its own, so that
-# listeners of `sys|` such as `mxone events` do not see it).
-HEARTBEAT_TOPIC = "hb|"
 
 
 class EnvelopeError(ValueError):

@@ -19,20 +19,18 @@ _names = itertools.count(1)
 
 
 class EventFanout:
-    def __init__(self, ctx: zmq.Context, pub_urls: list[str], sub_urls: list[str]):
+    def __init__(self, ctx: zmq.Context, pub_url: str, sub_url: str):
         name = f"inproc://broker-fanout-{id(self)}-{next(_names)}"
         self.ctx = ctx
         self._xsub = ctx.socket(zmq.XSUB)
         self._xsub.setsockopt(zmq.LINGER, 0)
-        for url in pub_urls:
-            self._xsub.bind(url)
+        self._xsub.bind(pub_url)
         self._xsub.bind(name + "-sys")
         self._xsub.send(b"\x01")
         self._xpub = ctx.socket(zmq.XPUB)
         self._xpub.setsockopt(zmq.LINGER, 0)
         self._xpub.setsockopt(zmq.SNDHWM, 100_000)
-        for url in sub_urls:
-            self._xpub.bind(url)
+        self._xpub.bind(sub_url)
         control = ctx.socket(zmq.PAIR)
         control.bind(name + "-control")
         self._control = ctx.socket(zmq.PAIR)

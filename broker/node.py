@@ -23,11 +23,10 @@ import msgpack
 import zmq
 
 from broker.dedupe import IN_PROGRESS, AnswerMemory
-from broker.envelope import HEARTBEAT_TOPIC, SYSTEM_TOPIC, Envelope, EnvelopeError, decode, decode_body, decode_header
+from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode, decode_body, decode_header
 from broker.protocol import BROKER, Kind, Refusal
 from broker.replay import EventTracker, ReplayWindow
 from broker.timers import TimerQueue
-from broker.transport import node_url
 from topology.model import BrokerEndpoint, BrokerSettings
 
 log = logging.getLogger("bus")
@@ -102,8 +101,6 @@ class BusNode:
         self.registered = False
         self.publishing = False  # our PUB socket's events are known to reach the broker
         self.last_heard = timers.now()
-        self._last_sent = -1e9        # when we last sent the broker anything (it counts as a beat)
-        self._broker_incarnation: int | None = None  # of the broker we registered with, from its beats
         self.attempt_started = timers.now()  # since when we try to register with this broker
         self.membership_version = -1
         # Callbacks the owner sets.
@@ -125,17 +122,16 @@ class BusNode:
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
-        self.pub.connect(node_url(ep, "pub"))
+        self.pub.connect(ep.url("pub"))
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.RCVHWM, 100_000)
-        self.sub.connect(node_url(ep, "sub"))
+        self.sub.connect(ep.url("sub"))
         for topic in self._topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._connect_dealer()
         if self.role is not None:
             self.sub.setsockopt(zmq.SUBSCRIBE, SYSTEM_TOPIC.encode())
-            self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC.encode())
             # Register only once our own events are known to flow: a PUB socket drops what it
             # sends before its connection to the broker is up, and a peer acting on our
             # registration at once (a call offered to us) would otherwise lose our first events.
@@ -161,7 +157,7 @@ class BusNode:
         self.dealer.setsockopt(zmq.IDENTITY, self.node_id.encode())
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.setsockopt(zmq.SNDHWM, 100_000)
-        self.dealer.connect(node_url(self.endpoint, "router"))
+        self.dealer.connect(self.endpoint.url("router"))
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         self.poller.register(self.sub, zmq.POLLIN)
@@ -169,7 +165,6 @@ class BusNode:
 
     def _register(self) -> None:
         self.registered = False
-        self._broker_incarnation = None
         if not self.publishing:
             return  # _on_sub registers when the probe comes back
         incarnation = self.incarnation
@@ -214,8 +209,6 @@ class BusNode:
         self._register()
 
     def _heartbeat(self) -> None:
-        """The watchdog on the broker's silence. Our own beats answer the broker's (`_on_beat`),
-        so a registered node wakes for this only about once per dead_after, not every interval."""
         now = self.timers.now()
         pair = len(self.endpoints) > 1
         if self.registered and now - self.last_heard > self.dead_after:
@@ -223,10 +216,7 @@ class BusNode:
                         "moving to the other broker" if pair else "reconnecting")
             self._reconnect(switch=pair)
         elif self.registered:
-            # Heard lately: look again just after the broker would have been silent too long.
-            delay = self.last_heard + self.dead_after - now + self.interval / 4
-            self.timers.call_later(max(self.interval / 4, delay), self._heartbeat)
-            return
+            self._send(BROKER, Kind.HEARTBEAT, {}, msg_id=0)
         elif not pair:
             # Registration has its own retry; beats from an unregistered incarnation mean nothing.
             self.last_heard = now
@@ -235,27 +225,6 @@ class BusNode:
             # other one may be active.
             self._reconnect(switch=True)
         self.timers.call_later(self.interval, self._heartbeat)
-
-    def _on_beat(self, mv: Any, incarnation: int) -> None:
-        """The broker's beat: it is alive, and we answer with ours unless we sent it something
-        in the last half interval (any message counts as a beat at the broker)."""
-        now = self.timers.now()
-        if not self.registered:
-            self.last_heard = now
-            return
-        if self._broker_incarnation is None:
-            self._broker_incarnation = incarnation
-        elif incarnation != self._broker_incarnation:
-            # The broker restarted and knows us no more: start over with it, as after its silence.
-            log.warning("the broker restarted (incarnation %d, was %d): registering again",
-                        incarnation, self._broker_incarnation)
-            self._reconnect(switch=False)
-            return
-        self.last_heard = now
-        if mv != self.membership_version:
-            self.request(BROKER, Kind.MEMBERS, {}, self._on_members_reply)
-        elif now - self._last_sent >= self.interval / 2:
-            self._send(BROKER, Kind.HEARTBEAT, {}, msg_id=0)
 
     def _client_failover(self, silent: bool = True) -> None:
         """A client (no heartbeats to tell it) whose request to the broker timed out (`silent`),
@@ -284,7 +253,6 @@ class BusNode:
             for node in self._lims:  # what they publish from now on waits for what they missed
                 self.tracker.hold(node, self.timers.now())
         self.registered = False
-        self._broker_incarnation = None
         old = self.endpoint
         if switch:
             self._ep = (self._ep + 1) % len(self.endpoints)
@@ -292,10 +260,10 @@ class BusNode:
         # old TCP connections may be dead without either side knowing.
         for sock, which in ((self.pub, "pub"), (self.sub, "sub")):
             try:
-                sock.disconnect(node_url(old, which))
+                sock.disconnect(old.url(which))
             except zmq.ZMQError:
                 pass
-            sock.connect(node_url(self.endpoint, which))  # SUB re-sends its subscriptions itself
+            sock.connect(self.endpoint.url(which))  # SUB re-sends its subscriptions itself
         self.dealer.close(0)
         self._connect_dealer()
         self.attempt_started = self.timers.now()
@@ -314,7 +282,6 @@ class BusNode:
         env = Envelope(kind=kind, src=self.node_id, dst=dst, body=body, incarnation=self.incarnation,
                        seq=next(self._seq), msg_id=msg_id, reply_to=reply_to)
         _send_frames(self.dealer, env.frames())
-        self._last_sent = self.timers.now()
 
     def request(self, dst: str, kind: str, body: dict, on_reply: ReplyHandler | None = None,
                 timeout: float = 2.0) -> int:
@@ -517,10 +484,6 @@ class BusNode:
             log.warning("dropped a bad event: %s", exc)
             return
         topic = frames[0].decode(errors="replace")
-        if topic == HEARTBEAT_TOPIC:
-            if env.src == BROKER and env.kind == Kind.HEARTBEAT:
-                self._on_beat(env.body.get("mv", -1), env.incarnation)
-            return
         if topic == self._probe_topic:
             if not self.publishing and self.role is not None:
                 self.publishing = True

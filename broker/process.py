@@ -20,7 +20,6 @@ import argparse
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 
 import msgpack
@@ -28,12 +27,11 @@ import zmq
 
 from broker.binary_star import ACTIVE, BinaryStar
 from broker.directory import Directory
-from broker.envelope import HEARTBEAT_TOPIC, SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
+from broker.envelope import SYSTEM_TOPIC, Envelope, EnvelopeError, decode_body, decode_header
 from broker.fanout import EventFanout
 from broker.liveness import DEAD, Change, Liveness, Member
 from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, lim_node, number_of_device_address
 from broker.timers import TimerQueue
-from broker.transport import ipc_url
 from topology.loader import TopologyError, load_topology
 from topology.model import Topology
 from netio.logs import add_log_level_option, configure_logging
@@ -61,9 +59,6 @@ class Broker:
         self.ctx = ctx or zmq.Context.instance()
         self.membership_version = 0
         self._seq = 0
-        # Carried by our heartbeats: a node that hears a new one knows the broker restarted
-        # (and so forgot it) and registers again.
-        self.incarnation = int(time.time() * 1000) % 2_000_000_000
         self._running = False
         # A pair: the peer is gone once silent for two dead-node periods (longer than a node takes
         # to give up on it, so nodes are already knocking when we may take over).
@@ -95,16 +90,10 @@ class Broker:
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted node takes its identity back
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.bind(ep.url("router"))
-        local = {which: ipc_url(ep, which) for which in ("router", "pub", "sub")}
-        self._ipc_paths = []  # removed at close; only once our TCP binds proved the port ours
-        if local["router"]:
-            self.router.bind(local["router"])  # nodes on this host come over ipc (broker/transport.py)
         # Events: XSUB -> XPUB in ZeroMQ's own proxy, in a thread of its own (broker/fanout.py).
         # A passive broker forwards too: a node checks its events flow before it registers, and
         # its `register` is what may make this broker active.
-        self.fanout = EventFanout(self.ctx, [u for u in (ep.url("pub"), local["pub"]) if u],
-                                  [u for u in (ep.url("sub"), local["sub"]) if u])
-        self._ipc_paths = [Path(u.removeprefix("ipc://")) for u in local.values() if u]
+        self.fanout = EventFanout(self.ctx, ep.url("pub"), ep.url("sub"))
         self.poller = zmq.Poller()
         self._sockets = [self.router]
         if self.star is not None:
@@ -126,8 +115,6 @@ class Broker:
         for sock in self._sockets:
             sock.close(0)
         self.fanout.close()
-        for path in getattr(self, "_ipc_paths", []):  # our Unix domain sockets: leave nothing in /tmp
-            path.unlink(missing_ok=True)
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -174,11 +161,10 @@ class Broker:
             self._tell_peer()
         if self.active:
             self._announce(self.liveness.check(now))
-            # One publication for every member, fanned out by the proxy in C: the broker's share
-            # of a beat no longer grows with the number of members (was one ROUTER send each).
-            env = Envelope(kind=Kind.HEARTBEAT, src=BROKER_ID, body={"mv": self.membership_version},
-                           incarnation=self.incarnation, seq=self._next_seq())
-            self.fanout.publish([HEARTBEAT_TOPIC.encode(), *env.frames()])
+            body = msgpack.packb({"mv": self.membership_version})
+            for member in list(self.liveness.members.values()):
+                if member.state != DEAD:
+                    self._send_raw(member.node_id, self._header(Kind.HEARTBEAT, member.node_id), body)
         if self._running:
             self.timers.call_later(self.interval, self._tick)
 
