@@ -706,6 +706,8 @@ LIM_ERROR_CASES = [
     ("not_queued", "AnswerCall", "<stateIncompatibility>invalidObjectState</stateIncompatibility>"),
     ("out_of_service", "MakeCall", "<systemResourceAvailibility>resourceOutOfService</systemResourceAvailibility>"),
     ("lim_down", "HoldCall", "<systemResourceAvailibility>resourceOutOfService</systemResourceAvailibility>"),
+    # The bus still failing over at the request's deadline (it was sent again until then).
+    ("broker_failover", "HoldCall", "<systemResourceAvailibility>resourceBusy</systemResourceAvailibility>"),
     ("unreachable", "GetForwarding", "<systemResourceAvailibility>resourceOutOfService</systemResourceAvailibility>"),
     ("trunks_busy", "MakeCall", "<systemResourceAvailibility>resourceBusy</systemResourceAvailibility>"),
     ("timeout", "GetAgentState", "<systemResourceAvailibility>resourceBusy</systemResourceAvailibility>"),
