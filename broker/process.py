@@ -34,8 +34,8 @@ from broker.protocol import BROKER, Kind, Refusal, is_lim_node, is_server_node, 
 from broker.timers import TimerQueue
 from topology.loader import TopologyError, load_topology
 from topology.model import Topology
-from netio.logs import add_log_level_option, configure_logging
-from netio.parent import die_with_supervisor
+from netio.logs import add_log_level_option
+from netio.startup import start_process
 
 log = logging.getLogger("broker")
 BROKER_ID = BROKER  # our node id (the name is kept for its importers)
@@ -399,14 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backup", action="store_true", help="run the backup broker of the pair")
     add_log_level_option(parser)
     args = parser.parse_args(argv)
-    try:
-        configure_logging("%(name)s", args.log_level)  # the logger: broker, binary-star, ...
-    except ValueError as exc:
-        print(f"mxone-broker: {exc}", file=sys.stderr)
-        return 2
-    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
-        print(f"mxone-broker: {gone}: not starting", file=sys.stderr)
-        return 1
+    # Each line names its logger (broker, binary-star, ...) rather than one node.
+    if (status := start_process("mxone-broker", "%(name)s", args.log_level)) is not None:
+        return status
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:

@@ -19,8 +19,8 @@ from csta_front.settings import CstaStore
 from csta_front.soap import install as install_soap
 from csta_front.tr87 import install as install_sip
 from topology.loader import TopologyError, load_topology
-from netio.logs import add_log_level_option, configure_logging
-from netio.parent import die_with_supervisor
+from netio.logs import add_log_level_option
+from netio.startup import start_process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, type=Path, help="the cluster's data folder (csta.db)")
     add_log_level_option(parser)
     args = parser.parse_args(argv)
-    try:
-        configure_logging(csta_node(args.lim), args.log_level)
-    except ValueError as exc:
-        print(f"mxone-csta: {exc}", file=sys.stderr)
-        return 2
-    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
-        print(f"mxone-csta: {gone}: not starting", file=sys.stderr)
-        return 1
+    if (status := start_process("mxone-csta", csta_node(args.lim), args.log_level)) is not None:
+        return status
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

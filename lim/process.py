@@ -13,8 +13,8 @@ from broker.timers import TimerQueue
 from lim.core import LimCore
 from lim.store import RETRY_S, Store
 from topology.loader import TopologyError, load_topology
-from netio.logs import add_log_level_option, configure_logging
-from netio.parent import die_with_supervisor
+from netio.logs import add_log_level_option
+from netio.startup import start_process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,14 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, type=Path, help="where persistent state lives")
     add_log_level_option(parser)
     args = parser.parse_args(argv)
-    try:
-        configure_logging(lim_node(args.lim), args.log_level)
-    except ValueError as exc:
-        print(f"mxone-lim: {exc}", file=sys.stderr)
-        return 2
-    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
-        print(f"mxone-lim: {gone}: not starting", file=sys.stderr)
-        return 1
+    if (status := start_process("mxone-lim", lim_node(args.lim), args.log_level)) is not None:
+        return status
     try:
         topology = load_topology(args.topology)
         topology.lim(args.lim)

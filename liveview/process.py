@@ -13,8 +13,8 @@ from broker.timers import TimerQueue
 from liveview.client import needs_token, read_token
 from liveview.server import LiveViewServer
 from topology.loader import TopologyError, load_topology
-from netio.logs import add_log_level_option, configure_logging
-from netio.parent import die_with_supervisor
+from netio.logs import add_log_level_option
+from netio.startup import start_process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,14 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the token every /api/ request must carry (needed when bound beyond loopback)")
     add_log_level_option(parser)
     args = parser.parse_args(argv)
-    try:
-        configure_logging("view", args.log_level)
-    except ValueError as exc:
-        print(f"mxone-view: {exc}", file=sys.stderr)
-        return 2
-    if (gone := die_with_supervisor()) is not None:  # no orphan if supervisord is killed
-        print(f"mxone-view: {gone}: not starting", file=sys.stderr)
-        return 1
+    if (status := start_process("mxone-view", "view", args.log_level)) is not None:
+        return status
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:
