@@ -1,15 +1,15 @@
 """Small file systems for the disk-fault tests (issue 18): a tmpfs of a given size mounted on a
-folder, filled to the last byte, remounted read-only. Mounting needs root; tests skip without it."""
+folder, filled to the last byte, remounted read-only. Mounting needs root: without it the test fails."""
 from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import subprocess
 from pathlib import Path
 from typing import Iterator
 
-import pytest
+
+from tests.procs import require_root_and
 
 
 def _mount(*args: str) -> None:
@@ -20,14 +20,10 @@ def _mount(*args: str) -> None:
 
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str = "8m") -> Iterator[Path]:
-    """A tmpfs of `size` on `path` for the length of the block (skips the test when it cannot mount)."""
+    """A tmpfs of `size` on `path` for the length of the block (a test that cannot mount fails, saying why)."""
     path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
-        _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path))
-    except OSError as exc:
-        pytest.skip(str(exc))
+    require_root_and("mount", "umount")
+    _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path))
     try:
         yield path
     finally:

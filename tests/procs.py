@@ -147,3 +147,16 @@ def alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def require_root_and(*tools: str) -> None:
+    """Tests that make accounts, mount file systems or change user need root and these tools; the
+    suite never skips them (.ci/run installs the tools and runs as root): without them, a failure
+    that says what is missing."""
+    import shutil
+    import pytest
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (it creates accounts, mounts or changes user); run the suite as root")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"this test needs {', '.join(missing)}: install it (.ci/run does)")

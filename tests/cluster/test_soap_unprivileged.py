@@ -16,12 +16,15 @@ import pytest
 import requests
 
 from cluster.control import Cluster
-from tests.procs import write_topology
+from tests.procs import require_root_and, write_topology
 from topology.loader import load_topology
 
-pytestmark = [pytest.mark.cluster,
-              pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("useradd"),
-                                 reason="needs root to become another user (setpriv) and make an account")]
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(autouse=True)
+def root_and_tools():
+    require_root_and("setpriv", "useradd", "chpasswd")  # become another user, make an account
 
 NOBODY = 65534
 
@@ -38,7 +41,8 @@ def interpreter() -> tuple[str, dict[str, str]]:
         return sys.executable, {}
     system = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}", path="/usr/bin:/bin")
     if system is None:
-        pytest.skip("no Python the unprivileged user may run")
+        pytest.fail(f"no Python {sys.version_info.major}.{sys.version_info.minor} the unprivileged user may run "
+                    f"(ours, {sys.executable}, is out of its reach and /usr/bin has none)")
     paths = [p for p in sys.path if p.endswith("site-packages")] + [str(Path(__file__).resolve().parents[2])]
     return system, {"PYTHONPATH": os.pathsep.join(paths)}
 

@@ -8,13 +8,11 @@ import struct
 import subprocess
 import sys
 
-import pytest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # PNG specification, 5.2
 
 
 def test_a_tiny_sweep_writes_its_curve_as_csv_and_png(tmp_path):
-    pytest.importorskip("matplotlib")
     out_csv, out_png = tmp_path / "sweep.csv", tmp_path / "sweep.png"
     argv = ["bench", "--quick", "--calls", "20", "--sweep", "20,40", "--json", "--csv", str(out_csv),
             "--png", str(out_png), "--run-dir", str(tmp_path / "run")]

@@ -9,7 +9,6 @@ import datetime
 import os
 import queue
 import secrets
-import shutil
 import socket
 import subprocess
 import threading
@@ -23,12 +22,13 @@ from zeep.transports import Transport
 
 from csta_front.client import CstaClient
 from csta_front.soap_envelope import SOAP_NS, WS_NS, parse_envelope
-from tests.procs import running_exchange
+from tests.procs import require_root_and, running_exchange
 
 ED4 = "http://www.ecma-international.org/standards/ecma-323/csta/ed4"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd"),
-                                reason="needs root to create a Linux account (useradd, chpasswd)")
+@pytest.fixture(autouse=True)
+def root_and_tools():
+    require_root_and("useradd", "chpasswd")  # a Linux account for the PAM logins
 
 
 @pytest.fixture(scope="module")

@@ -180,7 +180,6 @@ def png_size(path) -> tuple[int, int]:
 
 
 def test_the_charts_are_png_files(tmp_path):
-    pytest.importorskip("matplotlib")
     bench.sweep_chart(sweep(), tmp_path / "sweep.png")
     assert png_size(tmp_path / "sweep.png") == (800, 500)
     r = {"kills": [{"kind": "lim", "program": "lim-2", "planned_s": 5.0, "at_s": 5.0, "recovered_s": 1.2,
