@@ -18,10 +18,8 @@ from csta_front.codec import ACSE_NS, CSTA_NS_PREFIX, DEFAULT_NS, EDITIONS, Code
     csta_namespace, error_response, find, maker, parse_request, text, to_bytes
 from csta_front.events import event_xml
 from csta_front.framing import EVENT_INVOKE_ID, FrameDecoder, FramingError, encode_frame
-from csta_front import services_calldata  # noqa: F401  (registers AssociateData)
-from csta_front import services_predictive  # noqa: F401  (registers MakePredictiveCall)
-from csta_front import services_routeing  # noqa: F401  (registers the routeing services)
-from csta_front.services import SERVICES, ServiceCall
+from csta_front.service_table import SERVICES
+from csta_front.services import ServiceCall
 from csta_front.settings import check_password
 
 log = logging.getLogger("csta")

@@ -17,8 +17,8 @@ import yaml
 from lxml import etree
 
 from csta_front.events import EVENT_NAMES
-from csta_front.services import LIM_ERRORS, SERVICES
-import csta_front.session  # noqa: F401  (registers the services of their own modules: routeing, call data, ...)
+from csta_front.service_table import SERVICES
+from csta_front.services import LIM_ERRORS
 from lim.phone import Exchange
 from tests.ecma323_validator import describe, validate
 from tests.procs import write_topology

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from csta_front.services import SERVICE_GROUPS, SERVICES
+from csta_front.service_table import SERVICES
+from csta_front.services import SERVICE_GROUPS
 from tests.csta_fakes import FakeClient, FakeFront, canon
 from tests.svc_schema_check import assert_valid
 

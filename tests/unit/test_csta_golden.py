@@ -29,7 +29,8 @@ from lxml import etree
 from csta_front.codec import ACSE_NS
 from csta_front.events import EVENT_NAMES, event_xml
 from csta_front.framing import EVENT_INVOKE_ID, encode_frame
-from csta_front.services import DEVICES_PER_SEGMENT, EVENT_GROUPS, LIM_ERRORS, SERVICE_GROUPS, SERVICES, \
+from csta_front.service_table import SERVICES
+from csta_front.services import DEVICES_PER_SEGMENT, EVENT_GROUPS, LIM_ERRORS, SERVICE_GROUPS, \
     SWITCHING_FUNCTION_SERVICES
 from tests.csta_fakes import FakeClient, FakeFront, canon
 from tests.ecma323_validator import describe, validate

@@ -21,7 +21,7 @@ from zeep.transports import Transport
 
 from csta_front import soap, soap_http, soap_login, soap_notify, soap_subscriptions, soap_wsdl
 from csta_front.events import EVENT_NAMES
-from csta_front.services import SERVICES
+from csta_front.service_table import SERVICES
 from csta_front.soap import SoapService
 from csta_front.soap_envelope import (SOAP_NS, WS_NS, SoapFault, csta_error_fault, envelope, fault_envelope,
                                       parse_duration, parse_envelope)
