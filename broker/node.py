@@ -108,6 +108,7 @@ class BusNode:
         self.on_event: Callable[[str, Envelope], None] = lambda topic, env: None
         self.on_members: Callable[[list[dict]], None] = lambda members: None
         self.on_member: Callable[[dict], None] = lambda change: None
+        self.on_peer: Callable[[str, int], None] = lambda node, incarnation: None  # every message of a node
         self.on_rejoin: Callable[[], int] = lambda: self.incarnation + 1
         self.on_registered: Callable[[], None] = lambda: None
 
@@ -432,6 +433,8 @@ class BusNode:
                 if self.registered or env.body.get("peer_alive"):
                     self._reconnect(switch=len(self.endpoints) > 1 and bool(env.body.get("peer_alive")))
                 return
+        if env.src != BROKER:
+            self.on_peer(env.src, env.incarnation)
         if env.kind == Kind.BUS_REPLAY and not env.reply_to:
             self._serve_replay(env)
             return

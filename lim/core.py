@@ -58,7 +58,7 @@ import time
 from typing import Any, Callable
 
 from broker.envelope import RELEASED_TOPIC, Envelope
-from broker.protocol import Kind, Refusal
+from broker.protocol import Kind, Refusal, lim_number_of
 from broker.timers import TimerQueue
 from lim.agents import Agents
 from lim.calls import Call, ConnState
@@ -200,6 +200,10 @@ class LimCore:
         if change.get("role") != "lim" or change.get("lim") is None:
             return
         lim, state = change["lim"], change["state"]
+        if lim != self.state.lim and isinstance(change.get("incarnation"), int):
+            if change["incarnation"] < self.state.lim_incarnations.get(lim, -1):
+                return  # about an incarnation we already know is gone (see on_peer)
+            self.state.lim_incarnations[lim] = change["incarnation"]
         previous = self.state.lim_states.get(lim)
         self.state.lim_states[lim] = state
         if state == "dead" and previous != "dead" and lim != self.state.lim:
@@ -215,6 +219,22 @@ class LimCore:
             self.agents.restore()
         if state == "up" and (previous in (None, "dead") or first):
             self.agents.report_to(lim)
+
+    def on_peer(self, node: str, incarnation: int) -> None:
+        """A message from another LIM (a request or a reply), before it is served. One from a newer
+        incarnation than we know proves the old one dead, and it may overtake the broker's word
+        of that (membership comes on another socket): release what the old one held now, before
+        serving the new one, so the late word cannot release the new incarnation's calls or agents."""
+        lim = lim_number_of(node)
+        if lim is None or lim == self.state.lim:
+            return
+        known = self.state.lim_incarnations.get(lim)
+        if known is None:
+            self.state.lim_incarnations[lim] = incarnation  # membership tells us its state
+        elif incarnation > known:
+            if self.state.lim_states.get(lim) != "dead":
+                self.on_member({"role": "lim", "lim": lim, "state": "dead", "incarnation": known, "node": node})
+            self.on_member({"role": "lim", "lim": lim, "state": "up", "incarnation": incarnation, "node": node})
 
     def rejoin(self) -> int:
         """The broker declared this LIM dead (it hung): the rest of the exchange has released our

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     node.on_request = core.handle
     node.on_member = core.on_member
     node.on_members = core.on_members
+    node.on_peer = core.on_peer
     node.on_rejoin = core.rejoin
     running = True
 

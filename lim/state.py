@@ -58,6 +58,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "agent_timers": ("agents",),
     "route_table": ("routes",),
     "lim_states": ("core",),
+    "lim_incarnations": ("core",),
     "incarnation": ("core",),
 }
 
@@ -121,6 +122,7 @@ class LimState:
         self.calls: dict[str, Call] = {}          # controlled here, or mirrors of our devices' calls
         self.calls_of: dict[str, list[str]] = {}  # our device (or group) -> calls it is in, oldest first
         self.lim_states: dict[int, str] = {}
+        self.lim_incarnations: dict[int, int] = {}  # the newest incarnation heard of each other LIM
         self.call_numbers = itertools.count(1)
         self.agent_timers: dict[str, Any] = {}
         self.pstn = NetworkScript()               # the public network behind our trunks, as scripted

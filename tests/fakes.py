@@ -26,11 +26,13 @@ class FakePort:
         self.node_id = node_id
         self._ids = itertools.count(1)
         self.pending: dict[int, Callable | None] = {}
+        self.incarnation = 0  # a LIM's port: its core's, carried on every message as the real bus does
 
     def request(self, dst, kind, body, on_reply=None, timeout=2.0):
         msg_id = next(self._ids)
         self.pending[msg_id] = on_reply
-        self.network.queue.append(Envelope(kind, self.node_id, dst, body, msg_id=msg_id))
+        self.network.queue.append(Envelope(kind, self.node_id, dst, body, msg_id=msg_id,
+                                           incarnation=self.incarnation))
         self.network.timers.call_later(timeout, lambda: self._expire(msg_id))
         return msg_id
 
@@ -40,12 +42,12 @@ class FakePort:
             handler({"ok": False, "error": Refusal.TIMEOUT, "message": "no reply"})
 
     def send(self, dst, kind, body):
-        self.network.queue.append(Envelope(kind, self.node_id, dst, body))
+        self.network.queue.append(Envelope(kind, self.node_id, dst, body, incarnation=self.incarnation))
 
     def reply(self, request, body):
         if request.msg_id:
             self.network.queue.append(Envelope(Kind.REPLY, self.node_id, request.src, body,
-                                               reply_to=request.msg_id))
+                                               reply_to=request.msg_id, incarnation=self.incarnation))
 
     def publish(self, topics, kind, body):
         for topic in topics:
@@ -75,8 +77,10 @@ class FakeNetwork:
 
     def start_lim(self, number: int, store: Store | None = None) -> LimCore:
         store = store or Store(":memory:")
-        core = LimCore(self.topology, number, self.port(lim_node(number)), self.timers, store,
+        port = self.port(lim_node(number))
+        core = LimCore(self.topology, number, port, self.timers, store,
                        incarnation=store.next_incarnation(), wall_clock=lambda: float(next(self.wall)))
+        port.incarnation = core.incarnation
         self.cores[number] = core
         self.down.discard(lim_node(number))
         return core
@@ -87,7 +91,8 @@ class FakeNetwork:
         self.queue = deque(e for e in self.queue if e.dst != lim_node(number))
         for other, core in self.cores.items():
             if other != number and lim_node(other) not in self.down:
-                core.on_member({"role": "lim", "lim": number, "state": "dead", "node": lim_node(number)})
+                core.on_member({"role": "lim", "lim": number, "state": "dead", "node": lim_node(number),
+                                "incarnation": self.ports[lim_node(number)].incarnation})
 
     def run(self) -> None:
         while self.queue:
@@ -103,6 +108,9 @@ class FakeNetwork:
             if dst in self.down:
                 self._bounce(env, Refusal.LIM_DOWN)
                 continue
+            core = self.cores.get(lim_number_of(dst) or 0)
+            if core is not None and env.src != BROKER:
+                core.on_peer(env.src, env.incarnation)
             if env.reply_to:
                 port = self.ports.get(dst)
                 handler = port.pending.pop(env.reply_to, None) if port else None

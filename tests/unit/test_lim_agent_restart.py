@@ -108,3 +108,25 @@ def test_an_agent_with_no_call_lost_keeps_its_state(net, tmp_path):
     restart_lim_2(net, tmp_path)
     assert net.cores[2].features["2005"].agent_state == "agentNotReady"
     assert state_at_group(net, "2005") == "agentNotReady"
+
+
+def test_the_agents_a_restarted_lim_reports_survive_the_late_word_of_its_old_incarnations_death(net, tmp_path):
+    """Membership and requests come on different sockets: the new incarnation's agent report may
+    reach the group's LIM before the broker's word that the old one died. That late word must not
+    take the freshly reported agents out of the group (seen as a flaky real-process test)."""
+    net.agent("2005", "login", agent_id="45", group="5000")
+    net.agent("2005", "notready")
+    old = net.cores[2]
+    net.down.add("lim-2")                      # kill -9; nobody has heard of it yet
+    net.run()
+    for timer in old.state.agent_timers.values():
+        timer.cancel()
+    net.start_lim(2, Store(tmp_path / "lim-2.db"))
+    new = net.cores[2].incarnation
+    net.cores[2].on_member({"role": "lim", "lim": 2, "state": "up", "node": "lim-2", "incarnation": new})
+    net.run()                                  # its agent report reaches LIM 1 first
+    assert state_at_group(net, "2005") == "agentNotReady"
+    for change in ({"state": "dead", "incarnation": old.incarnation}, {"state": "up", "incarnation": new}):
+        net.cores[1].on_member({"role": "lim", "lim": 2, "node": "lim-2", **change})
+    net.run()
+    assert state_at_group(net, "2005") == "agentNotReady"

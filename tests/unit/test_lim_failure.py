@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from broker.envelope import RELEASED_TOPIC
+from lim.store import Store
 from tests.fakes import FakeNetwork
 from tests.unit.test_lim_calls import make_topology
 
@@ -98,3 +99,24 @@ def test_each_survivor_says_it_released_the_dead_lims_calls_after_the_events(net
     word = [b for t, b in net.published[mark:] if t == RELEASED_TOPIC]
     assert sorted((b["lim"], b["by"]) for b in word) == [(2, 1), (2, 3)]
     assert topics.index(RELEASED_TOPIC) > max(i for i, t in enumerate(topics) if t == "d:1000|")
+
+
+def test_a_call_of_a_restarted_lim_survives_the_late_word_of_its_old_incarnations_death(tmp_path):
+    """Membership and requests come on different sockets: a call the new incarnation places may
+    reach the other LIM before the broker's word that the old incarnation died. That late word
+    must not clear the new call (seen as a flaky real-process test: "2000 is not ringing")."""
+    net = FakeNetwork(make_topology())
+    net.start_lim(1, Store(tmp_path / "lim-1.db"))
+    old = net.cores[1].incarnation
+    for core in net.cores.values():
+        core.on_member({"role": "lim", "lim": 1, "state": "up", "node": "lim-1", "incarnation": old})
+    net.start_lim(1, Store(tmp_path / "lim-1.db"))      # kill -9 and a quick restart
+    new = net.cores[1].incarnation
+    assert new > old
+    call_id = net.phone("1000", "dial", digits="2000")["call_id"]
+    net.run()
+    for change in ({"state": "dead", "incarnation": old}, {"state": "up", "incarnation": new}):
+        net.cores[2].on_member({"role": "lim", "lim": 1, "node": "lim-1", **change})
+    net.run()
+    assert net.phone("2000", "answer")["ok"]
+    assert net.cores[1].calls[call_id].state_of("2000") == "connected"
