@@ -13,11 +13,9 @@ from pathlib import Path
 from broker.node import BusNode
 from broker.protocol import csta_node
 from broker.timers import TimerQueue
-from csta_front.certificates import CertificateError, load_installed
 from csta_front.server import FrontEnd
 from csta_front.settings import CstaStore
-from csta_front.soap import install as install_soap
-from csta_front.tr87 import install as install_sip
+from csta_front.soap_login import announce_refusal, privilege_refusal
 from topology.loader import TopologyError, load_topology
 from netio.logs import add_log_level_option
 from netio.startup import start_process
@@ -55,8 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mxone-csta: cannot listen on {front.address}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    install_sip(front)  # TR87: SIP over TCP on the CSTA port, and over UDP for TR87_uaCSTA servers
-    install_soap(front)  # the SOAP web service: HTTP on the CSTA port (seed Figure 2 and 6.1)
+    # TR87: SIP over TCP on the CSTA port, and over UDP (bound now) for TR87_uaCSTA servers.
+    if settings.server_type == "TR87_uaCSTA":
+        _install_sip(front)
+    else:
+        _on_first_connection(front, "sip", _install_sip)
+    # The SOAP web service: HTTP on the CSTA port (seed Figure 2 and 6.1).
+    if (refusal := privilege_refusal()) is not None:
+        announce_refusal(refusal)
+    _on_first_connection(front, "http", _install_soap)
 
     def stop(*_):
         front.running = False
@@ -69,10 +74,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _install_sip(front: FrontEnd) -> None:
+    from csta_front.tr87 import install
+    install(front)
+
+
+def _install_soap(front: FrontEnd) -> None:
+    from csta_front.soap import install
+    install(front)
+
+
+def _on_first_connection(front: FrontEnd, kind: str, install) -> None:
+    """Build the service of `kind` connections when the first one comes. Importing SIP and SOAP
+    (h11, the WSDL, the SIP parser) was a third of a CSTA server's start, and most servers of a
+    large exchange never see either (issue 16, docs/benchmarks.md)."""
+    def first(front_: FrontEnd, connection):
+        install(front)  # puts the service's own handler in front.stream_handlers[kind]
+        return front.stream_handlers[kind](front_, connection)
+    front.stream_handlers[kind] = first
+
+
 def _tls_context(run_dir: Path, settings, lim: int) -> ssl.SSLContext | None:
     """The TLS port opens only with a valid certificate, as the seed requires."""
     if settings.tls_port is None:
         return None
+    from csta_front.certificates import CertificateError, load_installed  # cryptography: only for TLS
     try:
         installed = load_installed(run_dir)
     except CertificateError as exc:

@@ -109,7 +109,7 @@ from typing import Any, Callable
 
 from csta_front.soap_envelope import ws_fault
 from csta_front.soap_http import HttpHandler
-from csta_front.soap_login import Authenticator, pam_check, privilege_refusal
+from csta_front.soap_login import Authenticator, announce_refusal, pam_check, privilege_refusal
 from csta_front.soap_notify import Notifier
 from csta_front.soap_subscriptions import Subscription
 from csta_front.soap_wsdl import Wsdl, load_wsdl
@@ -128,7 +128,7 @@ class SoapService:
         # PAM's own checks need root; a check given in (tests) decides for itself.
         refusal = privilege_refusal() if check is pam_check else None
         if refusal is not None:
-            log.warning("soap: %s", refusal)
+            announce_refusal(refusal)
         self.auth = Authenticator(front, self.waker, check, submit, refusal)
         self.notifier = Notifier(self.waker)
         self.subscriptions: dict[str, Subscription] = {}

@@ -65,6 +65,17 @@ def privilege_refusal(euid: int | None = None) -> str | None:
             f"/etc/shadow, and this one runs as uid {euid}; start the exchange as root to use them")
 
 
+_announced: set[str] = set()
+
+
+def announce_refusal(refusal: str) -> None:
+    """Log once per process that Linux-account logins are off (at start, and not again when the
+    SOAP service is built on its first connection)."""
+    if refusal not in _announced:
+        _announced.add(refusal)
+        log.warning("soap: %s", refusal)
+
+
 class Authenticator:
     """Linux-account checks on worker threads; `done(result)` runs on the loop with "ok", "denied",
     "locked" (too many failures: the AuthGuard), "busy" (too many checks waiting) or "unavailable"

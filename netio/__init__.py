@@ -6,7 +6,20 @@ and holds no server's policy (limits, logging, which protocol a connection speak
 (csta_front/server.py, csta_front/soap_http.py) and the live view (liveview/server.py,
 liveview/http.py) pass theirs in.
 """
-from netio.connection import Connection
-from netio.loop import Loop
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Connection", "Loop"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported when first asked for, so `netio.logs` (every process) does not bring in the
+    # sockets and ssl that only the servers with connections need (issue 16: start-up).
+    if name == "Connection":
+        from netio.connection import Connection
+        return Connection
+    if name == "Loop":
+        from netio.loop import Loop
+        return Loop
+    raise AttributeError(f"module 'netio' has no attribute {name!r}")

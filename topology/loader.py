@@ -29,7 +29,8 @@ from topology.model import (
     BrokerEndpoint,
     BrokerSettings,
     CstaSettings,
-    Extension,
+    ExtensionBlock,
+    Extensions,
     HuntGroup,
     Lim,
     LiveView,
@@ -397,11 +398,12 @@ class _Builder:
         lim_nodes = top.items("lims")
         if not lim_nodes:
             raise _Problem(top.line_of("lims"), "the topology needs at least one LIM under 'lims'")
-        lims, extensions = [], []
+        lims, blocks = [], []
         for node in lim_nodes:
-            lim, exts = self.lim(node)
+            lim, lim_blocks = self.lim(node)
             lims.append(lim)
-            extensions.extend(exts)
+            blocks.extend(lim_blocks)
+        extensions = Extensions(blocks)
         trunks = [self.trunk(node) for node in top.items("trunks")]
         acd, hunt = self.groups(top.node("groups"))
         routes = self.route_points(top.node("groups"))
@@ -411,7 +413,7 @@ class _Builder:
         groups: list[_Group[AcdGroup | HuntGroup]] = [*acd, *hunt]
         self.check_members(extensions, groups, trunks)
         self.check_route_defaults(routes, extensions, groups, trunks)
-        return Topology(route_points=tuple(r.model for r in routes), live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=tuple(extensions),
+        return Topology(route_points=tuple(r.model for r in routes), live_view=live_view, name=name, broker=broker, lims=tuple(lims), extensions=extensions,
                         acd_groups=tuple(g.model for g in acd), hunt_groups=tuple(g.model for g in hunt),
                         trunks=tuple(t for t, _ in trunks), timers=timers, ddi=ddi, source=self.source)
 
@@ -467,7 +469,7 @@ class _Builder:
             self.claim_port(endpoint.address, getattr(endpoint, key), f"{what} {key}",
                             fields.line_of(key) if fields else None)
 
-    def lim(self, node: yaml.Node) -> tuple[Lim, list[Extension]]:
+    def lim(self, node: yaml.Node) -> tuple[Lim, list[ExtensionBlock]]:
         fields = _Fields(self, node, "LIM", ("number", "address", "host", "csta", "extensions"))
         number = fields.get("number", self.integer(1))
         if number in self.lims:
@@ -478,8 +480,7 @@ class _Builder:
         address = fields.get("address", self.address)
         lim = Lim(number=number, address=address, host=fields.get("host", self.address, None),
                   csta=self.csta(fields.node("csta"), f"LIM {number} csta", address))
-        extensions = [e for entry in fields.items("extensions") for e in self.extension_entry(entry, number)]
-        return lim, extensions
+        return lim, [self.extension_entry(entry, number) for entry in fields.items("extensions")]
 
     def csta(self, node: yaml.Node | None, what: str, address: str) -> CstaSettings | None:
         if node is None:
@@ -496,7 +497,7 @@ class _Builder:
             self.claim_port(address, settings.tls_port, f"{what} tls_port", fields.line_of("tls_port"))
         return settings
 
-    def extension_entry(self, node: yaml.Node, lim: int) -> list[Extension]:
+    def extension_entry(self, node: yaml.Node, lim: int) -> ExtensionBlock:
         fields = _Fields(self, node, f"LIM {lim} extensions", ("numbers", "type", "logged_on"))
         span = fields.get("numbers", self.span)
         fields.what = f"extension {span}"
@@ -506,7 +507,7 @@ class _Builder:
             raise _Problem(fields.line_of("logged_on"), f"extension {span}: a virtual extension has no terminal, "
                                                         f"so it cannot be logged_on")
         self.internal.append(_Internal(span, "extension"))
-        return [Extension(number=n, type=kind, lim=lim, logged_on=logged_on) for n in span.numbers()]
+        return ExtensionBlock(span.first, span.last, kind, lim, logged_on)
 
     def trunk(self, node: yaml.Node) -> tuple[TrunkRoute, int]:
         fields = _Fields(self, node, "trunk", ("name", "prefix", "lim", "channels", "answer_after_s"))
@@ -581,19 +582,20 @@ class _Builder:
             model = HuntGroup(number=number, lim=lim, mode=mode, members=_expand(spans), step_timeout_s=step_timeout)
         return _Group(model, fields, spans)
 
-    def check_route_defaults(self, routes: list[_Group[RoutePoint]], extensions: list[Extension],
+    def check_route_defaults(self, routes: list[_Group[RoutePoint]], extensions: Extensions,
                              groups: Sequence[_Group[AcdGroup | HuntGroup]],
                              trunks: list[tuple[TrunkRoute, int]]) -> None:
         """A route point's default destination is a number the exchange can offer a call to, and
         not a route point (two route points defaulting to each other would pass a call round)."""
-        internal = {e.number for e in extensions} | {g.model.number for g in groups}
+        groups_numbers = {g.model.number for g in groups}
         points = {r.model.number for r in routes}
         for route in routes:
             target, line = route.model.default, route.fields.line_of("default")
             if target in points:
                 raise _Problem(line, f"{route.fields.what}: default {target} is a route point; the default "
                                      f"must be an extension, a group or an external number")
-            if target not in internal and not any(target.startswith(t.prefix) for t, _ in trunks):
+            internal = target in groups_numbers or extensions.owner(target) is not None
+            if not internal and not any(target.startswith(t.prefix) for t, _ in trunks):
                 raise _Problem(line, f"{route.fields.what}: default {target} is neither an internal number "
                                      f"nor starts with a trunk prefix")
 
@@ -627,18 +629,16 @@ class _Builder:
                                                    f"of trunk {trunk.name} (line {line}); the number plan "
                                                    f"would be ambiguous")
 
-    def check_members(self, extensions: list[Extension], groups: Sequence[_Group[AcdGroup | HuntGroup]],
+    def check_members(self, extensions: Extensions, groups: Sequence[_Group[AcdGroup | HuntGroup]],
                       trunks: list[tuple[TrunkRoute, int]]) -> None:
         """Agents and members are extensions, each listed once per group; overflow goes somewhere."""
-        known = {e.number for e in extensions}
         group_numbers = {g.model.number for g in groups}
-        internal = known | group_numbers
         for group in groups:
             role = "agent" if isinstance(group.model, AcdGroup) else "member"
             seen: set[str] = set()
             for span in group.spans:
                 for number in span.numbers():
-                    if number not in known:
+                    if extensions.owner(number) is None:
                         what = "a group" if number in group_numbers else "not an extension"
                         raise _Problem(span.line, f"{group.fields.what}: {role} {number} is {what}; "
                                                   f"{role}s must be extensions")
@@ -652,7 +652,8 @@ class _Builder:
             line = group.fields.line_of("overflow_to")
             if target == group.model.number:
                 raise _Problem(line, f"{group.fields.what}: overflow_to is the group itself")
-            if target not in internal and not any(target.startswith(t.prefix) for t, _ in trunks):
+            internal = target in group_numbers or extensions.owner(target) is not None
+            if not internal and not any(target.startswith(t.prefix) for t, _ in trunks):
                 raise _Problem(line, f"{group.fields.what}: overflow_to {target} is neither an internal number "
                                      f"nor starts with a trunk prefix")
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from topology.extensions import Extension, ExtensionBlock, Extensions
+
+__all__ = ["Extension", "ExtensionBlock", "Extensions"]  # with the classes below: defined here
+
 # Extension types the seed lists as monitorable ("IP/SIP extension, remote extension, cordless
 # DECT extension, virtual extension, digital extension, analog extension, CAS extension").
 EXTENSION_TYPES = ("ip", "remote", "dect", "virtual", "digital", "analog", "cas")
@@ -37,14 +41,6 @@ class Lim:
     address: str
     csta: CstaSettings | None = None
     host: str | None = None
-
-
-@dataclass(frozen=True)
-class Extension:
-    number: str
-    type: str
-    lim: int
-    logged_on: bool  # a terminal is logged on; virtual extensions never have one
 
 
 @dataclass(frozen=True)
@@ -140,7 +136,7 @@ class Topology:
     name: str
     broker: BrokerSettings
     lims: tuple[Lim, ...]
-    extensions: tuple[Extension, ...]
+    extensions: Extensions  # a tuple of Extension is taken too (and made an Extensions)
     acd_groups: tuple[AcdGroup, ...] = ()
     hunt_groups: tuple[HuntGroup, ...] = ()
     trunks: tuple[TrunkRoute, ...] = ()
@@ -158,11 +154,23 @@ class Topology:
                 return lim
         raise KeyError(f"no LIM {number} in topology {self.name}")
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.extensions, Extensions):
+            object.__setattr__(self, "extensions", Extensions.of(self.extensions))
+
     def extensions_on(self, lim: int) -> tuple[Extension, ...]:
-        return tuple(e for e in self.extensions if e.lim == lim)
+        return self.extensions.on_lim(lim)
+
+    def group_owners(self) -> dict[str, int]:
+        """Every group number (ACD, hunt, route point) and the LIM that owns it."""
+        owners = {g.number: g.lim for g in self.acd_groups}
+        owners.update({g.number: g.lim for g in self.hunt_groups})
+        owners.update({r.number: r.lim for r in self.route_points})
+        return owners
 
     def directory(self) -> dict[str, int]:
-        """Every internal number (extensions and groups) and the LIM that owns it."""
+        """Every internal number (extensions and groups) and the LIM that owns it, expanded: for
+        tools; the processes ask `topology.numberplan.NumberPlan`, which does not expand."""
         owners = {e.number: e.lim for e in self.extensions}
         owners.update({g.number: g.lim for g in self.acd_groups})
         owners.update({g.number: g.lim for g in self.hunt_groups})

@@ -10,8 +10,10 @@ can call (`0` on a trunk with prefix `0` is nobody). Pure; imports only topology
 """
 from __future__ import annotations
 
-from typing import Iterable
+from itertools import chain
+from typing import Iterable, Iterator, Mapping
 
+from topology.extensions import Extensions
 from topology.model import Topology, TrunkRoute
 
 
@@ -27,12 +29,44 @@ def trunk_for(trunks: Iterable[TrunkRoute], number: str) -> TrunkRoute | None:
     return best
 
 
+class InternalNumbers(Mapping[str, int]):
+    """Every internal number -> its LIM, answered from the extension blocks and the groups without
+    expanding the blocks (topology/extensions.py)."""
+
+    def __init__(self, extensions: Extensions, groups: dict[str, int]):
+        self.extensions = extensions
+        self.groups = groups
+
+    def __getitem__(self, number: str) -> int:
+        lim = self.groups.get(number)
+        if lim is None:
+            lim = self.extensions.owner(number)
+        if lim is None:
+            raise KeyError(number)
+        return lim
+
+    def get(self, number: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        lim = self.groups.get(number)
+        if lim is None:
+            lim = self.extensions.owner(number)
+        return default if lim is None else lim
+
+    def __contains__(self, number: object) -> bool:
+        return isinstance(number, str) and self.get(number) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self.extensions.numbers(), self.groups)
+
+    def __len__(self) -> int:
+        return len(self.extensions) + len(self.groups)
+
+
 class NumberPlan:
     """Number -> owning LIM for one topology, built once: exact for internal numbers, the longest
     trunk prefix for external ones."""
 
     def __init__(self, topology: Topology):
-        self.internal = topology.directory()  # every internal number -> its LIM
+        self.internal = InternalNumbers(topology.extensions, topology.group_owners())
         self.trunks = topology.trunks
         self.ddi = topology.ddi  # E.164 prefixes of the exchange's DDI numbers (csta_front/teluri.py)
 

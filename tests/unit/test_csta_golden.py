@@ -34,7 +34,7 @@ from csta_front.services import DEVICES_PER_SEGMENT, EVENT_GROUPS, LIM_ERRORS, S
     SWITCHING_FUNCTION_SERVICES
 from tests.csta_fakes import FakeClient, FakeFront, canon
 from tests.ecma323_validator import describe, validate
-from topology.model import CstaSettings
+from topology.model import CstaSettings, Extension, Extensions
 
 ED3 = "http://www.ecma-international.org/standards/ecma-323/csta/ed3"
 ED4 = "http://www.ecma-international.org/standards/ecma-323/csta/ed4"
@@ -1789,8 +1789,8 @@ def test_get_switching_function_devices_of_a_large_exchange():
     """ECMA-269 delivers the device list in SwitchingFunctionDevices segments, so any exchange fits the
     J.2 frame limit (65527 bytes of XML); the union of the segments lists every device once."""
     numbers = [str(10000 + i) for i in range(2 * DEVICES_PER_SEGMENT + 1)] + [str(20000 + i) for i in range(800)]
-    topology = SimpleNamespace(extensions=[SimpleNamespace(number=n) for n in numbers], acd_groups=[],
-                               hunt_groups=[], trunks=[], ddi=(), directory=lambda: dict.fromkeys(numbers, 1))
+    topology = SimpleNamespace(extensions=Extensions.of(Extension(n, "ip", 1, True) for n in numbers), acd_groups=[],
+                               hunt_groups=[], trunks=[], ddi=(), group_owners=dict)
     front = FakeFront(topology=topology)
     client = FakeClient(front)
     frames = client.send(1, f'<GetSwitchingFunctionDevices xmlns="{ED4}"/>')
@@ -1826,7 +1826,7 @@ def test_get_switching_function_devices_of_a_large_exchange():
 
 def test_get_switching_function_devices_of_an_empty_exchange():
     """No device at all: still one (last) segment, with an empty list."""
-    topology = SimpleNamespace(extensions=[], acd_groups=[], hunt_groups=[], trunks=[], ddi=(), directory=dict)
+    topology = SimpleNamespace(extensions=Extensions(), acd_groups=[], hunt_groups=[], trunks=[], ddi=(), group_owners=dict)
     client = FakeClient(FakeFront(topology=topology))
     frames = client.send(1, f'<GetSwitchingFunctionDevices xmlns="{ED4}"/>')
     assert [f.invoke_id for f in frames] == [1, EVENT_INVOKE_ID]
