@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv run test unit clean
+.PHONY: venv bytecode run test unit clean
 
 venv: $(VENV)/.installed
 
@@ -13,21 +13,28 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Every process of the exchange imports the package: compiled once here, not in each of them at each
+# start, also where PYTHONDONTWRITEBYTECODE is set (a 64-LIM exchange starts 129 processes; compiling
+# was about 50 ms of each one's start). Up-to-date files are skipped, so this costs a tenth of a second.
+bytecode: venv
+	$(BIN)/python -m compileall -q -x '/(\.venv|build|\.git|run)/' .
+
 # The exchange on its built-in two-LIM topology, in the foreground (Ctrl-C stops it).
-run: venv
+run: venv bytecode
 	$(BIN)/mxone up
 
 # Every test: pyflakes (ruff), the layers (import-linter's contracts in pyproject.toml) and the
 # types of the pure cores (mypy, [tool.mypy] in pyproject.toml), then unit, integration (real
 # processes) and cluster (supervisord, kill -9).
-test: venv
+test: venv bytecode
 	$(BIN)/ruff check --quiet .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-unit: venv
+unit: venv bytecode
 	$(BIN)/python -m pytest tests/unit
 
 clean:
 	rm -rf $(VENV) run *.egg-info
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
