@@ -370,7 +370,7 @@ class BusNode:
 
     # -- receiving -----------------------------------------------------------------------------
     def poll_once(self, max_wait: float) -> None:
-        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
+        timeout_ms = self.timers.poll_timeout_ms(max_wait)
         for sock, _ in self.poller.poll(timeout_ms):
             self.drain(sock)
         self.timers.run_due()

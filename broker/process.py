@@ -131,7 +131,7 @@ class Broker:
         self._running = False
 
     def poll_once(self, max_wait: float) -> None:
-        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
+        timeout_ms = self.timers.poll_timeout_ms(max_wait)
         before = self.timers.now()
         ready = self.poller.poll(timeout_ms)
         if self.star is not None and self.timers.now() - before > timeout_ms / 1000 + self.dead_after:

@@ -7,7 +7,7 @@ keeps the policy: what to do with an accepted socket, which protocol a connectio
 
 The bus and the timers are duck-typed, so this package imports nothing of the project's others:
 `bus` has keep_polled(poller) (its sockets may be replaced on reconnect) and drain(zmq_socket);
-`timers` has next_delay(max_wait) -> seconds and run_due().
+`timers` has poll_timeout_ms(max_wait) -> whole milliseconds (rounded up) and run_due().
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ class Loop:
 
     def poll_once(self, max_wait: float) -> None:
         self.bus.keep_polled(self.poller)
-        timeout_ms = int(self.timers.next_delay(max_wait) * 1000)
+        timeout_ms = self.timers.poll_timeout_ms(max_wait)
         for sock, flags in self.poller.poll(timeout_ms):
             if not isinstance(sock, int):  # zmq sockets come back as themselves, plain ones as fds
                 self.bus.drain(sock)

@@ -1,6 +1,8 @@
 """The bus's pure parts: envelope, liveness, timers, directory."""
 from __future__ import annotations
 
+import time
+
 import msgpack
 import pytest
 
@@ -85,6 +87,45 @@ def test_timer_queue_with_fake_clock():
     clock.advance(1.0, timers)
     assert fired == [("a", 1.0), ("b", 2.0)]
     assert timers.next_delay(10.0) == 10.0
+
+
+@pytest.mark.parametrize("due_in, expected_ms", [(0.1, 100), (0.0999, 100), (0.0009, 1), (0.0, 0), (-1.0, 0),
+                                                   (0.1001, 101)])
+def test_the_poll_timeout_never_wakes_before_the_timer_is_due(due_in, expected_ms):
+    """Rounded down, a timer 0.9 ms away meant poll(0) over and over until it was due: an idle
+    process spun through its loop about 20 times per heartbeat."""
+    clock = FakeClock(100.0)
+    timers = TimerQueue(clock)
+    timers.call_later(due_in, lambda: None)
+    assert timers.poll_timeout_ms(10.0) == expected_ms
+    assert TimerQueue(clock).poll_timeout_ms(0.2) == 200  # no timer: the loop's own bound
+
+
+def test_an_idle_poll_loop_wakes_about_once_per_timer():
+    """Real time and a real zmq poll: a 20 ms repeating timer for half a second is about 25 wake-ups
+    of the loop, not hundreds (the spin the rounding made)."""
+    import zmq
+
+    timers = TimerQueue()
+    ticks = []
+
+    def tick():
+        ticks.append(1)
+        timers.call_later(0.02, tick)
+
+    timers.call_later(0.02, tick)
+    poller, polls = zmq.Poller(), 0
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.PULL)
+    poller.register(sock, zmq.POLLIN)
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        poller.poll(timers.poll_timeout_ms(0.2))
+        polls += 1
+        timers.run_due()
+    sock.close(0)
+    assert len(ticks) >= 10
+    assert polls <= 2 * len(ticks) + 2, (polls, len(ticks))
 
 
 def test_directory_routes_internal_numbers_and_trunk_prefixes():
