@@ -144,10 +144,13 @@ class BusNode:
     def _probe_topic(self) -> str:
         return f"probe:{self.node_id}|"
 
-    def _probe(self) -> None:
+    def _probe(self, delay: float = 0.02) -> None:
+        # 20 ms, then twice as long each time up to one heartbeat interval: a broker that is not
+        # up yet (or a machine busy starting a hundred processes) is not asked 50 times a second
+        # by every node that waits for it.
         if not self.publishing:
             self.publish([self._probe_topic], Kind.PROBE, {})
-            self.timers.call_later(0.02, self._probe)
+            self.timers.call_later(delay, lambda: self._probe(min(2 * delay, max(0.02, self.interval))))
 
     def close(self) -> None:
         for sock in (self.dealer, self.pub, self.sub):
